@@ -1,0 +1,30 @@
+# The two commands of the README: `make demo` and `make test`.
+# Both create the virtualenv, install the package and any missing system package.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SYSTEM_PACKAGES ?= mosquitto mosquitto-clients chromium
+
+.PHONY: test demo install system-packages bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+system-packages:
+	@scripts/install-system-packages $(SYSTEM_PACKAGES)
+
+test: system-packages install
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+demo: system-packages install
+	$(VENV)/bin/benchpin demo $(DEMO_ARGS)
+
+bench: system-packages install
+	$(PY) bench/telemetry.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache tests/artifacts
