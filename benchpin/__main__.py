@@ -1,0 +1,5 @@
+import sys
+
+from benchpin.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Simulated devices that speak the real protocols on a pty, for the demo and the tests."""

@@ -1,0 +1,33 @@
+"""``benchpin gateway``: run a station gateway."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from benchpin.cli import add_config_argument, load_or_exit, stop_event_on_signals
+
+log = logging.getLogger(__name__)
+
+
+def _run_gateway(args: argparse.Namespace) -> int:
+    config = load_or_exit(args.config)
+    if config.gateway is None:
+        print(f"benchpin: {config.source}: no [gateway] section; nothing to run")
+        return 2
+    from gateway.service import Gateway
+
+    stop = stop_event_on_signals()
+    gateway = Gateway(config)
+    gateway.run(stop)
+    return 0
+
+
+def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    parser = sub.add_parser(
+        "gateway", help="run a station gateway (devices to MQTT)",
+        description="Run a station gateway: open every configured probe, scanner and engraver, "
+                    "publish their data to MQTT through a durable outbox (nothing accepted is lost "
+                    "when the broker is down or the gateway restarts), and run engraver jobs.")
+    add_config_argument(parser)
+    parser.set_defaults(func=_run_gateway)

@@ -1,0 +1,186 @@
+"""Furnace temperature probes: the serial probe board and the MAX31855 on SPI.
+
+Each probe is a :class:`~gateway.supervisor.Device` that hands readings to a
+:class:`ProbeBridge`, which turns them into the contract's temperature messages in the
+outbox. Ports are best named by ``/dev/serial/by-id/…`` or a udev symlink
+(``/dev/benchpin-probe``): ``/dev/ttyUSB0`` can change name when an adapter is replugged.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import serial
+
+from benchpin.config import ProbeConfig
+from benchpin.outbox import Outbox
+from benchpin.topics import utc_ts
+from firmware_bridge.max31855 import Max31855Error, decode_frame
+from firmware_bridge.probe import LineFramer, ProbeLineError, parse_line
+from gateway.supervisor import DeviceFailure, Stalled
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ProbeCounters:
+    readings: int = 0
+    faults: int = 0
+    bad_lines: int = 0
+    other_channel: int = 0
+    reopens: int = 0
+
+
+class ProbeBridge:
+    """Publish one probe's readings and faults to its temperature topic through the outbox.
+
+    A streak of bad lines publishes one ``bad_line`` fault (and counts every line), so garbage
+    on the wire cannot flood the broker; thermocouple faults are published every reading.
+    """
+
+    def __init__(self, outbox: Outbox, topic: str, probe_id: str) -> None:
+        self.outbox = outbox
+        self.topic = topic
+        self.seq_key = f"probe/{probe_id}"
+        self.counters = ProbeCounters()
+        self._in_bad_streak = False
+        self._lock = threading.Lock()
+
+    def handle_reading(self, value_c: float | None, fault: str | None) -> None:
+        with self._lock:
+            self._in_bad_streak = False
+            self.counters.readings += 1
+            if fault:
+                self.counters.faults += 1
+        self._publish(value_c, fault)
+
+    def handle_bad_input(self, problem: str, fault: str = "bad_line") -> None:
+        with self._lock:
+            self.counters.bad_lines += 1
+            first = not self._in_bad_streak
+            self._in_bad_streak = True
+        if first:
+            log.warning("%s: %s (%s); counting further bad input quietly", self.topic, fault, problem)
+            self._publish(None, fault)
+
+    def handle_failure(self, fault: str) -> None:
+        """The port failed (``disconnected``) or went silent (``stalled``): publish it once."""
+        with self._lock:
+            self._in_bad_streak = False
+        self._publish(None, fault)
+
+    def _publish(self, value_c: float | None, fault: str | None) -> None:
+        payload = {"ts": utc_ts(), "seq": None, "value_c": value_c, "fault": fault}
+        self.outbox.put(self.topic, payload, seq_key=self.seq_key)
+
+
+class SerialProbe:
+    """A furnace probe board on a serial port (USB-serial adapter or the Pi's UART).
+
+    The board sends one line per reading; this reads what arrived, frames it into lines and
+    hands each to the bridge. Silence longer than ``stall_timeout_s`` counts as a failure,
+    because a USB-serial adapter can hang with its port still open.
+    """
+
+    def __init__(self, config: ProbeConfig, bridge: ProbeBridge, *,
+                 serial_factory: Callable[..., serial.Serial] = serial.Serial) -> None:
+        self.config = config
+        self.name = f"probe {config.id}"
+        self.bridge = bridge
+        self._serial_factory = serial_factory
+        self._serial: serial.Serial | None = None
+        self._framer = LineFramer()
+        self._last_data = time.monotonic()
+
+    def open(self) -> None:
+        try:
+            self._serial = self._serial_factory(self.config.port, self.config.baudrate, timeout=0.2)
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise DeviceFailure(f"cannot open {self.config.port}: {exc}") from exc
+        self._framer = LineFramer()
+        self._last_data = time.monotonic()
+
+    def poll(self) -> None:
+        assert self._serial is not None
+        try:
+            data = self._serial.read(self._serial.in_waiting or 1)
+        except (serial.SerialException, OSError) as exc:
+            raise DeviceFailure(f"read from {self.config.port} failed: {exc}") from exc
+        now = time.monotonic()
+        if not data:
+            if now - self._last_data > self.config.stall_timeout_s:
+                raise Stalled(f"no data from {self.config.port} for {self.config.stall_timeout_s:g}s")
+            return
+        self._last_data = now
+        for line in self._framer.feed(data):
+            self.handle_line(line)
+
+    def handle_line(self, line: bytes) -> None:
+        try:
+            reading = parse_line(line)
+        except ProbeLineError as exc:
+            self.bridge.handle_bad_input(str(exc))
+            return
+        if self.config.channel and reading.channel != self.config.channel:
+            self.bridge.counters.other_channel += 1
+            return
+        self.bridge.handle_reading(reading.value_c, reading.fault)
+
+    def close(self) -> None:
+        if self._serial is not None:
+            port, self._serial = self._serial, None
+            port.close()
+
+
+class MAX31855Probe:
+    """A MAX31855 thermocouple amplifier on the Pi's SPI bus, read through gpiozero.
+
+    Wiring: SCK to SCLK (GPIO11), SO to MISO (GPIO9), CS to CE0 (GPIO8) or CE1 (GPIO7) as
+    ``spi_device`` 0 or 1; the chip has no MOSI. ``pin_factory`` is gpiozero's (a
+    ``MockFactory`` in tests); the chip is read every ``interval_s`` seconds.
+    """
+
+    def __init__(self, config: ProbeConfig, bridge: ProbeBridge, *, pin_factory: Any = None) -> None:
+        self.config = config
+        self.name = f"probe {config.id}"
+        self.bridge = bridge
+        self.pin_factory = pin_factory
+        self._device: Any = None
+        self._next_read = 0.0
+
+    def open(self) -> None:
+        from gpiozero import SPIDevice  # imported here so the gateway imports on any dev box
+        from gpiozero.exc import GPIOZeroError
+
+        try:
+            self._device = SPIDevice(port=self.config.spi_port, device=self.config.spi_device,
+                                     pin_factory=self.pin_factory)
+        except (GPIOZeroError, OSError) as exc:
+            raise DeviceFailure(f"cannot open SPI {self.config.spi_port}.{self.config.spi_device}: {exc}") from exc
+        self._next_read = time.monotonic()
+
+    def poll(self) -> None:
+        now = time.monotonic()
+        if now < self._next_read:
+            time.sleep(min(0.2, self._next_read - now))
+            return
+        self._next_read = now + self.config.interval_s
+        try:
+            words = self._device._spi.read(4)
+        except OSError as exc:
+            raise DeviceFailure(f"SPI read failed: {exc}") from exc
+        try:
+            reading = decode_frame(bytes(words))
+        except Max31855Error as exc:
+            self.bridge.handle_bad_input(str(exc), fault="bad_frame")
+            return
+        self.bridge.handle_reading(reading.thermocouple_c, reading.fault)
+
+    def close(self) -> None:
+        if self._device is not None:
+            device, self._device = self._device, None
+            device.close()

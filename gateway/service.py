@@ -1,0 +1,144 @@
+"""The station gateway service: every configured device, one outbox, one MQTT session."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from benchpin.config import StationConfig
+from benchpin.mqtt import MqttSession, OutboxSender
+from benchpin.outbox import Outbox
+from benchpin.topics import Topics
+from gateway.probes import MAX31855Probe, ProbeBridge, SerialProbe
+from gateway.supervisor import Device, Stalled, StateListener, Supervisor
+
+log = logging.getLogger(__name__)
+
+
+class Gateway:
+    """One station's gateway: supervised devices publishing through a durable outbox.
+
+    ``pin_factory`` is gpiozero's (``None``: gpiozero's default for the platform).
+    """
+
+    def __init__(self, config: StationConfig, *, pin_factory: Any = None) -> None:
+        if config.gateway is None:
+            raise ValueError("the config has no [gateway] section")
+        self.config = config
+        self.gw = config.gateway
+        self.pin_factory = pin_factory
+        self.topics = Topics(config.site.id)
+        state_dir = Path(self.gw.state_dir)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.outbox = Outbox(state_dir / "outbox.sqlite", max_messages=self.gw.outbox.max_messages,
+                             synchronous=self.gw.outbox.synchronous)
+        self.session = MqttSession(config.mqtt, client_id=f"benchpin-{config.site.id}-{self.gw.id}",
+                                   status_topic=self.topics.status(self.gw.id),
+                                   status_extra=self.status_extra)
+        self.sender = OutboxSender(self.outbox, self.session, window=self.gw.outbox.window,
+                                   rate=self.gw.outbox.replay_rate)
+        self.supervisors: list[Supervisor] = []
+        self.counters: dict[str, Any] = {}
+        self._stopped = threading.Event()
+        self._started = False
+        self._build_probes()
+
+    # ------------------------------------------------------------------ devices
+
+    def add_device(self, device: Device, *, counters: Any = None,
+                   when_state_changed: StateListener | None = None) -> Supervisor:
+        """Put a device under supervision; it starts with the gateway."""
+        supervisor = Supervisor(device, backoff_initial=self.gw.backoff_initial_s,
+                                backoff_max=self.gw.backoff_max_s, when_state_changed=when_state_changed)
+        self.supervisors.append(supervisor)
+        if counters is not None:
+            self.counters[device.name] = counters
+        return supervisor
+
+    def _build_probes(self) -> None:
+        for probe in self.gw.probes:
+            bridge = ProbeBridge(self.outbox, self.topics.temperature(self.gw.id, probe.id), probe.id)
+            device: Device
+            if probe.kind == "serial":
+                device = SerialProbe(probe, bridge)
+            else:
+                device = MAX31855Probe(probe, bridge, pin_factory=self.pin_factory)
+            self.add_device(device, counters=bridge.counters,
+                            when_state_changed=lambda sup, bridge=bridge: self._probe_state(sup, bridge))
+
+    @staticmethod
+    def _probe_state(supervisor: Supervisor, bridge: ProbeBridge) -> None:
+        if supervisor.state == "down":
+            bridge.counters.reopens += 1
+            bridge.handle_failure("stalled" if isinstance(supervisor.last_error, Stalled) else "disconnected")
+
+    # ------------------------------------------------------------------ running
+
+    def start(self) -> None:
+        """Start the MQTT session, the outbox sender and every device; returns at once."""
+        if self._started:
+            return
+        self._started = True
+        self.session.start()
+        self.sender.start()
+        for supervisor in self.supervisors:
+            supervisor.start()
+        log.info("gateway %s/%s started: %d devices, outbox %s", self.config.site.id, self.gw.id,
+                 len(self.supervisors), self.outbox.path)
+
+    def run(self, stop: threading.Event) -> None:
+        """Run until ``stop`` is set, publishing the retained status every status interval."""
+        self.start()
+        next_status = time.monotonic() + self.gw.status_interval_s
+        while not stop.wait(max(0.0, min(1.0, next_status - time.monotonic()))):
+            if time.monotonic() >= next_status:
+                self.session.publish_status()
+                next_status = time.monotonic() + self.gw.status_interval_s
+        self.stop()
+
+    def healthy(self, max_age_s: float = 30.0) -> bool:
+        """True while every loop (devices and outbox sender) has run within ``max_age_s``."""
+        now = time.monotonic()
+        loops = [s.heartbeat for s in self.supervisors] + [self.sender.heartbeat]
+        return all(now - beat < max_age_s for beat in loops)
+
+    def status_extra(self) -> dict[str, Any]:
+        """What the retained status carries beyond ``state``: outbox and device health."""
+        devices = {}
+        for supervisor in self.supervisors:
+            entry: dict[str, Any] = {"state": supervisor.state}
+            if supervisor.detail:
+                entry["detail"] = supervisor.detail
+            counters = self.counters.get(supervisor.name)
+            if counters is not None:
+                entry.update(asdict(counters))
+            devices[supervisor.name] = entry
+        return {
+            "outbox": {"pending": self.outbox.pending, "dropped": self.outbox.dropped,
+                       "inflight": self.sender.inflight},
+            "devices": devices,
+        }
+
+    def stop(self) -> None:
+        """Stop devices, then the sender, publish ``offline`` and close the outbox; idempotent."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        for supervisor in self.supervisors:
+            supervisor.stop()
+        self.outbox.flush(timeout=5.0)
+        self.sender.stop()
+        self.session.stop()
+        self.outbox.close()
+        log.info("gateway %s/%s stopped", self.config.site.id, self.gw.id)
+
+    def __enter__(self) -> Gateway:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,64 @@
+"""Shared fixtures: a private mosquitto per test, pty serial pairs, gpiozero's MockFactory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from benchpin.broker import Mosquitto
+from firmware_bridge.sim.pty import PtyLink
+
+os.environ.setdefault("GPIOZERO_PIN_FACTORY", "mock")
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A real mosquitto on a free loopback port; ``broker.stop()`` / ``broker.start()`` work."""
+    with Mosquitto(workdir=tmp_path / "mosquitto") as mosquitto:
+        yield mosquitto
+
+
+@pytest.fixture
+def pty_link(tmp_path: Path) -> Iterator[PtyLink]:
+    """A simulated serial cable: the test writes on ``.write``, the service opens ``.link``."""
+    with PtyLink(tmp_path / "ttySIM0") as link:
+        yield link
+
+
+@pytest.fixture
+def pty_pair() -> Iterator[tuple[int, str]]:
+    """A raw ``os.openpty`` pair: (master fd, slave device path)."""
+    import tty
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    yield master, os.ttyname(slave)
+    for fd in (master, slave):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+@pytest.fixture
+def mock_factory() -> Iterator[object]:
+    """gpiozero's own MockFactory, installed as the default pin factory for the test."""
+    from gpiozero import Device
+    from gpiozero.pins.mock import MockFactory
+
+    previous = Device.pin_factory
+    factory = MockFactory()
+    Device.pin_factory = factory
+    yield factory
+    factory.reset()
+    Device.pin_factory = previous
+
+
+@pytest.fixture
+def artifacts_dir() -> Path:
+    path = Path(__file__).parent / "artifacts"
+    path.mkdir(exist_ok=True)
+    return path
