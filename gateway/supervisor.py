@@ -36,16 +36,19 @@ StateListener = Callable[["Supervisor"], None]  # reads .state, .detail, .last_e
 class Supervisor:
     """Keep one device running: any exception it raises leads to close, backoff, reopen.
 
-    States: ``starting`` → ``up`` ⇄ ``down``. A failure is logged once per streak (the
-    retries of a streak go to the debug log) and reported to ``when_state_changed``; the rest
-    of the gateway never sees a raw exception from hardware.
+    States: ``starting`` → ``up`` ⇄ ``down``. A failure streak ends only once the device has
+    run ``stable_s`` without failing, so a port that opens but fails again at once (a stalled
+    adapter) is one streak: logged once (retries go to the debug log) and reported once to
+    ``when_state_changed``. The rest of the gateway never sees a raw exception from hardware.
     """
 
     def __init__(self, device: Device, *, backoff_initial: float = 0.5, backoff_max: float = 30.0,
-                 when_state_changed: StateListener | None = None) -> None:
+                 stable_s: float = 5.0, when_state_changed: StateListener | None = None) -> None:
         self.device = device
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
+        self.stable_s = stable_s
+        self._up_since = 0.0
         self.when_state_changed = when_state_changed
         self.state = "starting"
         self.detail: str | None = None
@@ -89,22 +92,28 @@ class Supervisor:
             try:
                 self.device.open()
                 if self.state == "down":
-                    log.info("%s: back after %d failed attempts", self.name, self.failures)
-                self.failures = 0
+                    log.info("%s: open again after %d failed attempts", self.name, self.failures)
+                self._up_since = time.monotonic()
                 self._set_state("up", None)
-                backoff = self.backoff_initial
                 while not self._stop.is_set():
                     self.device.poll()
                     self.heartbeat = time.monotonic()
+                    if self.failures and self.heartbeat - self._up_since >= self.stable_s:
+                        self.failures = 0
+                        backoff = self.backoff_initial
             except Exception as exc:  # any failure: report, close, back off, reopen
+                if self.failures and self.state == "up" and time.monotonic() - self._up_since >= self.stable_s:
+                    self.failures = 0
+                    backoff = self.backoff_initial
                 self.failures += 1
                 self.last_error = exc
                 detail = str(exc) or type(exc).__name__
                 if self.failures == 1:
                     log.warning("%s failed: %s; reopening with backoff", self.name, detail)
+                    self._set_state("down", detail)
                 else:
                     log.debug("%s still failing (attempt %d): %s", self.name, self.failures, detail)
-                self._set_state("down", detail)
+                    self.state, self.detail = "down", detail  # same streak: no second report
             finally:
                 self._close_device()
             if self._stop.is_set():

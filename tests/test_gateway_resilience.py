@@ -1,0 +1,206 @@
+"""The gateway through a broker outage, a SIGKILL, a vanished port, silence and garbage."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from benchpin.config import parse_config
+from firmware_bridge.probe import ProbeLineError, ProbeReading, format_line, parse_line
+from firmware_bridge.sim.pty import PtyLink
+from gateway.service import Gateway
+from tests.helpers import Subscriber, wait_until
+
+TOPIC = "benchpin/jaipur/casting-1/probe/furnace-1/temperature"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def station(tmp_path: Path, port: int, link: Path, *, stall_timeout_s: float = 30.0) -> dict:
+    return {
+        "site": {"id": "jaipur"},
+        "mqtt": {"host": "127.0.0.1", "port": port, "keepalive_s": 5},
+        "gateway": {"id": "casting-1", "state_dir": str(tmp_path / "state"),
+                    "backoff_initial_s": 0.05, "backoff_max_s": 0.5,
+                    "probes": [{"id": "furnace-1", "kind": "serial", "port": str(link),
+                                "stall_timeout_s": stall_timeout_s}]},
+    }
+
+
+def stream(link: PtyLink, values: range) -> None:
+    for value in values:
+        link.write(format_line(ProbeReading(1, float(value))))
+
+
+def delivered_in_order(payloads: list[dict]) -> list[float]:
+    """Drop duplicates by ``seq`` as a subscriber would; return values in seq order."""
+    by_seq = {p["seq"]: p["value_c"] for p in payloads if p["fault"] is None}
+    return [by_seq[s] for s in sorted(by_seq)]
+
+
+def outbox_rows(state_dir: Path) -> int:
+    with sqlite3.connect(state_dir / "outbox.sqlite") as db:
+        return db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+
+
+def test_gateway_delivers_every_reading_in_order_across_a_broker_outage(tmp_path, broker, pty_link):
+    sub = Subscriber(broker.port, TOPIC, persistent=True, client_id="engineer-1")
+    config = parse_config(station(tmp_path, broker.port, pty_link.link))
+    with Gateway(config) as gateway:
+        wait_until(lambda: gateway.supervisors[0].state == "up", message="probe open")
+        stream(pty_link, range(0, 200))
+        sub.wait_for(lambda p: len(p) >= 200, TOPIC, message="readings before the outage")
+        broker.stop()
+        stream(pty_link, range(200, 700))
+        wait_until(lambda: gateway.outbox.pending >= 500, message="readings buffered in the outbox")
+        broker.start()
+        stream(pty_link, range(700, 900))
+        sub.wait_for(lambda p: len(delivered_in_order(p)) >= 900, TOPIC, timeout=30,
+                     message="every reading after the outage")
+        wait_until(lambda: gateway.outbox.pending == 0, message="outbox drained")
+    payloads = sub.payloads(TOPIC)
+    sub.close()
+    assert delivered_in_order(payloads) == [float(v) for v in range(900)]
+    assert sorted({p["seq"] for p in payloads}) == list(range(1, 901))
+    # Any duplicate is a true duplicate: the same seq always carries the same reading.
+    assert len({(p["seq"], p["value_c"]) for p in payloads}) == 900
+    # Per device, messages arrive in seq order (a resent message may repeat one already seen).
+    firsts = list(dict.fromkeys(p["seq"] for p in payloads))
+    assert firsts == sorted(firsts)
+
+
+def start_gateway_process(config_path: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "benchpin", "gateway", "--config", str(config_path)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def write_toml(path: Path, data: dict) -> Path:
+    lines = []
+
+    def emit(table: dict, prefix: str) -> None:
+        scalars = {k: v for k, v in table.items() if not isinstance(v, (dict, list))}
+        for key, value in scalars.items():
+            lines.append(f"{key} = {value!r}".replace("'", '"') if isinstance(value, str)
+                         else f"{key} = {str(value).lower() if isinstance(value, bool) else value}")
+        for key, value in table.items():
+            if isinstance(value, dict):
+                lines.append(f"[{prefix}{key}]")
+                emit(value, f"{prefix}{key}.")
+            elif isinstance(value, list):
+                for item in value:
+                    lines.append(f"[[{prefix}{key}]]")
+                    emit(item, f"{prefix}{key}.")
+
+    emit(data, "")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_gateway_killed_while_broker_down_loses_nothing_it_accepted(tmp_path, broker, pty_link):
+    config_path = write_toml(tmp_path / "station.toml", station(tmp_path, broker.port, pty_link.link))
+    broker.stop()
+    first = start_gateway_process(config_path)
+    try:
+        # pyserial discards input on open: send warm-up readings until the first is accepted.
+        def warm_up() -> bool:
+            stream(pty_link, range(-1, 0))
+            return (tmp_path / "state" / "outbox.sqlite").exists() and outbox_rows(tmp_path / "state") >= 1
+
+        wait_until(warm_up, timeout=20, interval=0.1, message="the gateway to read its probe")
+        warm = outbox_rows(tmp_path / "state")
+        stream(pty_link, range(300))
+        wait_until(lambda: outbox_rows(tmp_path / "state") >= warm + 300, timeout=20,
+                   message="300 readings accepted")
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    accepted = outbox_rows(tmp_path / "state")
+    broker.start()
+    sub = Subscriber(broker.port, TOPIC)
+    second = start_gateway_process(config_path)
+    try:
+        sub.wait_for(lambda p: len(delivered_in_order(p)) >= accepted, TOPIC, timeout=30,
+                     message="every accepted reading after the restart")
+    finally:
+        second.send_signal(signal.SIGTERM)
+        output = second.communicate(timeout=15)[0].decode()
+    sub.close()
+    assert second.returncode == 0, output
+    values = [v for v in delivered_in_order(sub.payloads(TOPIC)) if v != -1.0]
+    assert values[:300] == [float(v) for v in range(300)]
+    assert "replaying them first" in output
+
+
+def test_gateway_reports_a_vanished_port_and_resumes_when_it_returns(tmp_path, broker, pty_link):
+    sub = Subscriber(broker.port, TOPIC)
+    config = parse_config(station(tmp_path, broker.port, pty_link.link))
+    with Gateway(config) as gateway:
+        supervisor = gateway.supervisors[0]
+        wait_until(lambda: supervisor.state == "up", message="probe open")
+        stream(pty_link, range(3))
+        sub.wait_for(lambda p: len(p) >= 3, TOPIC)
+        pty_link.unplug()
+        sub.wait_for(lambda p: any(r["fault"] == "disconnected" for r in p), TOPIC,
+                     message="the disconnected fault")
+        assert supervisor.state == "down"
+        pty_link.replug()
+        wait_until(lambda: supervisor.state == "up", message="probe reopened by itself")
+        stream(pty_link, range(100, 103))
+        payloads = sub.wait_for(lambda p: [r["value_c"] for r in p][-3:] == [100.0, 101.0, 102.0] and p,
+                                TOPIC, message="readings after the replug")
+    sub.close()
+    faults = [r["fault"] for r in payloads if r["fault"]]
+    assert faults.count("disconnected") == 1  # one report per failure streak, not one per retry
+    assert [r["seq"] for r in payloads] == list(range(1, len(payloads) + 1))
+
+
+def test_gateway_reopens_a_port_that_goes_silent(tmp_path, broker, pty_link):
+    sub = Subscriber(broker.port, TOPIC)
+    config = parse_config(station(tmp_path, broker.port, pty_link.link, stall_timeout_s=0.3))
+    with Gateway(config) as gateway:
+        stream(pty_link, range(1))
+        sub.wait_for(lambda p: any(r["fault"] == "stalled" for r in p), TOPIC, message="stall reported")
+        supervisor = gateway.supervisors[0]
+        wait_until(lambda: supervisor.failures >= 3, message="stalled, reopened, stalled again")
+        # pyserial discards input on open, so a board that wakes up keeps sending until heard.
+        wait_until(lambda: stream(pty_link, range(5, 6)) or any(r["value_c"] == 5.0 for r in sub.payloads(TOPIC)),
+                   interval=0.1, message="a reading after the stall")
+    payloads = sub.payloads(TOPIC)
+    sub.close()
+    # Three failures in one streak: reported once, not once per reopen.
+    assert [r["fault"] for r in payloads].count("stalled") == 1
+
+
+def test_gateway_survives_10000_lines_of_random_bytes_and_counts_them(tmp_path, broker, pty_link):
+    rng = random.Random(31855)
+    garbage = []
+    while len(garbage) < 10_000:
+        line = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 60))).replace(b"\n", b"")
+        try:
+            parse_line(line)
+        except ProbeLineError:
+            garbage.append(line + b"\n")
+    sub = Subscriber(broker.port, TOPIC)
+    config = parse_config(station(tmp_path, broker.port, pty_link.link))
+    with Gateway(config) as gateway:
+        wait_until(lambda: gateway.supervisors[0].state == "up", message="probe open")
+        writer = threading.Thread(target=lambda: pty_link.write(b"".join(garbage)))
+        writer.start()
+        writer.join(60)
+        stream(pty_link, range(42, 43))
+        payloads = sub.wait_for(lambda p: any(r["value_c"] == 42.0 for r in p) and p, TOPIC,
+                                message="the good reading after the garbage")
+        counters = gateway.counters["probe furnace-1"]
+        assert gateway.supervisors[0].state == "up"
+    sub.close()
+    assert counters.bad_lines == 10_000
+    assert [r["fault"] for r in payloads] == ["bad_line", None]
