@@ -7,7 +7,7 @@ import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from benchpin.config import StationConfig
 from benchpin.mqtt import MqttSession, OutboxSender
@@ -45,7 +45,9 @@ class Gateway:
         self.counters: dict[str, Any] = {}
         self._stopped = threading.Event()
         self._started = False
+        self.closers: list[Callable[[], None]] = []  # run by stop() after the devices stopped
         self._build_probes()
+        self._build_engravers()
 
     # ------------------------------------------------------------------ devices
 
@@ -69,6 +71,11 @@ class Gateway:
                 device = MAX31855Probe(probe, bridge, pin_factory=self.pin_factory)
             self.add_device(device, counters=bridge.counters,
                             when_state_changed=lambda sup, bridge=bridge: self._probe_state(sup, bridge))
+
+    def _build_engravers(self) -> None:
+        from gateway.engravers import build_engravers
+
+        self.engravers = build_engravers(self)
 
     @staticmethod
     def _probe_state(supervisor: Supervisor, bridge: ProbeBridge) -> None:
@@ -130,6 +137,8 @@ class Gateway:
         self._stopped.set()
         for supervisor in self.supervisors:
             supervisor.stop()
+        for close in self.closers:
+            close()
         self.outbox.flush(timeout=5.0)
         self.sender.stop()
         self.session.stop()

@@ -39,6 +39,7 @@ class GrblSim:
         self.min_block_s = min_block_s
         self.rapid_mm_min = rapid_mm_min
         self.settings = dict(DEFAULT_SETTINGS)
+        self.received = bytearray()  # every byte received that is not a real-time command
         self.lines: list[str] = []  # every line received, in order (G-code and $ commands)
         self.events: list[tuple[str, str]] = []  # ("line", text) and ("rt", "?"/"!"/"~"/"reset")
         self.overflows = 0
@@ -52,6 +53,7 @@ class GrblSim:
         self._wire_head = 0.0  # arrival time of the first byte on the wire
         self._wire_free = 0.0
         self._rx = bytearray()
+        self._arriving = bytearray()
         self._planner: deque[tuple[Move, float]] = deque()  # (move, seconds left)
         self._tracer = GcodeTracer()
         self._tx: deque[tuple[float, bytes]] = deque()
@@ -99,6 +101,12 @@ class GrblSim:
         with self._lock:
             return [line for line in self.lines if line and not line.startswith("$")]
 
+    @property
+    def wire_empty(self) -> bool:
+        """Every byte sent so far has reached the controller."""
+        with self._lock:
+            return not self._wire
+
     def status(self) -> Status:
         with self._lock:
             return self._status()
@@ -128,6 +136,7 @@ class GrblSim:
 
     def _flush(self) -> None:
         self._rx.clear()
+        self._arriving.clear()
         self._planner.clear()
         self._held = False
 
@@ -155,8 +164,6 @@ class GrblSim:
                 self._send(b"[MSG:'$H'|'$X' to unlock]\r\n")
 
     def _command(self, line: str) -> None:
-        self.lines.append(line)
-        self.events.append(("line", line))
         if not line:
             self._send(b"ok\r\n")
             return
@@ -206,10 +213,19 @@ class GrblSim:
             byte = self._wire.popleft()
             if byte in (0x3F, 0x21, 0x7E, 0x18):
                 self._realtime(byte)
-            elif len(self._rx) < RX_BUFFER_SIZE:
+                continue
+            self.received.append(byte)
+            if len(self._rx) < RX_BUFFER_SIZE:
                 self._rx.append(byte)
             else:
                 self.overflows += 1
+            if byte == 0x0A:  # record a line when it has arrived, whenever the planner takes it
+                line = self._arriving.decode("ascii", "replace").strip().replace("\r", "")
+                self.lines.append(line)
+                self.events.append(("line", line))
+                self._arriving.clear()
+            else:
+                self._arriving.append(byte)
         self._wire_head += arrived * self.byte_time
         while b"\n" in self._rx and len(self._planner) < PLANNER_BLOCKS:
             end = self._rx.index(b"\n")
