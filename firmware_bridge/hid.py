@@ -141,12 +141,12 @@ class HidDecoder:
         return events
 
     def flush_idle(self) -> ReadError | None:
-        """The scanner went quiet mid-code: drop the partial code and say so."""
+        """The scanner went quiet or away mid-code: drop the partial code and say so."""
         if not self.pending:
             return None
         typed = "".join(self._chars)
         self._chars, self._problem = [], None
-        return ReadError(f"{len(typed)} characters without Enter or Tab, then silence: {typed[:40]!r} dropped")
+        return ReadError(f"unfinished code {typed[:40]!r} dropped ({len(typed)} characters, no Enter or Tab followed)")
 
     def _type(self, key: int, modifiers: int) -> None:
         typed = "".join(self._chars)

@@ -65,7 +65,7 @@ class ScanLineFramer:
         return events
 
     def flush_idle(self) -> ReadError | None:
-        """The scanner went quiet mid-line: drop what came and say so."""
+        """The scanner went quiet or away mid-line: drop what came and say so."""
         if not self.pending:
             return None
         if self._overflow:
@@ -74,7 +74,7 @@ class ScanLineFramer:
             return error
         line = bytes(self._buffer)
         self._buffer.clear()
-        return ReadError(f"{len(line)} bytes without CR or LF, then silence: {line[:40]!r} dropped")
+        return ReadError(f"unfinished line {line[:40]!r} dropped ({len(line)} bytes, no CR or LF followed)")
 
     def _take(self, chunk: bytes) -> None:
         room = self.max_line - len(self._buffer)

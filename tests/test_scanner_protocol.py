@@ -52,7 +52,7 @@ def test_framer_overlong_line_ending_in_terminator():
 def test_framer_flush_idle_drops_unterminated_code():
     framer = ScanLineFramer()
     framer.feed(b"PC-12")
-    assert "5 bytes without CR or LF" in framer.flush_idle().message
+    assert framer.flush_idle() == ReadError("unfinished line b'PC-12' dropped (5 bytes, no CR or LF followed)")
     assert framer.flush_idle() is None
 
 
