@@ -147,7 +147,11 @@ class MqttSession:
     def on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any,
                    properties: Any) -> None:
         if reason_code.is_failure:
-            log.error("broker %s:%d refused the connection: %s", self.config.host, self.config.port, reason_code)
+            if not self._disconnect_logged:
+                log.error("broker %s:%d refused the connection: %s (check mqtt.username and "
+                          "mqtt.password_file); retrying with backoff", self.config.host, self.config.port,
+                          reason_code)
+                self._disconnect_logged = True
             return
         self.counters.connects += 1
         self._disconnect_logged = False
