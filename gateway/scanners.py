@@ -24,6 +24,7 @@ from benchpin.topics import utc_ts
 from firmware_bridge.barcodes import BarcodeRules, validate
 from firmware_bridge.hid import LAYOUTS, HidDecoder, ReadError, Scan
 from firmware_bridge.scanner import ScanLineFramer
+from gateway.serialport import open_port, read_available
 from gateway.supervisor import DeviceFailure, Supervisor
 
 if TYPE_CHECKING:
@@ -131,18 +132,12 @@ class SerialScanner:
         return ScanLineFramer(prefix=self.config.prefix.encode("ascii"), suffix=self.config.suffix.encode("ascii"))
 
     def open(self) -> None:
-        try:
-            self._serial = self._serial_factory(self.config.port, self.config.baudrate, timeout=0.1)
-        except (serial.SerialException, OSError, ValueError) as exc:
-            raise DeviceFailure(f"cannot open {self.config.port}: {exc}") from exc
+        self._serial = open_port(self._serial_factory, self.config.port, self.config.baudrate, 0.1)
         self._framer = self._new_framer()
 
     def poll(self) -> None:
         assert self._serial is not None
-        try:
-            data = self._serial.read(self._serial.in_waiting or 1)
-        except (serial.SerialException, OSError) as exc:
-            raise DeviceFailure(f"read from {self.config.port} failed: {exc}") from exc
+        data = read_available(self._serial, self.config.port)
         now = time.monotonic()
         if data:
             self._last_data = now
