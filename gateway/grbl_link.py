@@ -16,6 +16,7 @@ import serial
 
 from firmware_bridge.grbl import MAX_REPLY, GrblReplyError, Reply, parse_reply
 from firmware_bridge.probe import LineFramer
+from gateway.serialport import open_port, read_available
 from gateway.supervisor import DeviceFailure
 
 log = logging.getLogger(__name__)
@@ -40,11 +41,13 @@ class GrblLink:
         return self._serial is not None
 
     def open(self) -> None:
+        port = open_port(self._serial_factory, self.port_name, self.baudrate, timeout=0.05)
         try:
-            port = self._serial_factory(self.port_name, self.baudrate, timeout=0.05, write_timeout=2.0)
+            port.write_timeout = 2.0  # a hung adapter must not block the loop on a write
             port.reset_input_buffer()
-        except (serial.SerialException, OSError, ValueError) as exc:
-            raise DeviceFailure(f"cannot open {self.port_name}: {exc}") from exc
+        except (serial.SerialException, OSError) as exc:
+            port.close()
+            raise DeviceFailure(f"cannot set up {self.port_name}: {exc}") from exc
         self._framer = LineFramer(max_line=MAX_REPLY)
         self._serial = port
 
@@ -59,10 +62,7 @@ class GrblLink:
         port = self._serial
         if port is None:
             raise DeviceFailure(f"{self.port_name} is not open")
-        try:
-            data = port.read(port.in_waiting or 1)
-        except (serial.SerialException, OSError, TypeError) as exc:
-            raise DeviceFailure(f"read from {self.port_name} failed: {exc}") from exc
+        data = read_available(port, self.port_name)
         replies: list[Reply] = []
         for line in self._framer.feed(data):
             if not line.strip():

@@ -13,7 +13,9 @@ from benchpin.config import StationConfig
 from benchpin.mqtt import MqttSession, OutboxSender
 from benchpin.outbox import Outbox
 from benchpin.topics import Topics
+from gateway.engravers import build_engravers
 from gateway.probes import MAX31855Probe, ProbeBridge, SerialProbe
+from gateway.scanners import build_scanners
 from gateway.supervisor import Device, Stalled, StateListener, Supervisor
 
 log = logging.getLogger(__name__)
@@ -22,15 +24,17 @@ log = logging.getLogger(__name__)
 class Gateway:
     """One station's gateway: supervised devices publishing through a durable outbox.
 
-    ``pin_factory`` is gpiozero's (``None``: gpiozero's default for the platform).
+    ``pin_factory`` is gpiozero's (``None``: gpiozero's default for the platform);
+    ``usb_backend`` is pyusb's (``None``: libusb).
     """
 
-    def __init__(self, config: StationConfig, *, pin_factory: Any = None) -> None:
+    def __init__(self, config: StationConfig, *, pin_factory: Any = None, usb_backend: Any = None) -> None:
         if config.gateway is None:
             raise ValueError("the config has no [gateway] section")
         self.config = config
         self.gw = config.gateway
         self.pin_factory = pin_factory
+        self.usb_backend = usb_backend
         self.topics = Topics(config.site.id)
         state_dir = Path(self.gw.state_dir)
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -47,7 +51,8 @@ class Gateway:
         self._started = False
         self.closers: list[Callable[[], None]] = []  # run by stop() after the devices stopped
         self._build_probes()
-        self._build_engravers()
+        build_scanners(self)
+        self.engravers = build_engravers(self)
 
     # ------------------------------------------------------------------ devices
 
@@ -71,11 +76,6 @@ class Gateway:
                 device = MAX31855Probe(probe, bridge, pin_factory=self.pin_factory)
             self.add_device(device, counters=bridge.counters,
                             when_state_changed=lambda sup, bridge=bridge: self._probe_state(sup, bridge))
-
-    def _build_engravers(self) -> None:
-        from gateway.engravers import build_engravers
-
-        self.engravers = build_engravers(self)
 
     @staticmethod
     def _probe_state(supervisor: Supervisor, bridge: ProbeBridge) -> None:
