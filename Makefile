@@ -26,6 +26,7 @@ demo: system-packages install
 bench: system-packages install
 	$(PY) bench/telemetry.py
 	$(PY) bench/scan.py
+	$(PY) bench/engrave.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache tests/artifacts

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from benchpin.broker import Mosquitto, free_port
+from firmware_bridge.sim.grbl import GrblSim
 from firmware_bridge.sim.probe import ProbeBoardSim, pour_curve
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class Demo:
             "status_interval_s = 5.0",
             "[[gateway.probes]]", 'id = "furnace-1"', 'kind = "serial"',
             f'port = "{self.devdir / "probe"}"', "stall_timeout_s = 10.0",
+            "[[gateway.engravers]]", 'id = "laser-1"', f'port = "{self.devdir / "laser"}"',
         ]) + "\n"
 
     # ------------------------------------------------------------------ running
@@ -65,6 +67,10 @@ class Demo:
         probe.start()
         self.sims["probe"] = probe
         self.closers.append(probe.close)
+        laser = GrblSim(str(self.devdir / "laser"))
+        laser.start()
+        self.sims["laser"] = laser
+        self.closers.append(laser.close)
         config = self.workdir / "station.toml"
         config.write_text(self.station_toml())
         self.spawn("gateway", [sys.executable, "-m", "benchpin", "gateway", "--config", str(config)])
@@ -72,6 +78,10 @@ class Demo:
             f"MQTT broker   127.0.0.1:{self.broker.port}",
             f"watch it all  mosquitto_sub -h 127.0.0.1 -p {self.broker.port} -t 'benchpin/#' -v",
             f"config        {config}",
+            f"engrave       mosquitto_pub -h 127.0.0.1 -p {self.broker.port} -t "
+            f"'benchpin/{SITE}/{GATEWAY}/engraver/laser-1/job' -m '{{\"job_id\":\"J-1\",\"piece_id\":"
+            f"\"PC-0042\",\"serial\":\"PC-0042\",\"text\":\"PC-0042\",\"material\":\"silver_925\","
+            f"\"height_mm\":1.5}}'",
         ]
 
     def spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:

@@ -285,8 +285,8 @@ class Engraver:
             return
         if self.journal.transition(job.job_id, state, detail, expect=("running",)):
             setattr(self.counters, f"jobs_{state}", getattr(self.counters, f"jobs_{state}") + 1)
-            (log.info if state == "done" else log.warning)("engraver %s: job %s %s %s", self.config.id,
-                                                          job.job_id, state, detail)
+            (log.info if state == "done" else log.warning)("engraver %s: job %s %s%s", self.config.id,
+                                                          job.job_id, state, f": {detail}" if detail else "")
             self.desk.publish(job)
 
     def _reject(self, detail: str) -> None:
