@@ -172,26 +172,24 @@ class JobJournal:
     def retry(self, job_id: str, operator: str = "") -> str | None:
         """Queue an interrupted, failed or rejected job again; return why not, or None."""
         job = self.get(job_id)
-        if job is None:
-            return f"no job {job_id!r}"
-        if job.state not in RETRYABLE:
-            return f"job {job_id} is {job.state}; only {', '.join(RETRYABLE)} jobs can be retried"
-        if not job.program:
+        if job is not None and job.state in RETRYABLE and not job.program:
             return f"job {job_id} has nothing to engrave ({job.detail}); send a corrected job"
-        if not self.transition(job_id, "accepted", f"retry by {operator or 'an operator'}",
-                               expect=RETRYABLE, operator=operator):
-            return f"job {job_id} changed state meanwhile; look again"
-        return None
+        return self._decide(job, job_id, "accepted", RETRYABLE, ("retried", "retry by"), operator)
 
     def cancel(self, job_id: str, operator: str = "") -> str | None:
         """Cancel a job that is not running or done; return why not, or None."""
-        job = self.get(job_id)
+        return self._decide(self.get(job_id), job_id, "cancelled", CANCELLABLE, ("cancelled", "cancelled by"),
+                            operator)
+
+    def _decide(self, job: Job | None, job_id: str, state: str, allowed: tuple[str, ...],
+                words: tuple[str, str], operator: str) -> str | None:
+        """Apply an operator's decision; ``words`` are (past participle, detail prefix)."""
         if job is None:
             return f"no job {job_id!r}"
-        if job.state not in CANCELLABLE:
-            return f"job {job_id} is {job.state}; only {', '.join(CANCELLABLE)} jobs can be cancelled"
-        if not self.transition(job_id, "cancelled", f"cancelled by {operator or 'an operator'}",
-                               expect=CANCELLABLE, operator=operator):
+        if job.state not in allowed:
+            return f"job {job_id} is {job.state}; only {', '.join(allowed)} jobs can be {words[0]}"
+        detail = f"{words[1]} {operator or 'an operator'}"
+        if not self.transition(job_id, state, detail, expect=allowed, operator=operator):
             return f"job {job_id} changed state meanwhile; look again"
         return None
 
