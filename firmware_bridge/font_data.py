@@ -4,6 +4,11 @@ Each glyph is drawn on a grid with the baseline at y=0 and the cap height at y=6
 is the glyph's box (x from 0 to width) and every stroke stays inside it. A stroke is a
 polyline written as ``"x,y x,y …"``; the laser burns along it without lifting. Curves are
 short straight segments, which GRBL runs as fast as a laser marks them.
+
+The glyphs live here as data rather than coming from a Hershey-font package: the maintained
+one on PyPI is GPL-3.0 and parses its font database at import time, and the MIT one installs a
+top-level ``tests`` package beside its own, which would shadow a project's tests. A serial
+number needs 40 glyphs; a test draws them all and checks every stroke stays in its box.
 """
 
 from __future__ import annotations

@@ -7,9 +7,10 @@ so a cut wire reads as an open door: no firing.
 The :class:`Engraver` is a supervised device. Each ``poll`` reads replies, asks ``?`` every
 ``status_interval_s`` and moves the current job one step: pre-fire checks (door closed,
 GRBL ``Idle``, no alarm, ``$32=1``), ``running`` committed to the journal, character-counted
-streaming, ``done`` once the machine is idle again. Anything that breaks a running job ends
-it ``interrupted`` or ``failed``, stops the laser (feed hold, then soft reset) and is never
-resumed: an operator retries or cancels.
+streaming, ``done`` once the machine is idle again. An ``error:N`` ends the job ``failed``;
+the door, an alarm, a controller reset or a lost link end it ``interrupted``. Either way the
+laser is stopped (feed hold, then soft reset, unless an alarm already halted it) and the job
+is never resumed: an operator retries or cancels.
 """
 
 from __future__ import annotations
@@ -173,8 +174,8 @@ class Engraver:
         elif isinstance(reply, Alarm):
             log.error("engraver %s: %s", self.config.id, reply.describe())
             self.status, self._status_at = Status("Alarm"), now
-            if self.phase in ACTIVE:
-                self._end_job("failed", reply.describe())
+            if self.phase in ACTIVE:  # an alarm cuts a job short like a reset: interrupted, not resumed
+                self._end_job("interrupted", reply.describe())
                 self.phase = "idle"  # GRBL has halted and flushed its buffers itself
             elif self.phase == "checking":
                 self._back_to_idle("alarm during the pre-fire check")

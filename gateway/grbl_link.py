@@ -34,6 +34,7 @@ class GrblLink:
         self._framer = LineFramer(max_line=MAX_REPLY)
         self._lock = threading.Lock()
         self.bad_replies = 0
+        self._bad_streak = False
         self.bytes_written = 0
 
     @property
@@ -71,7 +72,12 @@ class GrblLink:
                 replies.append(parse_reply(line))
             except GrblReplyError as exc:
                 self.bad_replies += 1
-                log.warning("%s: ignored a line that is not a GRBL reply (%s)", self.port_name, exc)
+                if not self._bad_streak:
+                    log.warning("%s: ignored a line that is not a GRBL reply (%s); counting further ones "
+                                "quietly", self.port_name, exc)
+                self._bad_streak = True
+            else:
+                self._bad_streak = False
         return replies
 
     def write(self, data: bytes, *, allowed: Callable[[], bool] | None = None) -> bool:

@@ -119,13 +119,13 @@ def test_engraver_error_mid_job_fails_it_with_grbl_meaning_and_the_queue_goes_on
 
 
 @pytest.mark.parametrize("sim", [2.0], indirect=True)
-def test_engraver_alarm_mid_job_fails_it_and_the_queue_waits_until_cleared(running, sim):
+def test_engraver_alarm_mid_job_interrupts_it_and_the_queue_waits_until_cleared(running, sim):
     gateway, sub, data = running
     publish(sub, JOB_TOPIC, job("J-7", text="PC-000000000042"))
     wait_until(lambda: len(sim.gcode_lines) >= 20, message="the job under way")
     sim.trigger_alarm(1)
-    failed = wait_state(sub, "J-7", "failed")
-    assert failed["detail"].startswith("ALARM:1 Hard limit")
+    interrupted = wait_state(sub, "J-7", "interrupted")
+    assert interrupted["detail"].startswith("ALARM:1 Hard limit: hard limit has been triggered")
     sub.wait_for(lambda p: p and p[-1]["state"] == "Alarm", STATE_TOPIC, message="state Alarm")
     publish(sub, JOB_TOPIC, job("J-8", text="PC-0044"))
     wait_state(sub, "J-8", "accepted")
@@ -162,3 +162,14 @@ def test_engraver_port_vanishing_mid_job_interrupts_it_and_recovers(running, sim
     sub.wait_for(lambda p: p and p[-1]["state"] in ("Idle", "Alarm"), STATE_TOPIC, timeout=20,
                  message="the engraver back")
     assert states(sub, "J-12")[-1] == "interrupted"
+
+
+def test_engraver_survives_garbage_from_the_laser_mid_job_and_counts_it(running, sim):
+    gateway, sub, data = running
+    publish(sub, JOB_TOPIC, job("J-13"))
+    wait_state(sub, "J-13", "running")
+    noise = [b"\xff\xfe\x00garbage\r\n", b"<Walk|MPos:1>\r\n", b"error:x\r\n", b"[MSG\r\n", b"ok ok\r\n"]
+    sim.send_raw(b"".join(noise * 20))
+    wait_state(sub, "J-13", "done")
+    assert gcode_after_last_settings_query(bytes(sim.received)).decode().splitlines() == program(data, job("J-13"))
+    assert gateway.counters["engraver laser-1"].bad_replies == 100

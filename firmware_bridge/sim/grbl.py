@@ -89,6 +89,11 @@ class GrblSim:
         with self._lock:
             self._failures[number] = code
 
+    def send_raw(self, data: bytes) -> None:
+        """Put bytes on the controller's TX line as they are (noise, a confused firmware)."""
+        with self._lock:
+            self._send(data)
+
     def set_door(self, is_open: bool) -> None:
         """Open or close the safety door input; opening holds motion (state Door)."""
         with self._lock:
