@@ -66,6 +66,7 @@ class Engraver:
         self._status_at = 0.0
         self._phase_at = 0.0
         self._last_reply = 0.0
+        self._heard_at = 0.0
         self._reset_at: float | None = None
         self._settings: dict[int, str] = {}
         self._settings_ok = False
@@ -92,6 +93,7 @@ class Engraver:
                 raise DeviceFailure(f"no GRBL banner from {self.config.port} after a soft reset")
         self.phase, self.status, self._published = "idle", None, None
         self._next_status = 0.0
+        self._heard_at = time.monotonic()
         self._wake.set()
 
     def _open_door(self) -> None:
@@ -129,6 +131,11 @@ class Engraver:
     def poll(self) -> None:
         replies = self.link.read_replies()
         now = time.monotonic()
+        if replies:
+            self._heard_at = now
+        elif now - self._heard_at > self.config.reply_timeout_s:
+            # "?" goes out every status interval, so silence this long means a dead link.
+            raise Stalled(f"no reply from the laser on {self.config.port} for {self.config.reply_timeout_s:g}s")
         for reply in replies:
             self.handle_reply(reply, now)
         self.counters.bad_replies = self.link.bad_replies
@@ -168,7 +175,8 @@ class Engraver:
             if self.phase in ACTIVE and self.streamer is not None:
                 self.streamer.handle_reply(reply)
             elif self.phase == "checking":
-                self._settings_ok = isinstance(reply, Ok)
+                # The ok closing the $$ listing comes after the settings; an ok before them is stray.
+                self._settings_ok = isinstance(reply, Ok) and bool(self._settings)
                 if isinstance(reply, Error):
                     self._back_to_idle(f"settings query refused: {reply.describe()}")
         elif isinstance(reply, Alarm):
@@ -230,6 +238,7 @@ class Engraver:
             self.job, self.phase = None, "idle"
             return
         self.desk.publish(self.job)
+        self._waiting_logged = ""
         log.info("engraver %s: firing job %s (%d lines)", self.config.id, self.job.job_id, len(self.job.program))
         self.streamer = Streamer(self.job.program)
         self.phase, self._phase_at, self._last_reply = "streaming", now, now
@@ -250,7 +259,7 @@ class Engraver:
             if lines and not self.link.write(b"".join(lines), allowed=lambda: not self._door_open.is_set()):
                 self._interrupt("the door was opened mid-job: feed hold sent, job not resumed", now)
             elif streamer.in_flight and now - self._last_reply > self.config.reply_timeout_s:
-                raise Stalled(f"no reply from the laser for {self.config.reply_timeout_s:g}s mid-job")
+                raise Stalled(f"no ok from the laser for {self.config.reply_timeout_s:g}s mid-job")
 
     def _step_finishing(self, now: float) -> None:
         if self._door_open.is_set():

@@ -35,7 +35,7 @@ def build_engravers(gateway: Gateway) -> list[Engraver]:
         gateway.add_device(desk, counters=desk.counters)
 
         def state_changed(supervisor: Supervisor, engraver: Engraver = engraver) -> None:
-            if supervisor.state == "down":
+            if supervisor.state in ("down", "stopped"):
                 engraver.went_offline()
 
         gateway.add_device(engraver, counters=engraver.counters, when_state_changed=state_changed)

@@ -17,9 +17,10 @@ STATE_TOPIC = f"{PREFIX}/state"
 DOOR_PIN = 17
 
 
-def station(tmp_path: Path, port: int, link: Path, *, door: bool = True) -> dict[str, Any]:
+def station(tmp_path: Path, port: int, link: Path, *, door: bool = True,
+            reply_timeout_s: float = 5.0) -> dict[str, Any]:
     engraver: dict[str, Any] = {"id": LASER, "port": str(link), "status_interval_s": 0.05,
-                                "reply_timeout_s": 5.0, "max_width_mm": 40.0}
+                                "reply_timeout_s": reply_timeout_s, "max_width_mm": 40.0}
     if door:
         engraver["door_pin"] = DOOR_PIN
     return {

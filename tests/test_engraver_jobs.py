@@ -28,8 +28,13 @@ def door(mock_factory):
 
 
 @pytest.fixture
-def running(tmp_path, broker, sim, door, mock_factory) -> Iterator[tuple[Gateway, Subscriber, dict]]:
-    data = station(tmp_path, broker.port, sim.pty.link)
+def reply_timeout() -> float:
+    return 5.0
+
+
+@pytest.fixture
+def running(tmp_path, broker, sim, door, mock_factory, reply_timeout) -> Iterator[tuple[Gateway, Subscriber, dict]]:
+    data = station(tmp_path, broker.port, sim.pty.link, reply_timeout_s=reply_timeout)
     sub = Subscriber(broker.port, f"{PREFIX}/#")
     with Gateway(parse_config(data), pin_factory=mock_factory) as gateway:
         wait_until(lambda: all(s.state == "up" for s in gateway.supervisors), message="engraver open")
@@ -173,3 +178,15 @@ def test_engraver_survives_garbage_from_the_laser_mid_job_and_counts_it(running,
     wait_state(sub, "J-13", "done")
     assert gcode_after_last_settings_query(bytes(sim.received)).decode().splitlines() == program(data, job("J-13"))
     assert gateway.counters["engraver laser-1"].bad_replies == 100
+
+
+@pytest.mark.parametrize("reply_timeout", [1.0])
+@pytest.mark.parametrize("sim", [1.0], indirect=True)
+def test_engraver_laser_going_silent_mid_job_interrupts_it(running, sim):
+    gateway, sub, data = running
+    publish(sub, JOB_TOPIC, job("J-14", text="PC-000000000042"))
+    wait_until(lambda: len(sim.gcode_lines) >= 20, message="the job under way")
+    sim.stop()  # the controller hangs: the port stays, nothing answers
+    assert "serial link" in wait_state(sub, "J-14", "interrupted")["detail"]
+    sub.wait_for(lambda p: p and p[-1]["state"] == "offline", STATE_TOPIC, message="state offline")
+    assert len(sim.gcode_lines) < len(program(data, job("J-14", text="PC-000000000042")))
