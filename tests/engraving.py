@@ -52,7 +52,14 @@ def publish(sub: Subscriber, topic: str, payload: dict[str, Any]) -> None:
 
 
 def states(sub: Subscriber, job_id: str) -> list[str]:
-    return [p["state"] for p in sub.payloads(f"{PREFIX}/job/{job_id}")]
+    """The job's states in order, a message resent after a restart (same ``seq``) counted once."""
+    seen: set[int] = set()
+    out = []
+    for message in sub.payloads(f"{PREFIX}/job/{job_id}"):
+        if message["seq"] not in seen:
+            seen.add(message["seq"])
+            out.append(message["state"])
+    return out
 
 
 def wait_state(sub: Subscriber, job_id: str, state: str, timeout: float = 20.0) -> dict[str, Any]:
