@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-SYSTEM_PACKAGES ?= mosquitto mosquitto-clients chromium
+SYSTEM_PACKAGES ?= mosquitto mosquitto-clients chromium systemd cage
 
 .PHONY: test demo install system-packages bench clean
 
