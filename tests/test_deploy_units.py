@@ -1,0 +1,111 @@
+"""The systemd units pass ``systemd-analyze verify`` and agree with what the services do."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchpin.config import GatewayConfig
+
+SYSTEMD_DIR = Path(__file__).resolve().parents[1] / "systemd"
+UNITS = sorted(SYSTEMD_DIR.glob("*.service"))
+INSTALLED_BENCHPIN = "/opt/benchpin/venv/bin/benchpin"
+
+
+def systemd_analyze() -> str:
+    tool = shutil.which("systemd-analyze") or "/usr/bin/systemd-analyze"
+    assert Path(tool).exists(), "systemd-analyze is missing: install the Debian package systemd (make system-packages)"
+    return tool
+
+
+def venv_benchpin() -> str:
+    """The benchpin script of the environment running the tests (stands in for /opt/benchpin)."""
+    script = Path(sys.executable).parent / "benchpin"
+    assert script.exists(), f"no benchpin script beside {sys.executable}: run `make install`"
+    return str(script)
+
+
+def verify(directory: Path, unit: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([systemd_analyze(), "verify", "--man=no", str(unit)], cwd=directory,
+                          capture_output=True, text=True, timeout=60)
+
+
+def directives(unit: Path) -> dict[str, list[str]]:
+    """Every ``Key=value`` of a unit file, continuation lines joined (keys may repeat)."""
+    found: dict[str, list[str]] = {}
+    pending = ""
+    for raw in unit.read_text().splitlines():
+        line = raw.strip()
+        if not pending and (not line or line.startswith(("#", ";", "["))):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1].strip() + " "
+            continue
+        line, pending = pending + line, ""
+        key, _, value = line.partition("=")
+        found.setdefault(key.strip(), []).append(value.strip())
+    return found
+
+
+def test_units_exist_for_gateway_kiosk_and_screen():
+    assert [u.name for u in UNITS] == ["benchpin-gateway.service", "benchpin-kiosk.service",
+                                       "benchpin-screen.service"]
+
+
+@pytest.mark.parametrize("unit", UNITS, ids=lambda u: u.name)
+def test_unit_passes_systemd_analyze_verify(unit, tmp_path):
+    # Verify all units side by side (they refer to each other), ExecStart pointing at a real benchpin.
+    for each in UNITS:
+        (tmp_path / each.name).write_text(each.read_text().replace(INSTALLED_BENCHPIN, venv_benchpin()))
+    result = verify(tmp_path, tmp_path / unit.name)
+    output = (result.stdout + result.stderr).strip()
+    assert result.returncode == 0 and not output, output
+
+
+def test_systemd_analyze_verify_reports_a_broken_unit(tmp_path):
+    broken = tmp_path / "benchpin-gateway.service"
+    broken.write_text((SYSTEMD_DIR / "benchpin-gateway.service").read_text()
+                      .replace(INSTALLED_BENCHPIN, venv_benchpin())
+                      .replace("Type=notify", "Type=notfy").replace("WatchdogSec=", "WatchDogSec="))
+    result = verify(tmp_path, broken)
+    output = result.stdout + result.stderr
+    assert "notfy" in output and "WatchDogSec" in output
+
+
+@pytest.mark.parametrize("name", ["benchpin-gateway.service", "benchpin-kiosk.service"])
+def test_service_unit_expects_notify_readiness_and_watchdog(name):
+    unit = directives(SYSTEMD_DIR / name)
+    assert unit["Type"] == ["notify"]
+    assert unit["NotifyAccess"] == ["main"]  # only the service itself, not a child it starts
+    assert unit["Restart"] == ["on-failure"]
+    assert unit["User"] == ["benchpin"]
+    assert unit["StateDirectory"] == ["benchpin"]
+    assert unit["ConfigurationDirectory"] == ["benchpin"]
+    assert unit["ProtectSystem"] == ["strict"]
+    assert int(unit["WatchdogSec"][0]) >= 10
+    # A start that waits for the broker until ready_timeout_s must end before systemd gives up.
+    assert int(unit["TimeoutStartSec"][0]) > GatewayConfig(id="x").ready_timeout_s
+
+
+def test_gateway_unit_allows_serial_spi_gpio_and_usb_devices():
+    unit = directives(SYSTEMD_DIR / "benchpin-gateway.service")
+    assert unit["PrivateDevices"] == ["no"]
+    assert unit["DevicePolicy"] == ["closed"]
+    allowed = {entry.split()[0] for entry in unit["DeviceAllow"]}
+    assert {"char-ttyUSB", "char-ttyACM", "char-ttyAMA", "char-spi", "char-gpiochip", "char-usb_device"} <= allowed
+    assert unit["SupplementaryGroups"] == ["dialout gpio spi plugdev"]
+    environment = " ".join(unit["Environment"])
+    assert "GPIOZERO_PIN_FACTORY=lgpio" in environment and "BENCHPIN_CONFIG=/etc/benchpin/station.toml" in environment
+
+
+def test_screen_unit_runs_chromium_kiosk_in_cage_on_tty1():
+    unit = directives(SYSTEMD_DIR / "benchpin-screen.service")
+    command = unit["ExecStart"][0].split()
+    assert command[0] == "/usr/bin/cage" and "--kiosk" in command
+    assert command[command.index("--") + 1].endswith(("chromium", "chromium-browser"))
+    assert unit["TTYPath"] == ["/dev/tty1"] and unit["PAMName"] == ["benchpin-screen"]
+    assert (SYSTEMD_DIR / "pam.d" / "benchpin-screen").exists()
