@@ -19,6 +19,8 @@ import os
 import socket
 import threading
 import time
+import urllib.error
+import urllib.request
 from typing import Callable, Mapping
 
 log = logging.getLogger(__name__)
@@ -201,3 +203,33 @@ class ServiceWatch:
         while not stop.wait(min(1.0, self.due_in())):
             self.tick()
         self.stopping()
+
+    def start_thread(self, stop: threading.Event) -> threading.Thread:
+        """Run :meth:`run` in a daemon thread: for a service whose main thread is a server.
+
+        The kiosk, for one, blocks in waitress; it checks itself over HTTP::
+
+            url = f"http://127.0.0.1:{port}/healthz"
+            watch = ServiceWatch(waiting_for=lambda: http_problems(url) + broker_missing(),
+                                 problems=lambda: http_problems(url))
+            stop = threading.Event()
+            watch.start_thread(stop)
+            serve(app, ...)   # returns on SIGTERM
+            stop.set()
+        """
+        thread = threading.Thread(target=self.run, args=(stop,), name="systemd-watch", daemon=True)
+        thread.start()
+        return thread
+
+
+def http_problems(url: str, timeout: float = 5.0) -> list[str]:
+    """GET ``url``; return [] on a 2xx answer, else one phrase saying what went wrong."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        return [f"{url} unreachable ({reason})"]
+    return [] if 200 <= status < 300 else [f"{url} answered {status}"]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from typing import Iterator
 
 import pytest
 
-from benchpin.sdnotify import Notifier, ServiceWatch, watchdog_interval
+from benchpin.sdnotify import Notifier, ServiceWatch, http_problems, watchdog_interval
 from tests.helpers import wait_until
 from tests.notify_socket import NotifySocket
 
@@ -122,8 +124,6 @@ def test_service_watch_pings_only_while_healthy(notify):
 
 
 def test_service_watch_run_thread_stops_with_stopping(notify):
-    import threading
-
     stop = threading.Event()
     watch = ServiceWatch(waiting_for=lambda: [], problems=lambda: [],
                          notifier=Notifier(notify.address), interval_s=0.2)
@@ -134,3 +134,74 @@ def test_service_watch_run_thread_stops_with_stopping(notify):
     thread.join(5)
     notify.wait_for(lambda: notify.count("STOPPING") == 1, message="STOPPING")
     assert notify.count("READY") == 1
+
+
+class HealthServer:
+    """A real HTTP server answering /healthz with ``status``; ``hang`` makes it stop answering."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.status = 200
+        self.hang = threading.Event()
+        self.release = threading.Event()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if owner.hang.is_set():
+                    owner.release.wait()
+                self.send_response(owner.status)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/healthz"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def health_server() -> Iterator[HealthServer]:
+    server = HealthServer()
+    yield server
+    server.close()
+
+
+def test_http_problems_names_a_bad_answer_and_an_unreachable_url(health_server):
+    assert http_problems(health_server.url) == []
+    health_server.status = 503
+    assert http_problems(health_server.url) == [f"{health_server.url} answered 503"]
+    health_server.close()
+    problems = http_problems(health_server.url, timeout=2)
+    assert len(problems) == 1 and problems[0].startswith(f"{health_server.url} unreachable")
+
+
+def test_service_watch_thread_stops_pinging_when_the_server_hangs(notify, health_server):
+    stop = threading.Event()
+    watch = ServiceWatch(waiting_for=lambda: http_problems(health_server.url, timeout=0.2),
+                         problems=lambda: http_problems(health_server.url, timeout=0.2),
+                         notifier=Notifier(notify.address), interval_s=0.4)
+    thread = watch.start_thread(stop)
+    try:
+        notify.wait_for(lambda: notify.count("READY") and notify.count("WATCHDOG") >= 2, message="ready, pings")
+        health_server.hang.set()
+        hung_at = time.monotonic()
+        notify.wait_for(lambda: time.monotonic() - max(max(notify.times_of("WATCHDOG")), hung_at) > 3 * 0.4,
+                        message="pings to stop")
+        assert f"unhealthy: {health_server.url} unreachable (timed out)" in notify.statuses()
+        pings = notify.count("WATCHDOG")
+        health_server.hang.clear()
+        health_server.release.set()
+        notify.wait_for(lambda: notify.count("WATCHDOG") > pings, message="pings once it answers again")
+    finally:
+        stop.set()
+        thread.join(5)
