@@ -109,3 +109,18 @@ def test_screen_unit_runs_chromium_kiosk_in_cage_on_tty1():
     assert command[command.index("--") + 1].endswith(("chromium", "chromium-browser"))
     assert unit["TTYPath"] == ["/dev/tty1"] and unit["PAMName"] == ["benchpin-screen"]
     assert (SYSTEMD_DIR / "pam.d" / "benchpin-screen").exists()
+
+
+@pytest.mark.parametrize("example", ["station.toml.example", "kiosk.toml.example"])
+def test_example_config_is_valid(example, tmp_path):
+    from benchpin.config import load_config
+
+    text = (SYSTEMD_DIR / example).read_text()
+    for secret in ("gateway-mqtt-password", "kiosk-mqtt-password"):
+        (tmp_path / secret).write_text("secret\n")
+        text = text.replace(f"/etc/benchpin/{secret}", str(tmp_path / secret))
+    path = tmp_path / "station.toml"
+    path.write_text(text)
+    config = load_config(path)
+    assert config.site.id == "jaipur"
+    assert config.mqtt.username == ("kiosk" if config.kiosk else config.gateway.id)
