@@ -71,9 +71,10 @@ def _register_core(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -
 
 
 def _registrars() -> list[Registrar]:
+    from benchpin.demo import register as register_demo
     from gateway.cli import register as register_gateway
 
-    return [_register_core, register_gateway]
+    return [_register_core, register_gateway, register_demo]
 
 
 def build_parser() -> argparse.ArgumentParser:
