@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -85,18 +86,23 @@ def notify(monkeypatch) -> Iterator[NotifySocket]:
         yield sock
 
 
-def run_in_thread(gateway: Gateway) -> tuple[threading.Event, threading.Thread]:
+@contextmanager
+def running(gateway: Gateway) -> Iterator[None]:
+    """Run ``gateway.run`` in a thread for the block, then stop it as SIGTERM would."""
     stop = threading.Event()
     thread = threading.Thread(target=gateway.run, args=(stop,), name="gateway-run")
     thread.start()
-    return stop, thread
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(15)
 
 
 def test_gateway_sends_ready_when_devices_and_broker_are_up_then_watchdog_pings(tmp_path, broker, pty_link,
                                                                                   notify):
     gateway = Gateway(parse_config(station(tmp_path, broker.port, probe_link=pty_link.link)))
-    stop, thread = run_in_thread(gateway)
-    try:
+    with running(gateway):
         notify.wait_for(lambda: notify.count("READY"), message="READY=1")
         assert gateway.session.connected.is_set()
         assert gateway.supervisors[0].state == "up"
@@ -104,9 +110,6 @@ def test_gateway_sends_ready_when_devices_and_broker_are_up_then_watchdog_pings(
         notify.wait_for(lambda: len([t for t in notify.times_of("WATCHDOG") if t > ready_at]) >= 3,
                         message="three watchdog pings after READY")
         assert {"READY": "1", "STATUS": "ready"} in notify.all()
-    finally:
-        stop.set()
-        thread.join(15)
     notify.wait_for(lambda: notify.count("STOPPING"), message="STOPPING=1")
 
 
@@ -114,77 +117,63 @@ def test_gateway_is_not_ready_until_every_device_has_been_up(tmp_path, broker, n
     gateway = Gateway(parse_config(station(tmp_path, broker.port)))
     device = UnpluggedDevice()
     gateway.add_device(device)
-    stop, thread = run_in_thread(gateway)
-    try:
+    with running(gateway):
         expected = "starting: waiting for laser-1 (/dev/benchpin-laser: no such device)"
         notify.wait_for(lambda: expected in notify.statuses(), message="status naming the device")
         assert gateway.session.connected.is_set()
         assert notify.count("READY") == 0
         device.plug_in.set()
         notify.wait_for(lambda: notify.count("READY"), message="READY=1 once the device opened")
-    finally:
-        stop.set()
-        thread.join(15)
 
 
 def test_gateway_is_not_ready_while_the_broker_is_down(tmp_path, broker, notify):
     broker.stop()
     gateway = Gateway(parse_config(station(tmp_path, broker.port)))
-    stop, thread = run_in_thread(gateway)
-    try:
+    with running(gateway):
         expected = f"starting: waiting for broker 127.0.0.1:{broker.port}"
         notify.wait_for(lambda: expected in notify.statuses(), message="status naming the broker")
         assert notify.count("READY") == 0
         broker.start()
         notify.wait_for(lambda: notify.count("READY"), message="READY=1 once the broker is up")
-    finally:
-        stop.set()
-        thread.join(15)
 
 
 def test_gateway_sends_degraded_ready_after_its_start_timeout(tmp_path, broker, notify):
     broker.stop()
     gateway = Gateway(parse_config(station(tmp_path, broker.port, ready_timeout_s=0.5)))
-    stop, thread = run_in_thread(gateway)
-    try:
+    with running(gateway):
         notify.wait_for(lambda: notify.count("READY"), message="READY=1 after the start timeout")
         ready = next(fields for fields in notify.all() if "READY" in fields)
         assert ready["STATUS"] == f"degraded: waiting for broker 127.0.0.1:{broker.port}"
         assert not gateway.session.connected.is_set()
         # The outbox still takes data while degraded, so the service keeps its watchdog alive.
         notify.wait_for(lambda: notify.count("WATCHDOG") >= 2, message="watchdog pings while degraded")
-    finally:
-        stop.set()
-        thread.join(15)
 
 
 def test_gateway_stalled_device_loop_stops_watchdog_pings(tmp_path, broker, notify):
     gateway = Gateway(parse_config(station(tmp_path, broker.port)))
     device = HangingDevice()
     gateway.add_device(device)
-    stop, thread = run_in_thread(gateway)
-    try:
-        notify.wait_for(lambda: notify.count("READY"), message="READY=1")
-        notify.wait_for(lambda: notify.count("WATCHDOG") >= 2, message="pings while the loop is alive")
-        device.hang.set()
-        hung_at = time.monotonic()
+    with running(gateway):
+        try:
+            notify.wait_for(lambda: notify.count("READY"), message="READY=1")
+            notify.wait_for(lambda: notify.count("WATCHDOG") >= 2, message="pings while the loop is alive")
+            device.hang.set()
+            hung_at = time.monotonic()
 
-        def silent_for_two_intervals() -> bool:
-            last_ping = max(notify.times_of("WATCHDOG"))
-            return time.monotonic() - max(last_ping, hung_at) > 2 * WATCHDOG_S
+            def silent_for_two_intervals() -> bool:
+                last_ping = max(notify.times_of("WATCHDOG"))
+                return time.monotonic() - max(last_ping, hung_at) > 2 * WATCHDOG_S
 
-        # systemd restarts a service that sends no WATCHDOG=1 for WatchdogSec.
-        notify.wait_for(silent_for_two_intervals, timeout=30, message="pings to stop")
-        assert any(s.startswith("unhealthy: stuck-1 loop silent for") for s in notify.statuses())
-        assert gateway.supervisors[0].alive  # the loop is stuck inside poll(), not gone
-        pings = notify.count("WATCHDOG")
-        device.release.set()
-        device.hang.clear()
-        notify.wait_for(lambda: notify.count("WATCHDOG") > pings, message="pings once the loop beats again")
-    finally:
-        device.release.set()
-        stop.set()
-        thread.join(15)
+            # systemd restarts a service that sends no WATCHDOG=1 for WatchdogSec.
+            notify.wait_for(silent_for_two_intervals, timeout=30, message="pings to stop")
+            assert any(s.startswith("unhealthy: stuck-1 loop silent for") for s in notify.statuses())
+            assert gateway.supervisors[0].alive  # the loop is stuck inside poll(), not gone
+            pings = notify.count("WATCHDOG")
+            device.release.set()
+            device.hang.clear()
+            notify.wait_for(lambda: notify.count("WATCHDOG") > pings, message="pings once the loop beats again")
+        finally:
+            device.release.set()
 
 
 def test_gateway_process_notifies_an_abstract_socket_and_stops_cleanly(tmp_path, broker, pty_link):
