@@ -21,7 +21,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from typing import Callable, Mapping
+from typing import Callable, Literal, Mapping
 
 log = logging.getLogger(__name__)
 
@@ -114,14 +114,15 @@ class ServiceWatch:
     """
 
     def __init__(self, *, waiting_for: Check, problems: Check, ready_timeout_s: float = 60.0,
-                 notifier: Notifier | None = None, interval_s: float | None = None) -> None:
+                 notifier: Notifier | None = None,
+                 interval_s: float | None | Literal["environment"] = "environment") -> None:
         self.notifier = notifier if notifier is not None else Notifier()
-        self.interval_s = interval_s if interval_s is not None else watchdog_interval()
+        # None: no watchdog (no pings); by default systemd's WatchdogSec from $WATCHDOG_USEC.
+        self.interval_s = watchdog_interval() if interval_s == "environment" else interval_s
         self.waiting_for = waiting_for
         self.problems = problems
         self.ready_timeout_s = ready_timeout_s
         self.ready = False
-        self.pings = 0
         self._started = time.monotonic()
         self._next_ping = self._started
         self._status = ""
@@ -149,14 +150,14 @@ class ServiceWatch:
         if not self.ready:
             self._check_ready(now)
         if self.interval_s is not None and now >= self._next_ping:
-            self._check_health(now)
+            self._check_health(now, self.interval_s)
 
     def _check_ready(self, now: float) -> None:
         missing = self.waiting_for()
         if not missing:
             self.ready = True
             self._set_status("ready", ready=True)
-            log.info("ready: told systemd")
+            log.info("told systemd the service is ready")
         elif now - self._started >= self.ready_timeout_s:
             self.ready = True
             text = "degraded: waiting for " + "; ".join(missing)
@@ -166,7 +167,7 @@ class ServiceWatch:
         else:
             self._set_status("starting: waiting for " + "; ".join(missing))
 
-    def _check_health(self, now: float) -> None:
+    def _check_health(self, now: float, interval_s: float) -> None:
         problems = self.problems()
         if problems:
             text = "unhealthy: " + "; ".join(problems)
@@ -174,7 +175,7 @@ class ServiceWatch:
                 log.error("%s; withholding watchdog pings so systemd restarts the service", text)
                 self._unhealthy = True
             self._set_status(text)
-            self._next_ping = now + min(1.0, self.interval_s / 4)  # look again soon
+            self._next_ping = now + min(1.0, interval_s / 4)  # look again soon
             return
         if self._unhealthy:
             log.info("healthy again; watchdog pings resume")
@@ -183,8 +184,7 @@ class ServiceWatch:
             missing = self.waiting_for()
             self._set_status("degraded: waiting for " + "; ".join(missing) if missing else "ready")
         self.notifier.watchdog()
-        self.pings += 1
-        self._next_ping = now + self.interval_s / 2
+        self._next_ping = now + interval_s / 2
 
     def _set_status(self, text: str, *, ready: bool = False) -> None:
         if ready:
