@@ -9,7 +9,9 @@ both variables are unset and everything here does nothing.
 
 :class:`ServiceWatch` is the policy every benchpin service shares: ``READY=1`` once nothing
 is missing (or, degraded, after a start timeout), ``WATCHDOG=1`` only while the service's own
-health check passes, so a hung loop stops the pings and systemd restarts the service.
+health check passes, so a hung loop stops the pings and systemd restarts the service. The
+gateway ticks it from its main loop; :func:`watch_http_service` runs it in a thread for a
+server such as the kiosk, checking the server's own health URL.
 """
 
 from __future__ import annotations
@@ -205,21 +207,34 @@ class ServiceWatch:
         self.stopping()
 
     def start_thread(self, stop: threading.Event) -> threading.Thread:
-        """Run :meth:`run` in a daemon thread: for a service whose main thread is a server.
-
-        The kiosk, for one, blocks in waitress; it checks itself over HTTP::
-
-            url = f"http://127.0.0.1:{port}/healthz"
-            watch = ServiceWatch(waiting_for=lambda: http_problems(url) + broker_missing(),
-                                 problems=lambda: http_problems(url))
-            stop = threading.Event()
-            watch.start_thread(stop)
-            serve(app, ...)   # returns on SIGTERM
-            stop.set()
-        """
+        """Run :meth:`run` in a daemon thread: for a service whose main thread is a server."""
         thread = threading.Thread(target=self.run, args=(stop,), name="systemd-watch", daemon=True)
         thread.start()
         return thread
+
+
+def watch_http_service(health_url: str, *, waiting_for: Check | None = None, ready_timeout_s: float = 60.0,
+                       timeout_s: float = 5.0, notifier: Notifier | None = None,
+                       interval_s: float | None | Literal["environment"] = "environment") -> threading.Event:
+    """Tell systemd a server is ready, and alive while ``health_url`` answers; return the stop event.
+
+    For a service whose main thread blocks in its server (the kiosk in waitress): ``READY=1``
+    once the URL answers 2xx and ``waiting_for()`` (say, the MQTT session) is empty, then
+    ``WATCHDOG=1`` only while the URL keeps answering, so hung request threads or a dead ledger
+    behind ``/healthz`` stop the pings. Set the returned event on shutdown (sends ``STOPPING=1``)::
+
+        stop = watch_http_service(f"http://127.0.0.1:{port}/healthz", waiting_for=broker_missing)
+        serve(app, ...)
+        stop.set()
+    """
+    def waiting() -> list[str]:
+        return http_problems(health_url, timeout_s) + (waiting_for() if waiting_for else [])
+
+    watch = ServiceWatch(waiting_for=waiting, problems=lambda: http_problems(health_url, timeout_s),
+                         ready_timeout_s=ready_timeout_s, notifier=notifier, interval_s=interval_s)
+    stop = threading.Event()
+    watch.start_thread(stop)
+    return stop
 
 
 def http_problems(url: str, timeout: float = 5.0) -> list[str]:

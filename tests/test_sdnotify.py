@@ -9,7 +9,7 @@ from typing import Iterator
 
 import pytest
 
-from benchpin.sdnotify import Notifier, ServiceWatch, http_problems, watchdog_interval
+from benchpin.sdnotify import Notifier, ServiceWatch, http_problems, watch_http_service, watchdog_interval
 from tests.helpers import wait_until
 from tests.notify_socket import NotifySocket
 
@@ -185,13 +185,14 @@ def test_http_problems_names_a_bad_answer_and_an_unreachable_url(health_server):
     assert len(problems) == 1 and problems[0].startswith(f"{health_server.url} unreachable")
 
 
-def test_service_watch_thread_stops_pinging_when_the_server_hangs(notify, health_server):
-    stop = threading.Event()
-    watch = ServiceWatch(waiting_for=lambda: http_problems(health_server.url, timeout=0.2),
-                         problems=lambda: http_problems(health_server.url, timeout=0.2),
-                         notifier=Notifier(notify.address), interval_s=0.4)
-    thread = watch.start_thread(stop)
+def test_watch_http_service_pings_only_while_the_server_answers(notify, health_server):
+    broker_up = threading.Event()
+    stop = watch_http_service(health_server.url, waiting_for=lambda: [] if broker_up.is_set() else ["broker"],
+                              timeout_s=0.2, notifier=Notifier(notify.address), interval_s=0.4)
     try:
+        notify.wait_for(lambda: "starting: waiting for broker" in notify.statuses(), message="waiting status")
+        assert notify.count("READY") == 0
+        broker_up.set()
         notify.wait_for(lambda: notify.count("READY") and notify.count("WATCHDOG") >= 2, message="ready, pings")
         health_server.hang.set()
         hung_at = time.monotonic()
@@ -204,4 +205,4 @@ def test_service_watch_thread_stops_pinging_when_the_server_hangs(notify, health
         notify.wait_for(lambda: notify.count("WATCHDOG") > pings, message="pings once it answers again")
     finally:
         stop.set()
-        thread.join(5)
+    notify.wait_for(lambda: notify.count("STOPPING") == 1, message="STOPPING=1")
