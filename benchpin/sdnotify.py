@@ -54,9 +54,7 @@ class Notifier:
         if address.startswith("@"):
             address = "\0" + address[1:]
         self.address = address
-        self._sock: socket.socket | None = None
         self._failed = False
-        self._lock = threading.Lock()
 
     @property
     def enabled(self) -> bool:
@@ -68,16 +66,15 @@ class Notifier:
             return False
         # A newline would start a new field: keep each value on one line.
         text = "".join(f"{key}={' '.join(str(value).splitlines())}\n" for key, value in fields.items())
-        with self._lock:
-            try:
-                if self._sock is None:
-                    self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-                self._sock.sendto(text.encode("utf-8"), self.address)
-            except OSError as exc:
-                if not self._failed:
-                    log.warning("cannot notify systemd at %r: %s", self.address.replace("\0", "@"), exc)
-                    self._failed = True
-                return False
+        try:
+            # A socket per message (a few a minute): nothing to keep open or close.
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+                sock.sendto(text.encode("utf-8"), self.address)
+        except OSError as exc:
+            if not self._failed:
+                log.warning("cannot notify systemd at %r: %s", self.address.replace("\0", "@"), exc)
+                self._failed = True
+            return False
         self._failed = False
         return True
 
@@ -92,12 +89,6 @@ class Notifier:
 
     def stopping(self, status: str = "stopping") -> bool:
         return self.send(STOPPING="1", STATUS=status)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._sock is not None:
-                self._sock.close()
-                self._sock = None
 
 
 class ServiceWatch:
@@ -239,11 +230,14 @@ def watch_http_service(health_url: str, *, waiting_for: Check | None = None, rea
 
 def http_problems(url: str, timeout: float = 5.0) -> list[str]:
     """GET ``url``; return [] on a 2xx answer, else one phrase saying what went wrong."""
+    # No proxy: a plant's http_proxy must not stand between a service and itself.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with opener.open(url, timeout=timeout) as response:
             status = response.status
     except urllib.error.HTTPError as exc:
         status = exc.code
+        exc.close()
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc
         return [f"{url} unreachable ({reason})"]

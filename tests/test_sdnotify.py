@@ -25,7 +25,6 @@ def test_notifier_sends_ready_with_status_in_one_datagram(notify):
     assert notifier.ready("ready")
     notify.wait_for(lambda: notify.all(), message="a datagram")
     assert notify.all() == [{"READY": "1", "STATUS": "ready"}]
-    notifier.close()
 
 
 def test_notifier_reaches_an_abstract_socket():
@@ -36,8 +35,7 @@ def test_notifier_reaches_an_abstract_socket():
         notifier.stopping()
         sock.wait_for(lambda: len(sock.all()) == 2, message="two datagrams")
         assert sock.all() == [{"WATCHDOG": "1"}, {"STOPPING": "1", "STATUS": "stopping"}]
-        notifier.close()
-
+    
 
 def test_notifier_reads_notify_socket_from_the_environment(notify, monkeypatch):
     monkeypatch.setenv("NOTIFY_SOCKET", notify.address)
