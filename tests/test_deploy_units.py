@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -124,3 +125,38 @@ def test_example_config_is_valid(example, tmp_path):
     config = load_config(path)
     assert config.site.id == "jaipur"
     assert config.mqtt.username == ("kiosk" if config.kiosk else config.gateway.id)
+
+
+RULE_PAIR = re.compile(r'\s*([A-Z_]+)(?:\{([^}]+)\})?\s*(==|!=|\+=|-=|:=|=)\s*"([^"]*)"\s*(?:,|$)')
+MATCH_KEYS = {"SUBSYSTEM", "ATTRS", "ATTR", "ENV", "KERNELS", "KERNEL", "ACTION", "SUBSYSTEMS"}
+
+
+def udev_rules(path: Path) -> list[dict[str, tuple[str, str]]]:
+    """Parse each rule into {KEY or KEY{attr}: (operator, value)}; fail on anything malformed."""
+    rules = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        pairs, pos = {}, 0
+        while pos < len(line):
+            match = RULE_PAIR.match(line, pos)
+            assert match, f"{path.name}:{number}: cannot parse from column {pos}: {line[pos:]!r}"
+            key, attr, op, value = match.groups()
+            if key in MATCH_KEYS and key != "ENV":
+                assert op in ("==", "!="), f"{path.name}:{number}: {key} must be matched with =="
+            pairs[f"{key}{{{attr}}}" if attr else key] = (op, value)
+            pos = match.end()
+        rules.append(pairs)
+    return rules
+
+
+def test_udev_rules_give_stable_names_and_groups():
+    rules = udev_rules(SYSTEMD_DIR / "udev" / "99-benchpin.rules")
+    serial = {r["SYMLINK"][1]: r for r in rules if "SYMLINK" in r}
+    assert set(serial) == {"benchpin-probe", "benchpin-laser", "benchpin-scanner"}
+    for rule in serial.values():
+        assert rule["SUBSYSTEM"] == ("==", "tty") and rule["SYMLINK"][0] == "+="
+        assert rule["GROUP"] == ("=", "dialout") and rule["MODE"] == ("=", "0660")
+        assert {"ATTRS{idVendor}", "ATTRS{idProduct}", "ATTRS{serial}"} <= set(rule)
+    hid = [r for r in rules if r.get("SUBSYSTEM") == ("==", "usb")]
+    assert len(hid) == 1 and hid[0]["GROUP"] == ("=", "plugdev") and hid[0]["ENV{DEVTYPE}"] == ("==", "usb_device")
