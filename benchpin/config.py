@@ -214,6 +214,7 @@ class GatewayConfig:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     status_interval_s: float = 10.0
+    ready_timeout_s: float = 60.0  # tell systemd READY=1 (degraded) after this even if not all is up
 
 
 @dataclass(frozen=True)
@@ -372,6 +373,7 @@ def _parse_gateway(t: _Table) -> GatewayConfig:
         backoff_initial_s=t.float("backoff_initial_s", 0.5, min=0.01),
         backoff_max_s=t.float("backoff_max_s", 30.0, min=0.1),
         status_interval_s=t.float("status_interval_s", 10.0, min=0.1),
+        ready_timeout_s=t.float("ready_timeout_s", 60.0, min=0.0),
     )
     t.done()
     return gateway
