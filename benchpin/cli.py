@@ -72,8 +72,9 @@ def _register_core(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -
 
 def _registrars() -> list[Registrar]:
     from gateway.cli import register as register_gateway
+    from kiosk.cli import register as register_kiosk
 
-    return [_register_core, register_gateway]
+    return [_register_core, register_gateway, register_kiosk]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -115,7 +115,7 @@ class Route:
             if not move.auto:
                 raise MoveRefused(f"{piece.piece_id} at {piece.stage} cannot be moved by the system")
         elif role not in move.roles:
-            raise MoveRefused(f"a {role} may not {move.kind} a piece at {piece.stage} "
+            raise MoveRefused(f"role {role} may not {move.kind} a piece at {piece.stage} "
                               f"(allowed: {', '.join(move.roles)})")
         if move.kind in (REWORK, SCRAP) and not note.strip():
             raise MoveRefused(f"a {move.kind} needs a reason in the note")
