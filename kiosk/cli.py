@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 from pathlib import Path
 
-from benchpin.cli import add_config_argument, load_or_exit
+from benchpin.cli import add_config_argument, load_or_exit, stop_event_on_signals
 from benchpin.config import KioskConfig, StationConfig
 from kiosk.ledger import ROLES, DuplicateOperator, ImportRejected, Ledger, parse_pieces_csv
 from kiosk.ledger.db import DatabaseUnavailable
@@ -79,24 +80,24 @@ def _run_kiosk(args: argparse.Namespace) -> int:
     config, kiosk = _kiosk_config(args)
     import waitress
 
-    from benchpin.cli import stop_event_on_signals
     from kiosk.app import close_app, create_app
 
+    stop = stop_event_on_signals()
     app = create_app(config)
     host, port = kiosk.listen.rsplit(":", 1)
     server = waitress.create_server(app, host=host, port=int(port), threads=16)
-    log.info("kiosk for station %s listening on http://%s:%s", kiosk.station, host, port)
-    stop = stop_event_on_signals()
-    import threading
-
-    threading.Thread(target=lambda: (stop.wait(), server.close()), daemon=True).start()
+    log.info("kiosk for station %s listening on http://%s:%s", kiosk.station, host,
+             server.effective_port)  # type: ignore[union-attr]
+    # waitress's loop has no stop flag: closing the server from this watcher ends run().
+    threading.Thread(target=lambda: (stop.wait(), server.close()), name="kiosk-stop", daemon=True).start()
     try:
         server.run()
-    except OSError:
+    except (OSError, ValueError):  # select() on the closed listening socket
         if not stop.is_set():
             raise
     finally:
         close_app(app)
+    log.info("kiosk stopped")
     return 0
 
 
