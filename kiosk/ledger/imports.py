@@ -137,5 +137,6 @@ def insert_pieces(conn: Connection, workflow: Workflow, specs: Sequence[PieceSpe
              s.tree_id or None, ts, ts))
         insert_event(conn, Event(event_id=str(uuid.uuid4()), piece_id=s.piece_id, version=0,
                                  from_stage=None, to_stage=first, kind="created", station=station,
-                                 operator=operator, ts=ts, note=f"imported (line {s.line})" if s.line else "imported"))
+                                 operator=operator, ts=ts, note=f"imported (line {s.line})" if s.line else "imported"),
+                     published=True)  # a creation is not a move: nothing to publish
     return len(specs)

@@ -172,6 +172,18 @@ class Ledger:
                                       needs_note=move.kind != "advance"))
         return options
 
+    def unpublished(self, station: str, limit: int = 1000) -> list[Event]:
+        """Return moves made at ``station`` not yet marked published, oldest first."""
+        with self.db.connect() as conn:
+            found = conn.rows(f"{rows.EVENT_SELECT} WHERE published = 0 AND station = ? "
+                              "ORDER BY ts, version LIMIT ?", (station, limit))
+        return [rows.event_from_row(r) for r in found]
+
+    def mark_published(self, event_id: str) -> None:
+        """Record that a move is safely in the MQTT outbox."""
+        with self.db.transaction() as conn:
+            conn.execute("UPDATE events SET published = 1 WHERE event_id = ?", (event_id,))
+
     # ------------------------------------------------------------------ importing
 
     def import_pieces(self, specs: Sequence[PieceSpec], *, station: str = "import",
