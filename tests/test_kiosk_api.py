@@ -115,3 +115,11 @@ def test_api_is_off_without_a_token_file_and_refuses_a_short_token(tmp_path: Pat
     short.write_text("abc")
     with pytest.raises(ConfigError, match="shorter than 16"):
         create_app(kiosk_config(tmp_path, api_token_file=str(short)), {"KIOSK_EVENTS": False})
+
+
+def test_api_answers_503_when_the_ledger_is_gone(app: Flask, client: FlaskClient) -> None:
+    with app.app_context():
+        get_ledger().close()
+    assert client.get("/healthz").status_code == 503
+    response = client.get("/api/pieces/PC-1", headers=AUTH)
+    assert response.status_code == 503 and "unavailable" in response.json["error"]

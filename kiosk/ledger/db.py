@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import sqlite3
+import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,6 +51,8 @@ class Connection:
         except Exception as exc:
             if _is_integrity_error(exc):
                 raise IntegrityViolation(str(exc).strip()) from exc
+            if _is_connection_error(exc):
+                raise DatabaseUnavailable(f"the ledger database failed: {str(exc).strip()}") from exc
             raise
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -62,14 +65,19 @@ class Connection:
         return int(self.execute(sql, params).rowcount)
 
 
+def _is_connection_error(exc: Exception) -> bool:
+    if isinstance(exc, sqlite3.OperationalError):  # locked past busy_timeout, disk I/O, unreadable file
+        text = str(exc)
+        return any(w in text for w in ("locked", "disk I/O", "unable to open", "readonly", "full"))
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(exc, psycopg.OperationalError)
+
+
 def _is_integrity_error(exc: Exception) -> bool:
     if isinstance(exc, sqlite3.IntegrityError):
         return True
-    try:
-        import psycopg
-    except ImportError:
-        return False
-    return isinstance(exc, psycopg.errors.IntegrityError)
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(exc, psycopg.errors.IntegrityError)
 
 
 class Database:
