@@ -2,7 +2,8 @@
 
 Each client advances its own production pieces stage by stage as a supervisor, either
 directly on the ledger (``--via ledger``) or through the JSON API served by waitress
-(``--via http``, one keep-alive connection per client). Runs on SQLite (a temporary file) and,
+(``--via http``: ``benchpin kiosk`` in its own process, one keep-alive connection per
+client; an advance there is a GET of the piece then a POST of the move). Runs on SQLite (a temporary file) and,
 when reachable, on PostgreSQL (a temporary schema, dropped afterwards).
 
     python bench/kiosk.py [--clients 20] [--advances 100] [--via ledger|http] [--postgres URL]
@@ -13,7 +14,9 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -24,7 +27,6 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchpin.config import parse_config  # noqa: E402
 from kiosk.ledger import Ledger, PieceSpec  # noqa: E402
 
 STAGES_PER_PIECE = 11  # production route without enamel: design … shipped
@@ -75,21 +77,21 @@ def bench_ledger(url: str, clients: int, advances: int) -> tuple[float, list[flo
 
 
 def bench_http(url: str, clients: int, advances: int, workdir: Path) -> tuple[float, list[float]]:
-    import waitress
-
-    from kiosk.app import close_app, create_app, get_ledger
+    """Serve the API with ``benchpin kiosk`` (waitress, its own process) and advance through it."""
+    from benchpin.broker import free_port
 
     token_file = workdir / "token"
     token_file.write_text(TOKEN)
-    config = parse_config({"site": {"id": "bench"}, "kiosk": {
-        "station": "bench", "database": url, "api_token_file": str(token_file),
-        "outbox_file": str(workdir / "outbox.sqlite")}})
-    app = create_app(config, {"KIOSK_EVENTS": False})
-    with app.app_context():
-        seed(get_ledger(), clients, advances)
-    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=clients)
-    port = server.effective_port  # type: ignore[union-attr]
-    threading.Thread(target=server.run, daemon=True).start()
+    port = free_port()
+    config = workdir / "station.toml"
+    config.write_text(f'[site]\nid = "bench"\n[mqtt]\nport = {free_port()}\n[kiosk]\nstation = "bench"\n'
+                      f'database = "{url}"\nlisten = "127.0.0.1:{port}"\napi_token_file = "{token_file}"\n'
+                      f'outbox_file = "{workdir / "outbox.sqlite"}"\n')
+    with Ledger(url) as ledger:
+        seed(ledger, clients, advances)
+        route = ledger.workflow.route("production")
+    server = subprocess.Popen([sys.executable, "-m", "benchpin", "--log-level", "ERROR", "kiosk",
+                               "--config", str(config)], stderr=subprocess.DEVNULL)
     connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(clients)]
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
 
@@ -97,20 +99,32 @@ def bench_http(url: str, clients: int, advances: int, workdir: Path) -> tuple[fl
         conn = connections[n]
         conn.request("GET", f"/api/pieces/{piece}", headers=headers)
         stage = json.loads(conn.getresponse().read())["stage"]
-        nxt = app.extensions["benchpin.kiosk"].ledger.workflow.route("production").next_stage(
-            stage, PieceSpec(piece, "production"))
-        conn.request("POST", f"/api/pieces/{piece}/moves", headers=headers,
-                     body=json.dumps({"to": nxt, "operator": "OP-BENCH", "from": stage}))
+        conn.request("POST", f"/api/pieces/{piece}/moves", headers=headers, body=json.dumps(
+            {"to": route.next_stage(stage, PieceSpec(piece, "production")), "operator": "OP-BENCH",
+             "from": stage}))
         response = conn.getresponse()
         body = response.read()
         if response.status != 201:
             raise RuntimeError(f"{response.status} {body!r}")
 
     try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                probe = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                probe.request("GET", "/healthz")
+                if probe.getresponse().status == 200:
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the kiosk did not start") from None
+                time.sleep(0.1)
         return run_clients(clients, advances, advance)
     finally:
-        server.close()
-        close_app(app)
+        for conn in connections:
+            conn.close()
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)
 
 
 def report(name: str, elapsed: float, latencies: list[float]) -> None:

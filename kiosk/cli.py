@@ -7,6 +7,7 @@ import logging
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from benchpin.cli import add_config_argument, load_or_exit, stop_event_on_signals
 from benchpin.config import KioskConfig, StationConfig
@@ -88,17 +89,29 @@ def _run_kiosk(args: argparse.Namespace) -> int:
     server = waitress.create_server(app, host=host, port=int(port), threads=16)
     log.info("kiosk for station %s listening on http://%s:%s", kiosk.station, host,
              server.effective_port)  # type: ignore[union-attr]
-    # waitress's loop has no stop flag: closing the server from this watcher ends run().
-    threading.Thread(target=lambda: (stop.wait(), server.close()), name="kiosk-stop", daemon=True).start()
+    threading.Thread(target=_stop_server, args=(server, stop), name="kiosk-stop", daemon=True).start()
     try:
         server.run()
-    except (OSError, ValueError):  # select() on the closed listening socket
-        if not stop.is_set():
-            raise
     finally:
         close_app(app)
     log.info("kiosk stopped")
     return 0
+
+
+def _stop_server(server: Any, stop: threading.Event) -> None:
+    """Wait for ``stop``, finish the requests in hand, then close every socket of waitress.
+
+    waitress's loop has no stop flag and runs while any socket (keep-alive clients too) is
+    open; the closing runs on the loop's own thread through its trigger.
+    """
+    stop.wait()
+    server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+
+    def close_all() -> None:
+        for dispatcher in list(server._map.values()):
+            dispatcher.close()
+
+    server.trigger.pull_trigger(close_all)
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -49,8 +50,12 @@ def test_kiosk_command_serves_the_api_and_stops_on_sigterm(tmp_path: Path, broke
         status, body = get(f"{base}/api/pieces/PC-1", TOKEN)
         assert status == 200 and body["stage"] == "design"
         assert get(f"{base}/api/pieces/PC-1")[0] == 401
+        idle = http.client.HTTPConnection("127.0.0.1", port, timeout=5)  # a keep-alive client stays
+        idle.request("GET", "/healthz")
+        assert idle.getresponse().read()
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
+        idle.close()
     finally:
         if process.poll() is None:
             process.kill()
