@@ -3,7 +3,7 @@
 Each client advances its own production pieces stage by stage as a supervisor, either
 directly on the ledger (``--via ledger``) or through the JSON API served by waitress
 (``--via http``: ``benchpin kiosk`` in its own process, one keep-alive connection per
-client; an advance there is a GET of the piece then a POST of the move). Runs on SQLite (a temporary file) and,
+client; an advance there is one POST of the move with the ``from`` stage the client saw). Runs on SQLite (a temporary file) and,
 when reachable, on PostgreSQL (a temporary schema, dropped afterwards).
 
     python bench/kiosk.py [--clients 20] [--advances 100] [--via ledger|http] [--postgres URL]
@@ -95,10 +95,11 @@ def bench_http(url: str, clients: int, advances: int, workdir: Path) -> tuple[fl
     connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(clients)]
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
 
+    stages: dict[str, str] = {}  # the stage each piece is at, as the client last saw it
+
     def advance(n: int, piece: str) -> None:
         conn = connections[n]
-        conn.request("GET", f"/api/pieces/{piece}", headers=headers)
-        stage = json.loads(conn.getresponse().read())["stage"]
+        stage = stages.get(piece, route.first(PieceSpec(piece, "production")))
         conn.request("POST", f"/api/pieces/{piece}/moves", headers=headers, body=json.dumps(
             {"to": route.next_stage(stage, PieceSpec(piece, "production")), "operator": "OP-BENCH",
              "from": stage}))
@@ -106,6 +107,7 @@ def bench_http(url: str, clients: int, advances: int, workdir: Path) -> tuple[fl
         body = response.read()
         if response.status != 201:
             raise RuntimeError(f"{response.status} {body!r}")
+        stages[piece] = json.loads(body)["to"]
 
     try:
         deadline = time.monotonic() + 30
