@@ -161,10 +161,13 @@ class Database:
                 conn.raw.execute("BEGIN IMMEDIATE")
                 try:
                     yield conn
-                except BaseException:
-                    conn.raw.execute("ROLLBACK")
+                    conn.raw.execute("COMMIT")
+                except BaseException as exc:
+                    if conn.raw.in_transaction:  # also when COMMIT itself failed (disk full, I/O)
+                        conn.raw.execute("ROLLBACK")
+                    if isinstance(exc, sqlite3.OperationalError) and _is_connection_error(exc):
+                        raise DatabaseUnavailable(f"the ledger database failed: {exc}") from exc
                     raise
-                conn.raw.execute("COMMIT")
 
     def close(self) -> None:
         """Close every idle connection; borrowed ones close when returned. Safe to call twice."""
