@@ -92,9 +92,13 @@ def test_api_move_answers_404_and_400(client: FlaskClient) -> None:
                           ({"to": "cad", "operator": 7}, "operator: must be a string"),
                           ({"to": "cad", "operator": "OP-SUP", "colour": "red"}, "colour: unknown field"),
                           ({"to": "cad", "operator": "OP-SUP", "version": "1"}, "version: must be an integer"),
+                          ({"to": "cad", "operator": "OP-SUP", "note": "nul\x00"}, "note: contains a control"),
+                          ({"to": "cad\n", "operator": "OP-SUP"}, "to: contains a control character"),
                           ([1, 2], "must be a JSON object")):
         response = client.post("/api/pieces/PC-1/moves", headers=AUTH, json=body)
         assert response.status_code == 400 and problem in response.json["error"], body
+    assert client.get("/api/pieces/PC-1%00", headers=AUTH).status_code == 404
+    assert client.post("/api/pieces/PC%0A1/moves", headers=AUTH, json={"to": "cad", "operator": "OP-SUP"}).status_code == 404
     raw = client.post("/api/pieces/PC-1/moves", headers={**AUTH, "Content-Type": "application/json"},
                       data=b"{not json")
     assert raw.status_code == 400

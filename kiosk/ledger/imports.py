@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import uuid
 from typing import Sequence
 
@@ -17,6 +18,7 @@ COLUMNS = ("piece_id", "route", "style", "order_id", "metal", "ring_size", "chai
            "metal_colour", "stone_type", "stone_colour", "stone_shape", "enamel", "tree_id")
 REQUIRED = ("piece_id", "route")
 _MAX_TEXT = 200
+_CODE_TAIL = re.compile(r"[A-Za-z0-9._-]{1,60}")
 
 
 def parse_pieces_csv(data: bytes, workflow: Workflow, *, piece_prefix: str = "PC-",
@@ -73,11 +75,13 @@ def _parse_row(row: dict[str, str], line: int, workflow: Workflow, piece_prefix:
     for column, value in row.items():
         if len(value) > _MAX_TEXT:
             bad(column, f"longer than {_MAX_TEXT} characters")
+        if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in value):
+            bad(column, "contains a control character")
     piece_id = row.get("piece_id", "")
     if not piece_id:
         bad("piece_id", "is required")
-    elif not piece_id.startswith(piece_prefix) or len(piece_id) == len(piece_prefix) or " " in piece_id:
-        bad("piece_id", f"must look like {piece_prefix}… without spaces (got {piece_id!r})")
+    elif not _is_code(piece_id, piece_prefix):
+        bad("piece_id", f"must look like {piece_prefix}0001 (letters, digits, '-', '_', '.'; got {piece_id!r})")
     route = row.get("route", "")
     if route not in workflow.routes:
         bad("route", f"must be one of {', '.join(workflow.routes)} (got {route!r})")
@@ -98,14 +102,19 @@ def _parse_row(row: dict[str, str], line: int, workflow: Workflow, piece_prefix:
     if enamel not in ("", "yes", "no"):
         bad("enamel", f"must be yes or no (got {row['enamel']!r})")
     tree_id = row.get("tree_id", "")
-    if tree_id and (not tree_id.startswith(tree_prefix) or len(tree_id) == len(tree_prefix) or " " in tree_id):
-        bad("tree_id", f"must look like {tree_prefix}… without spaces (got {tree_id!r})")
+    if tree_id and not _is_code(tree_id, tree_prefix):
+        bad("tree_id", f"must look like {tree_prefix}0001 (letters, digits, '-', '_', '.'; got {tree_id!r})")
     if problems:
         return (PieceSpec(piece_id=piece_id, route=route, line=line) if piece_id else None), problems
     text = {k: row.get(k, "") for k in ("style", "order_id", "ring_size", "metal_colour",
                                          "stone_type", "stone_colour", "stone_shape")}
     return PieceSpec(piece_id=piece_id, route=route, metal=metal, chain_length_cm=chain_cm,
                      enamel=enamel == "yes", tree_id=tree_id, line=line, **text), []
+
+
+def _is_code(value: str, prefix: str) -> bool:
+    """Say whether ``value`` is a barcode id: the prefix then ASCII letters, digits, '-', '_', '.'."""
+    return value.startswith(prefix) and bool(_CODE_TAIL.fullmatch(value[len(prefix):]))
 
 
 def insert_pieces(conn: Connection, workflow: Workflow, specs: Sequence[PieceSpec], *,

@@ -107,7 +107,7 @@ class Ledger:
         """Register an operator badge with a role (one of ROLES)."""
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
-        if not operator_id or any(c.isspace() for c in operator_id) or operator_id == LASER:
+        if not operator_id.isprintable() or " " in operator_id or not operator_id or operator_id == LASER:
             raise ValueError(f"bad operator id {operator_id!r}")
         operator = Operator(operator_id, name, role, utc_ts())
         try:
