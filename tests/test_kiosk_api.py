@@ -12,22 +12,23 @@ from flask.testing import FlaskClient
 from benchpin.config import ConfigError, parse_config
 from kiosk.app import close_app, create_app, get_ledger
 from kiosk.ledger import Ledger
-from tests.kiosk_support import add_operators, spec
+from tests.kiosk_support import add_operators, ledger_url, postgres_unavailable, spec  # noqa: F401
 
 TOKEN = "s3cret-token-for-tests-0123456789"
 
 
-def kiosk_config(tmp_path: Path, **kiosk: object):  # type: ignore[no-untyped-def]
+def kiosk_config(tmp_path: Path, database: str = "", **kiosk: object):  # type: ignore[no-untyped-def]
     token_file = tmp_path / "api-token"
     token_file.write_text(TOKEN + "\n")
-    table = {"station": "qc", "database": f"sqlite:///{tmp_path / 'ledger.sqlite'}",
-             "api_token_file": str(token_file), **kiosk}
+    table = {"station": "qc", "database": database or f"sqlite:///{tmp_path / 'ledger.sqlite'}",
+             "api_token_file": str(token_file), "outbox_file": str(tmp_path / "outbox.sqlite"), **kiosk}
     return parse_config({"site": {"id": "jaipur"}, "kiosk": table})
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[Flask]:
-    app = create_app(kiosk_config(tmp_path), {"TESTING": True, "KIOSK_EVENTS": False})
+def app(tmp_path: Path, ledger_url: str) -> Iterator[Flask]:
+    """The kiosk app over a SQLite ledger, then over PostgreSQL."""
+    app = create_app(kiosk_config(tmp_path, ledger_url), {"TESTING": True, "KIOSK_EVENTS": False})
     with app.app_context():
         ledger: Ledger = get_ledger()
         add_operators(ledger)
