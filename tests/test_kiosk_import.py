@@ -135,3 +135,17 @@ def test_import_csv_fuzz_raises_only_import_rejected(data: bytes) -> None:
 
 
 _WORKFLOW: dict = {}
+
+
+def test_import_csv_checks_ids_against_the_site_barcode_rules() -> None:
+    from firmware_bridge.barcodes import BarcodeRules, with_check_digit
+    from kiosk.ledger import load_workflow
+    from kiosk.routes import DEFAULT_ROUTES_FILE
+
+    rules = BarcodeRules(check_digit="iso7064-mod37-36")
+    good = with_check_digit("PC-2026-0042", rules)
+    data = f"piece_id,route\n{good},production\nPC-2026-00430,production\n".encode()
+    with pytest.raises(ImportRejected) as caught:
+        parse_pieces_csv(data, load_workflow(DEFAULT_ROUTES_FILE), rules=rules)
+    assert len(caught.value.problems) == 1
+    assert caught.value.problems[0].startswith("line 3: piece_id: PC-2026-00430 is not a valid barcode: check character")

@@ -9,6 +9,7 @@ import uuid
 from typing import Sequence
 
 from benchpin.topics import utc_ts
+from firmware_bridge.barcodes import BarcodeRules, validate
 from kiosk.ledger.db import Connection
 from kiosk.ledger.model import Event, ImportRejected, PieceSpec
 from kiosk.ledger.rows import insert_event
@@ -21,9 +22,13 @@ _MAX_TEXT = 200
 _CODE_TAIL = re.compile(r"[A-Za-z0-9._-]{1,60}")
 
 
-def parse_pieces_csv(data: bytes, workflow: Workflow, *, piece_prefix: str = "PC-",
-                     tree_prefix: str = "TR-") -> list[PieceSpec]:
-    """Parse a pieces CSV (UTF-8, header row) or raise :class:`ImportRejected` listing every problem."""
+def parse_pieces_csv(data: bytes, workflow: Workflow, *, rules: BarcodeRules = BarcodeRules(),
+                     piece_prefix: str = "PC-", tree_prefix: str = "TR-") -> list[PieceSpec]:
+    """Parse a pieces CSV (UTF-8, header row) or raise :class:`ImportRejected` listing every problem.
+
+    Piece and tree ids must be valid barcodes under ``rules`` (the site's ``[barcodes]``:
+    prefixes and check character), as they will be scanned.
+    """
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -50,7 +55,7 @@ def parse_pieces_csv(data: bytes, workflow: Workflow, *, piece_prefix: str = "PC
             problems.append(f"line {start}: row: has {len(fields)} fields, the header has {len(header)}")
             continue
         row = {h: f.strip() for h, f in zip(header, fields)}
-        spec, row_problems = _parse_row(row, start, workflow, piece_prefix, tree_prefix)
+        spec, row_problems = _parse_row(row, start, workflow, rules, piece_prefix, tree_prefix)
         if spec and spec.piece_id in first_line:
             row_problems.append(f"line {start}: piece_id: {spec.piece_id} is also on line {first_line[spec.piece_id]}")
         if spec:
@@ -65,8 +70,8 @@ def parse_pieces_csv(data: bytes, workflow: Workflow, *, piece_prefix: str = "PC
     return specs
 
 
-def _parse_row(row: dict[str, str], line: int, workflow: Workflow, piece_prefix: str,
-               tree_prefix: str) -> tuple[PieceSpec | None, list[str]]:
+def _parse_row(row: dict[str, str], line: int, workflow: Workflow, rules: BarcodeRules,
+               piece_prefix: str, tree_prefix: str) -> tuple[PieceSpec | None, list[str]]:
     problems: list[str] = []
 
     def bad(column: str, problem: str) -> None:
@@ -82,6 +87,8 @@ def _parse_row(row: dict[str, str], line: int, workflow: Workflow, piece_prefix:
         bad("piece_id", "is required")
     elif not _is_code(piece_id, piece_prefix):
         bad("piece_id", f"must look like {piece_prefix}0001 (letters, digits, '-', '_', '.'; got {piece_id!r})")
+    elif not (verdict := validate(piece_id, rules)).valid:
+        bad("piece_id", f"{piece_id} is not a valid barcode: {verdict.reason}")
     route = row.get("route", "")
     if route not in workflow.routes:
         bad("route", f"must be one of {', '.join(workflow.routes)} (got {route!r})")
@@ -104,6 +111,8 @@ def _parse_row(row: dict[str, str], line: int, workflow: Workflow, piece_prefix:
     tree_id = row.get("tree_id", "")
     if tree_id and not _is_code(tree_id, tree_prefix):
         bad("tree_id", f"must look like {tree_prefix}0001 (letters, digits, '-', '_', '.'; got {tree_id!r})")
+    elif tree_id and not (verdict := validate(tree_id, rules)).valid:
+        bad("tree_id", f"{tree_id} is not a valid barcode: {verdict.reason}")
     if problems:
         return (PieceSpec(piece_id=piece_id, route=route, line=line) if piece_id else None), problems
     text = {k: row.get(k, "") for k in ("style", "order_id", "ring_size", "metal_colour",
