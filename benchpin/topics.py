@@ -39,6 +39,10 @@ class Topics:
     def engraver_job_state(self, gateway: str, engraver: str, job_id: str) -> str:
         return f"{self.prefix}/{gateway}/engraver/{engraver}/job/{job_id}"
 
+    def engraver_job_states(self, gateway: str, engraver: str) -> str:
+        """Subscription to every job state of one engraver (``…/job/+``)."""
+        return f"{self.prefix}/{gateway}/engraver/{engraver}/job/+"
+
     def engraver_state(self, gateway: str, engraver: str) -> str:
         return f"{self.prefix}/{gateway}/engraver/{engraver}/state"
 
