@@ -74,8 +74,9 @@ def _registrars() -> list[Registrar]:
     from benchpin.demo import register as register_demo
     from gateway.cli import register as register_gateway
     from gateway.engraver_cli import register as register_engraver
+    from kiosk.cli import register as register_kiosk
 
-    return [_register_core, register_gateway, register_engraver, register_demo]
+    return [_register_core, register_gateway, register_engraver, register_kiosk, register_demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

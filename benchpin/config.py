@@ -8,6 +8,7 @@ fixes a file in one pass.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -243,6 +244,7 @@ class GatewayConfig:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     status_interval_s: float = 10.0
+    ready_timeout_s: float = 60.0  # tell systemd READY=1 (degraded) after this even if not all is up
 
 
 @dataclass(frozen=True)
@@ -251,6 +253,11 @@ class KioskConfig:
     database: str = "sqlite:////var/lib/benchpin/ledger.sqlite"
     listen: str = "0.0.0.0:8080"
     api_token_file: str = ""
+    routes_file: str = ""  # "" = the packaged default routes
+    serial_pattern: str = "BP-{year}-{seq:06d}"
+    engraver: str = ""  # "<gateway>/<engraver>" that engraves pieces entering engraving
+    engrave_height_mm: float = 1.0
+    outbox_file: str = ""  # "" = kiosk-outbox.sqlite next to a SQLite ledger
 
 
 @dataclass(frozen=True)
@@ -425,6 +432,7 @@ def _parse_gateway(t: _Table) -> GatewayConfig:
         backoff_initial_s=t.float("backoff_initial_s", 0.5, min=0.01),
         backoff_max_s=t.float("backoff_max_s", 30.0, min=0.1),
         status_interval_s=t.float("status_interval_s", 10.0, min=0.1),
+        ready_timeout_s=t.float("ready_timeout_s", 60.0, min=0.0),
     )
     t.done()
     return gateway
@@ -436,7 +444,13 @@ def _parse_kiosk(t: _Table) -> KioskConfig:
         database=t.str("database", "sqlite:////var/lib/benchpin/ledger.sqlite", nonempty=True),
         listen=t.str("listen", "0.0.0.0:8080", nonempty=True),
         api_token_file=t.str("api_token_file", ""),
+        routes_file=t.str("routes_file", ""),
+        serial_pattern=t.str("serial_pattern", "BP-{year}-{seq:06d}", nonempty=True),
+        engraver=t.str("engraver", ""),
+        engrave_height_mm=t.float("engrave_height_mm", 1.0, min=0.1, max=20.0),
+        outbox_file=t.str("outbox_file", ""),
     )
+    _check_kiosk_files(t, kiosk)
     database = kiosk.database
     if isinstance(database, str) and not database.startswith(("sqlite://", "postgresql://", "postgres://")):
         t._problem("database", f"must be a sqlite:/// or postgresql:// URL (got {database!r})")
@@ -445,6 +459,28 @@ def _parse_kiosk(t: _Table) -> KioskConfig:
         t._problem("listen", f"must be HOST:PORT (got {listen!r})")
     t.done()
     return kiosk
+
+
+def _check_kiosk_files(t: _Table, kiosk: KioskConfig) -> None:
+    # Imported here: the kiosk package owns the workflow and serial rules; gateways never get here.
+    from kiosk.ledger.serials import check_pattern
+    from kiosk.ledger.workflow import WorkflowError, load_workflow
+
+    if isinstance(kiosk.serial_pattern, str) and (problem := check_pattern(kiosk.serial_pattern)):
+        t._problem("serial_pattern", problem)
+    if kiosk.routes_file:
+        try:
+            load_workflow(kiosk.routes_file)
+        except WorkflowError as exc:
+            for problem in exc.problems:
+                t._problem("routes_file", problem)
+    engraver = kiosk.engraver
+    if isinstance(engraver, str) and engraver and not re.fullmatch(r"[\w.-]+/[\w.-]+", engraver):
+        t._problem("engraver", f"must be GATEWAY/ENGRAVER, e.g. 'casting-1/laser-1' (got {engraver!r})")
+    database = kiosk.database
+    if (isinstance(database, str) and database.startswith(("postgresql://", "postgres://"))
+            and not kiosk.outbox_file):
+        t._problem("outbox_file", "is required with a PostgreSQL ledger (the kiosk's event outbox file)")
 
 
 def _parse_mqtt(t: _Table | None) -> MqttConfig:

@@ -14,6 +14,7 @@ from benchpin.mqtt import MqttSession, OutboxSender
 from benchpin.outbox import Outbox
 from benchpin.topics import Topics
 from gateway.engravers import build_engravers
+from gateway.health import systemd_watch
 from gateway.probes import MAX31855Probe, ProbeBridge, SerialProbe
 from gateway.scanners import build_scanners
 from gateway.supervisor import Device, Stalled, StateListener, Supervisor
@@ -100,11 +101,14 @@ class Gateway:
     def run(self, stop: threading.Event) -> None:
         """Run until ``stop`` is set, publishing the retained status every status interval."""
         self.start()
+        systemd = systemd_watch(self)  # READY=1, then WATCHDOG=1 only while healthy()
         next_status = time.monotonic() + self.gw.status_interval_s
-        while not stop.wait(max(0.0, min(1.0, next_status - time.monotonic()))):
+        while not stop.wait(max(0.0, min(1.0, next_status - time.monotonic(), systemd.due_in()))):
             if time.monotonic() >= next_status:
                 self.session.publish_status()
                 next_status = time.monotonic() + self.gw.status_interval_s
+            systemd.tick()
+        systemd.stopping()
         self.stop()
 
     def healthy(self, max_age_s: float = 30.0) -> bool:

@@ -1,0 +1,122 @@
+"""The kiosk's JSON API for integrations: pieces, moves, trees, health (bearer token)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, abort, jsonify, request
+
+from kiosk.app import get_ledger, kiosk_state
+from kiosk.ledger import MoveRefused, NotFound
+from kiosk.ledger.db import DatabaseUnavailable
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("api", __name__)
+
+_MOVE_FIELDS = {"to": str, "operator": str, "note": str, "from": str, "version": int}
+
+
+def _error(status: int, message: str) -> tuple[Response, int]:
+    return jsonify({"error": message}), status
+
+
+@bp.before_request
+def require_token() -> tuple[Response, int] | None:
+    """Refuse every call but /healthz without ``Authorization: Bearer <token>``."""
+    if request.endpoint == "api.healthz":
+        return None
+    state = kiosk_state()
+    if not state.api_token:
+        return _error(401, "the JSON API is off: set kiosk.api_token_file")
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not state.token_matches(presented.strip()):
+        response, status = _error(401, "missing or wrong bearer token")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="benchpin"'
+        return response, status
+    return None
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[Response, int]:
+    try:
+        ok = get_ledger().ping()
+    except Exception as exc:  # any database failure means unhealthy, never a 500 page
+        log.warning("health check: the ledger does not answer: %s", exc)
+        ok = False
+    return jsonify({"ok": ok}), 200 if ok else 503
+
+
+@bp.url_value_preprocessor
+def refuse_unprintable_ids(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """Answer 404 for an id no barcode can carry (a NUL would upset PostgreSQL)."""
+    for value in (values or {}).values():
+        if isinstance(value, str) and not value.isprintable():
+            response, status = _error(404, f"unknown id {value!r}")
+            response.status_code = status
+            abort(response)
+
+
+@bp.get("/api/pieces/<piece_id>")
+def get_piece(piece_id: str) -> tuple[Response, int]:
+    ledger = get_ledger()
+    try:
+        piece = ledger.piece(piece_id)
+        history = ledger.history(piece_id)
+    except NotFound as exc:
+        return _error(404, str(exc))
+    return jsonify({**piece.to_dict(), "history": [e.to_dict() for e in history]}), 200
+
+
+def _move_body() -> tuple[dict[str, Any] | None, str]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return None, "the body must be a JSON object like {\"to\": STAGE, \"operator\": OP-ID, \"note\": TEXT}"
+    for key, value in body.items():
+        kind = _MOVE_FIELDS.get(key)
+        if kind is None:
+            return None, f"{key}: unknown field (known: {', '.join(_MOVE_FIELDS)})"
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            return None, f"{key}: must be {'a string' if kind is str else 'an integer'}"
+    for key in ("to", "operator"):
+        if not isinstance(body.get(key), str) or not body[key].strip():
+            return None, f"{key}: is required"
+    for key in ("to", "operator", "from", "note"):
+        value = body.get(key) or ""
+        if "\x00" in value or (key != "note" and not value.isprintable()):  # a note may have line breaks
+            return None, f"{key}: contains a control character"
+    return body, ""
+
+
+@bp.post("/api/pieces/<piece_id>/moves")
+def post_move(piece_id: str) -> tuple[Response, int]:
+    body, problem = _move_body()
+    if body is None:
+        return _error(400, problem)
+    state = kiosk_state()
+    try:
+        event = state.ledger.move(piece_id, body["to"].strip(), operator=body["operator"].strip(),
+                                  station=state.config.kiosk.station if state.config.kiosk else "api",
+                                  note=body.get("note") or "", expected_stage=body.get("from"),
+                                  expected_version=body.get("version"))
+    except NotFound as exc:
+        return _error(404, str(exc))
+    except MoveRefused as exc:
+        return _error(409, str(exc))
+    return jsonify(event.to_dict()), 201
+
+
+@bp.get("/api/trees/<tree_id>")
+def get_tree(tree_id: str) -> tuple[Response, int]:
+    try:
+        tree = get_ledger().tree(tree_id)
+    except NotFound as exc:
+        return _error(404, str(exc))
+    return jsonify(tree.to_dict()), 200
+
+
+@bp.errorhandler(DatabaseUnavailable)
+def database_unavailable(exc: DatabaseUnavailable) -> tuple[Response, int]:
+    log.error("ledger unavailable: %s", exc)
+    return _error(503, "the ledger database is unavailable; try again")

@@ -1,0 +1,148 @@
+"""``benchpin pieces import``, ``benchpin operators add|list`` and ``benchpin kiosk``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from benchpin.cli import add_config_argument, load_or_exit, stop_event_on_signals
+from benchpin.config import KioskConfig, StationConfig
+from kiosk.ledger import ROLES, DuplicateOperator, ImportRejected, Ledger, parse_pieces_csv
+from kiosk.ledger.db import DatabaseUnavailable
+
+log = logging.getLogger(__name__)
+
+EXIT_REFUSED = 1
+
+
+def _kiosk_config(args: argparse.Namespace) -> tuple[StationConfig, KioskConfig]:
+    config = load_or_exit(args.config)
+    if config.kiosk is None:
+        print(f"benchpin: {config.source}: no [kiosk] section (it names the ledger database)", file=sys.stderr)
+        raise SystemExit(2)
+    return config, config.kiosk
+
+
+def _open_ledger(kiosk: KioskConfig) -> Ledger:
+    try:
+        return Ledger.from_config(kiosk)
+    except DatabaseUnavailable as exc:
+        print(f"benchpin: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_REFUSED) from None
+
+
+def _import_pieces(args: argparse.Namespace) -> int:
+    config, kiosk = _kiosk_config(args)
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        print(f"benchpin: {args.file}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    with _open_ledger(kiosk) as ledger:
+        try:
+            specs = parse_pieces_csv(data, ledger.workflow, rules=config.barcodes)
+            count = ledger.import_pieces(specs, station="import")
+        except ImportRejected as exc:
+            print(f"benchpin: {args.file}: nothing imported; {len(exc.problems)} problem(s):", file=sys.stderr)
+            for problem in exc.problems:
+                print(f"  {problem}", file=sys.stderr)
+            return EXIT_REFUSED
+    print(f"{args.file}: imported {count} piece(s)")
+    return 0
+
+
+def _add_operator(args: argparse.Namespace) -> int:
+    _, kiosk = _kiosk_config(args)
+    with _open_ledger(kiosk) as ledger:
+        try:
+            operator = ledger.add_operator(args.operator_id, args.name, args.role)
+        except (DuplicateOperator, ValueError) as exc:
+            print(f"benchpin: {exc}", file=sys.stderr)
+            return EXIT_REFUSED
+    print(f"added {operator.operator_id} ({operator.name}, {operator.role})")
+    return 0
+
+
+def _list_operators(args: argparse.Namespace) -> int:
+    _, kiosk = _kiosk_config(args)
+    with _open_ledger(kiosk) as ledger:
+        operators = ledger.operators()
+    for operator in operators:
+        print(f"{operator.operator_id}\t{operator.role}\t{operator.name}")
+    if not operators:
+        print("no operators yet: benchpin operators add OP-0001 --name NAME --role ROLE", file=sys.stderr)
+    return 0
+
+
+def _run_kiosk(args: argparse.Namespace) -> int:
+    config, kiosk = _kiosk_config(args)
+    import waitress
+
+    from kiosk.app import close_app, create_app
+
+    stop = stop_event_on_signals()
+    app = create_app(config)
+    host, port = kiosk.listen.rsplit(":", 1)
+    server = waitress.create_server(app, host=host, port=int(port), threads=16)
+    log.info("kiosk for station %s listening on http://%s:%s", kiosk.station, host,
+             server.effective_port)  # type: ignore[union-attr]
+    threading.Thread(target=_stop_server, args=(server, stop), name="kiosk-stop", daemon=True).start()
+    try:
+        server.run()
+    finally:
+        close_app(app)
+    log.info("kiosk stopped")
+    return 0
+
+
+def _stop_server(server: Any, stop: threading.Event) -> None:
+    """Wait for ``stop``, finish the requests in hand, then close every socket of waitress.
+
+    waitress's loop has no stop flag and runs while any socket (keep-alive clients too) is
+    open; the closing runs on the loop's own thread through its trigger.
+    """
+    stop.wait()
+    server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+
+    def close_all() -> None:
+        for dispatcher in list(server._map.values()):
+            dispatcher.close()
+
+    server.trigger.pull_trigger(close_all)
+
+
+def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    kiosk = sub.add_parser("kiosk", help="run the kiosk web app (waitress)",
+                           description="Run the kiosk: the JSON API (and the touch UI) on kiosk.listen, "
+                                       "served by waitress; moves are published to MQTT.")
+    add_config_argument(kiosk)
+    kiosk.set_defaults(func=_run_kiosk)
+
+    pieces = sub.add_parser("pieces", help="manage pieces in the ledger")
+    pieces_sub = pieces.add_subparsers(dest="pieces_command", metavar="ACTION", required=True)
+    imp = pieces_sub.add_parser(
+        "import", help="import pieces from a CSV file (all rows or none)",
+        description="Import pieces from a UTF-8 CSV with a header row (columns: piece_id, route, style, "
+                    "order_id, metal, ring_size, chain_length_cm, metal_colour, stone_type, stone_colour, "
+                    "stone_shape, enamel, tree_id). Any bad row aborts the import; every problem is "
+                    "printed as 'line N: column: problem'.")
+    imp.add_argument("file", metavar="FILE.csv")
+    add_config_argument(imp)
+    imp.set_defaults(func=_import_pieces)
+
+    operators = sub.add_parser("operators", help="manage operator badges and roles")
+    ops_sub = operators.add_subparsers(dest="operators_command", metavar="ACTION", required=True)
+    add = ops_sub.add_parser("add", help="register an operator badge with a role",
+                             description="Register an operator badge (e.g. OP-0007) with a name and a role.")
+    add.add_argument("operator_id", metavar="OP-ID")
+    add.add_argument("--name", required=True)
+    add.add_argument("--role", required=True, choices=ROLES)
+    add_config_argument(add)
+    add.set_defaults(func=_add_operator)
+    lst = ops_sub.add_parser("list", help="list operators (id, role, name)")
+    add_config_argument(lst)
+    lst.set_defaults(func=_list_operators)

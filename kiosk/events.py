@@ -1,0 +1,156 @@
+"""The kiosk's MQTT bridge: every move to ``pieces/<piece_id>/events``, laser jobs to the engraver.
+
+Moves are put into the kiosk's own durable outbox (committed before the move is answered) and
+delivered by :class:`~benchpin.mqtt.OutboxSender` once the broker is reachable, so the kiosk
+starts and works while the broker is down. A piece entering its route's engraving stage gets
+a job published to ``<gw>/engraver/<engraver>/job`` (``kiosk.engraver``); the job id is the id
+of that move's event. The bridge follows ``…/job/+``: a ``done`` advances the piece by itself
+(operator ``laser``), guarded by the event's version so a stale or repeated ``done`` moves
+nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+from benchpin.config import StationConfig
+from benchpin.mqtt import MqttSession, OutboxSender
+from benchpin.outbox import Outbox
+from benchpin.topics import Topics
+from kiosk.ledger import LASER, SCRAPPED, Event, Ledger, MoveRefused, NotFound, Piece
+from kiosk.ledger.db import sqlite_path
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OUTBOX = "/var/lib/benchpin/kiosk-outbox.sqlite"
+
+
+def outbox_path(config: StationConfig) -> Path:
+    """Return the kiosk's outbox file: ``kiosk.outbox_file``, else next to a SQLite ledger."""
+    assert config.kiosk is not None
+    if config.kiosk.outbox_file:
+        return Path(config.kiosk.outbox_file)
+    ledger_file = sqlite_path(config.kiosk.database)
+    return Path(ledger_file).parent / "kiosk-outbox.sqlite" if ledger_file else Path(DEFAULT_OUTBOX)
+
+
+class KioskBridge:
+    """Publish the ledger's moves and drive the station's laser engraver over MQTT."""
+
+    def __init__(self, config: StationConfig, ledger: Ledger) -> None:
+        assert config.kiosk is not None
+        self.kiosk = config.kiosk
+        self.ledger = ledger
+        self.topics = Topics(config.site.id)
+        self.outbox = Outbox(outbox_path(config), synchronous="full")
+        self.session = MqttSession(config.mqtt, client_id=f"benchpin-kiosk-{config.site.id}-"
+                                                           f"{self.kiosk.station}-{uuid.uuid4().hex[:6]}")
+        self.sender = OutboxSender(self.outbox, self.session, window=100, rate=0)
+        self.gateway, _, self.engraver = self.kiosk.engraver.partition("/")
+        self.jobs: dict[str, dict[str, Any]] = {}  # job_id -> last state payload seen
+        self._done: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._worker = threading.Thread(target=self._complete_jobs, name="kiosk-jobs", daemon=True)
+        self._started = False
+        ledger.when_moved(self.on_moved)
+
+    def start(self) -> None:
+        """Connect in the background and start delivering; returns at once."""
+        if self._started:
+            return
+        self._started = True
+        if self.engraver:
+            self.session.subscribe(self.topics.engraver_job_states(self.gateway, self.engraver),
+                                   self.on_job_state)
+        self.republish()
+        self.session.start()
+        self.sender.start()
+        self._worker.start()
+
+    def stop(self) -> None:
+        """Stop the worker and the session and close the outbox (undelivered moves stay in it)."""
+        if self._started:
+            self._done.put(None)
+            self._worker.join(5)
+            self.sender.stop()
+            self.session.stop()
+            self._started = False
+        self.outbox.close()
+
+    # ------------------------------------------------------------------ moves out
+
+    def on_moved(self, event: Event, piece: Piece) -> None:
+        """Put a committed move into the outbox; dispatch the laser job when it enters engraving."""
+        self.outbox.put(self.topics.piece_events(event.piece_id), event.to_payload(), kind="event", wait=True)
+        route = self.ledger.workflow.route(piece.route)
+        # Only while the piece still sits where this move put it (a republished old move must
+        # not send a job for an engraving that is long over).
+        if event.to_stage == route.engraving and event.to_stage != SCRAPPED and piece.version == event.version:
+            self.dispatch_engraving(piece, job_id=event.event_id)
+        self.ledger.mark_published(event.event_id)
+
+    def republish(self) -> int:
+        """Publish this station's moves a crash left out of the outbox; return how many."""
+        count = 0
+        while events := self.ledger.unpublished(self.kiosk.station):
+            for event in events:
+                self.on_moved(event, self.ledger.piece(event.piece_id))
+                count += 1
+        if count:
+            log.warning("published %d move(s) that were committed but not yet in the outbox", count)
+        return count
+
+    def dispatch_engraving(self, piece: Piece, *, job_id: str) -> None:
+        """Publish the laser job that inscribes the piece's serial number."""
+        if not self.engraver:
+            log.warning("%s entered %s but kiosk.engraver is not set: it waits for a manual advance",
+                        piece.piece_id, piece.stage)
+            return
+        job = {"job_id": job_id, "piece_id": piece.piece_id, "serial": piece.serial,
+               "text": piece.serial, "material": piece.metal,
+               "height_mm": self.kiosk.engrave_height_mm}
+        self.outbox.put(self.topics.engraver_job(self.gateway, self.engraver), job, kind="job", wait=True)
+        log.info("engraving job %s for %s (serial %s) sent to %s", job_id, piece.piece_id, piece.serial,
+                 self.kiosk.engraver)
+
+    # ------------------------------------------------------------------ job states in
+
+    def on_job_state(self, topic: str, payload: bytes) -> None:
+        """Record a job state (paho's thread: decode and hand off only)."""
+        try:
+            state = json.loads(payload)
+            job_id = state["job_id"]
+            if not isinstance(job_id, str) or not isinstance(state.get("state"), str):
+                raise ValueError("job_id and state must be strings")
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("ignoring a bad job state on %s: %s", topic, exc)
+            return
+        self.jobs[job_id] = state
+        if state["state"] == "done":
+            self._done.put(job_id)
+
+    def _complete_jobs(self) -> None:
+        while (job_id := self._done.get()) is not None:
+            try:
+                self.complete_job(job_id)
+            except Exception:  # the worker must survive a database outage
+                log.exception("could not complete engraving job %s", job_id)
+
+    def complete_job(self, job_id: str) -> Event | None:
+        """Advance the piece of a finished job, once; return the event or None if nothing moved."""
+        try:
+            dispatched = self.ledger.event(job_id)
+        except NotFound:
+            log.info("job %s is done but is not one of ours (no such move)", job_id)
+            return None
+        try:
+            return self.ledger.advance(dispatched.piece_id, operator=LASER, station=self.kiosk.engraver,
+                                       note=f"laser job {job_id} done", expected_version=dispatched.version)
+        except MoveRefused as exc:  # e.g. a retained `done` seen again after a restart
+            log.info("job %s done; %s not advanced: %s", job_id, dispatched.piece_id, exc)
+            return None

@@ -1,0 +1,323 @@
+"""The piece ledger: where every piece is, who moved it, and the moves it may make next.
+
+One :class:`Ledger` serves the touch UI, the JSON API, the CLI and the MQTT bridge::
+
+    ledger = Ledger("sqlite:////var/lib/benchpin/ledger.sqlite")   # or "postgresql://…"
+    ledger.operator("OP-0007")                       # Operator (badge login; NotFound if unknown)
+    piece = ledger.piece("PC-0001")                  # Piece: stage, version, attributes, serial
+    ledger.history("PC-0001")                        # [Event], oldest first (creation first)
+    ledger.options("PC-0001", "OP-0007")             # [MoveOption(to, kind, allowed, why, reasons, …)]
+    ledger.advance("PC-0001", operator="OP-0007", station="casting",
+                   expected_version=piece.version)   # Event, or MoveRefused saying why
+    ledger.move("PC-0001", "casting", operator="OP-0002", station="qc", note="porosity")  # rework
+    ledger.move("PC-0001", SCRAPPED, operator="OP-0002", station="qc", note="cracked")   # scrap
+    ledger.tree("TR-0001"); ledger.move_tree("TR-0001", "casting", operator=…, station=…)
+    ledger.wip(["casting"])                          # a station's work in progress
+    ledger.when_moved(lambda event, piece: …)        # after each commit (live screens, MQTT)
+
+Every move is checked against the piece's route (the workflow file) and the operator's role,
+then committed with a *conditional* UPDATE on the piece's version: of two kiosks moving the
+same piece at once exactly one wins; the other gets :class:`MoveRefused` "… was already moved
+to X by OP-… at <ts>". Pass ``expected_version`` (or ``expected_stage``) from what the screen
+showed, so a stale screen is refused the same way. Rework and scrap need a ``note`` (the
+reason; the route's suggested reasons are in ``MoveOption.reasons``). Entering the route's
+engraving stage assigns the serial from ``serial_pattern`` (UNIQUE in the database). The
+``when_moved`` listeners get ``(event, piece_after)`` on the mover's thread: keep them short.
+
+Errors: :class:`NotFound` (unknown piece/tree/operator/event), :class:`MoveRefused` (an
+unknown operator too), :class:`ImportRejected`, :class:`DuplicateOperator` — all
+:class:`LedgerError` — and ``DatabaseUnavailable`` when the database cannot be reached. A
+ledger is safe to share between threads (a pool of connections); ``close()`` it when done.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from benchpin.config import KioskConfig
+from benchpin.topics import utc_ts
+from kiosk.ledger import rows
+from kiosk.ledger.db import Connection, Database, IntegrityViolation
+from kiosk.ledger.imports import insert_pieces
+from kiosk.ledger.model import (LASER, ROLES, SCRAPPED, DuplicateOperator, Event, MoveOption,
+                                MoveRefused, NotFound, Operator, Piece, PieceSpec, Tree)
+from kiosk.ledger.schema import create_schema
+from kiosk.ledger.serials import DEFAULT_SERIAL_PATTERN, format_serial
+from kiosk.ledger.workflow import Move, Workflow, load_workflow
+from kiosk.routes import DEFAULT_ROUTES_FILE
+
+log = logging.getLogger(__name__)
+
+MoveListener = Callable[[Event, Piece], None]
+
+
+class _Lost(Exception):
+    """The conditional UPDATE matched nothing: someone else moved the piece first."""
+
+
+class Ledger:
+    """The ledger of one workshop over SQLite or PostgreSQL (see the module docstring)."""
+
+    def __init__(self, database: str, workflow: Workflow | None = None, *,
+                 serial_pattern: str = DEFAULT_SERIAL_PATTERN, pool_size: int = 32) -> None:
+        self.workflow = workflow or load_workflow(DEFAULT_ROUTES_FILE)
+        self.serial_pattern = serial_pattern
+        self.db = Database(database, pool_size=pool_size)
+        self._listeners: list[MoveListener] = []
+        for attempt in (1, 2):  # two kiosks creating the schema at once: the loser retries
+            try:
+                with self.db.transaction() as conn:
+                    create_schema(conn)
+                break
+            except IntegrityViolation:
+                if attempt == 2:
+                    raise
+
+    @classmethod
+    def from_config(cls, kiosk: KioskConfig) -> Ledger:
+        """Open the ledger a ``[kiosk]`` config names (database, routes_file, serial_pattern)."""
+        return cls(kiosk.database, load_workflow(Path(kiosk.routes_file or DEFAULT_ROUTES_FILE)),
+                   serial_pattern=kiosk.serial_pattern)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def ping(self) -> bool:
+        """Return True when the database answers a query."""
+        with self.db.connect() as conn:
+            return conn.row("SELECT 1") == (1,)
+
+    def when_moved(self, listener: MoveListener) -> None:
+        """Call ``listener(event, piece_after)`` after every committed move."""
+        self._listeners.append(listener)
+
+    # ------------------------------------------------------------------ operators
+
+    def add_operator(self, operator_id: str, name: str, role: str) -> Operator:
+        """Register an operator badge with a role (one of ROLES)."""
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
+        if not operator_id.isprintable() or " " in operator_id or not operator_id or operator_id == LASER:
+            raise ValueError(f"bad operator id {operator_id!r}")
+        operator = Operator(operator_id, name, role, utc_ts())
+        try:
+            with self.db.transaction() as conn:
+                conn.execute("INSERT INTO operators (operator_id, name, role, created) VALUES (?, ?, ?, ?)",
+                             (operator.operator_id, operator.name, operator.role, operator.created))
+        except IntegrityViolation:
+            raise DuplicateOperator(f"operator {operator_id} already exists") from None
+        return operator
+
+    def operator(self, operator_id: str) -> Operator:
+        with self.db.connect() as conn:
+            return rows.load_operator(conn, operator_id)
+
+    def operators(self) -> list[Operator]:
+        with self.db.connect() as conn:
+            return [Operator(*r) for r in conn.rows(
+                "SELECT operator_id, name, role, created FROM operators ORDER BY operator_id")]
+
+    # ------------------------------------------------------------------ reading
+
+    def piece(self, piece_id: str) -> Piece:
+        with self.db.connect() as conn:
+            return rows.load_piece(conn, piece_id)
+
+    def history(self, piece_id: str) -> list[Event]:
+        """Return every event of a piece, oldest first (the first is its creation)."""
+        with self.db.connect() as conn:
+            rows.load_piece(conn, piece_id)
+            return rows.load_history(conn, piece_id)
+
+    def event(self, event_id: str) -> Event:
+        with self.db.connect() as conn:
+            row = conn.row(f"{rows.EVENT_SELECT} WHERE event_id = ?", (event_id,))
+        if row is None:
+            raise NotFound(f"unknown event {event_id}")
+        return rows.event_from_row(row)
+
+    def tree(self, tree_id: str) -> Tree:
+        """Return a wax tree with its pieces (ordered by piece id)."""
+        with self.db.connect() as conn:
+            row = conn.row("SELECT tree_id, created FROM trees WHERE tree_id = ?", (tree_id,))
+            if row is None:
+                raise NotFound(f"unknown tree {tree_id}")
+            pieces = conn.rows(f"{rows.PIECE_SELECT} WHERE tree_id = ? ORDER BY piece_id", (tree_id,))
+        return Tree(tree_id=row[0], created=row[1], pieces=tuple(rows.piece_from_row(p) for p in pieces))
+
+    def wip(self, stages: str | Iterable[str]) -> list[Piece]:
+        """Return the pieces now at any of ``stages`` (a station's work in progress), oldest move first."""
+        names = [stages] if isinstance(stages, str) else list(stages)
+        if not names:
+            return []
+        with self.db.connect() as conn:
+            found = conn.rows(f"{rows.PIECE_SELECT} WHERE stage IN ({', '.join('?' * len(names))}) "
+                              "ORDER BY updated, piece_id", names)
+        return [rows.piece_from_row(r) for r in found]
+
+    def options(self, piece_id: str, operator: str) -> list[MoveOption]:
+        """List the moves the piece's route offers now, each allowed or not for this operator."""
+        piece = self.piece(piece_id)
+        role = self._role(operator)
+        options = []
+        for move in self.workflow.route(piece.route).moves(piece):
+            allowed = move.auto if role == LASER else role in move.roles
+            why = "" if allowed else f"needs {' or '.join(move.roles)} (you are {role})"
+            options.append(MoveOption(to=move.to, kind=move.kind, allowed=allowed, why=why,
+                                      roles=move.roles, reasons=move.reasons,
+                                      needs_note=move.kind != "advance"))
+        return options
+
+    def unpublished(self, station: str, limit: int = 1000) -> list[Event]:
+        """Return moves made at ``station`` not yet marked published, oldest first."""
+        with self.db.connect() as conn:
+            found = conn.rows(f"{rows.EVENT_SELECT} WHERE published = 0 AND station = ? "
+                              "ORDER BY ts, version LIMIT ?", (station, limit))
+        return [rows.event_from_row(r) for r in found]
+
+    def mark_published(self, event_id: str) -> None:
+        """Record that a move is safely in the MQTT outbox."""
+        with self.db.transaction() as conn:
+            conn.execute("UPDATE events SET published = 1 WHERE event_id = ?", (event_id,))
+
+    # ------------------------------------------------------------------ importing
+
+    def import_pieces(self, specs: Sequence[PieceSpec], *, station: str = "import",
+                      operator: str = "import") -> int:
+        """Add pieces at their route's first stage, all or none; return how many were added.
+
+        Raises :class:`ImportRejected` with ``line N: column: problem`` for every piece that
+        exists already or names an unknown route.
+        """
+        with self.db.transaction() as conn:
+            return insert_pieces(conn, self.workflow, specs, station=station, operator=operator)
+
+    # ------------------------------------------------------------------ moving
+
+    def advance(self, piece_id: str, *, operator: str, station: str, note: str = "",
+                expected_stage: str | None = None, expected_version: int | None = None) -> Event:
+        """Move a piece to the next stage of its route that applies to it."""
+        piece = self.piece(piece_id)
+        self._check_expected(piece, expected_stage, expected_version)
+        following = self.workflow.route(piece.route).next_stage(piece.stage, piece)
+        if following is None or piece.stage == SCRAPPED:
+            raise MoveRefused(f"{piece_id} is at {piece.stage}: the end of its route")
+        return self.move(piece_id, following, operator=operator, station=station, note=note,
+                         expected_version=piece.version)
+
+    def move(self, piece_id: str, to: str, *, operator: str, station: str, note: str = "",
+             expected_stage: str | None = None, expected_version: int | None = None) -> Event:
+        """Move a piece to stage ``to`` (advance, rework or ``"scrapped"``); return the event.
+
+        Rework and scrap need a ``note`` (the reason). Raises :class:`NotFound` for an unknown
+        piece and :class:`MoveRefused` (with why) for anything the route, the operator's role
+        or a concurrent move forbids.
+        """
+        piece = self.piece(piece_id)
+        role = self._role(operator)
+        self._check_expected(piece, expected_stage, expected_version)
+        move = self.workflow.route(piece.route).check(piece, to, role, note)
+        try:
+            with self.db.transaction() as conn:
+                event, after = self._apply(conn, piece, move, operator, station, note)
+        except _Lost:
+            raise self._already_moved(piece_id) from None
+        self._notify([(event, after)])
+        return event
+
+    def move_tree(self, tree_id: str, to: str, *, operator: str, station: str,
+                  note: str = "") -> list[Event]:
+        """Move every (not scrapped) piece of a wax tree to ``to``: all of them or none."""
+        tree = self.tree(tree_id)
+        pieces = [p for p in tree.pieces if p.stage != SCRAPPED]
+        if not pieces:
+            raise MoveRefused(f"tree {tree_id} has no piece left to move")
+        role = self._role(operator)
+        planned: list[tuple[Piece, Move]] = []
+        problems: list[str] = []
+        for piece in pieces:
+            try:
+                planned.append((piece, self.workflow.route(piece.route).check(piece, to, role, note)))
+            except MoveRefused as exc:
+                problems.append(f"{piece.piece_id}: {exc}")
+        if problems:
+            raise MoveRefused(f"tree {tree_id} not moved: " + "; ".join(problems))
+        try:
+            with self.db.transaction() as conn:
+                done = [self._apply(conn, piece, move, operator, station, note) for piece, move in planned]
+        except _Lost as lost:
+            raise MoveRefused(f"tree {tree_id} not moved: {self._already_moved(str(lost))}") from None
+        except MoveRefused as exc:
+            raise MoveRefused(f"tree {tree_id} not moved: {exc}") from None
+        self._notify(done)
+        return [event for event, _ in done]
+
+    # ------------------------------------------------------------------ internals
+
+    def _role(self, operator: str) -> str:
+        if operator == LASER:
+            return LASER
+        try:
+            return self.operator(operator).role
+        except NotFound:
+            raise MoveRefused(f"unknown operator {operator}: badge in with a registered badge") from None
+
+    def _check_expected(self, piece: Piece, stage: str | None, version: int | None) -> None:
+        if (stage is not None and piece.stage != stage) or (version is not None and piece.version != version):
+            raise self._already_moved(piece.piece_id)
+
+    def _already_moved(self, piece_id: str) -> MoveRefused:
+        with self.db.connect() as conn:
+            last = rows.last_event(conn, piece_id)
+        if last is None:
+            return MoveRefused(f"{piece_id} was changed by someone else; look again")
+        return MoveRefused(f"{piece_id} was already moved to {last.to_stage} by {last.operator} "
+                           f"at {last.ts} (station {last.station})")
+
+    def _apply(self, conn: Connection, piece: Piece, move: Move, operator: str, station: str,
+               note: str) -> tuple[Event, Piece]:
+        ts = utc_ts()
+        route = self.workflow.route(piece.route)
+        serial = piece.serial
+        if move.to == route.engraving and serial is None:
+            row = conn.row("UPDATE counters SET value = value + 1 WHERE name = 'serial' RETURNING value")
+            assert row is not None
+            serial = format_serial(self.serial_pattern, seq=int(row[0]), route=piece.route,
+                                   piece_id=piece.piece_id)
+        try:
+            changed = conn.rowcount(
+                "UPDATE pieces SET stage = ?, version = version + 1, updated = ?, serial = ? "
+                "WHERE piece_id = ? AND version = ?",
+                (move.to, ts, serial, piece.piece_id, piece.version))
+        except IntegrityViolation:
+            raise MoveRefused(f"serial {serial} for {piece.piece_id} is already used by another piece "
+                              "(check kiosk.serial_pattern)") from None
+        if changed != 1:
+            raise _Lost(piece.piece_id)
+        event = Event(event_id=str(uuid.uuid4()), piece_id=piece.piece_id, version=piece.version + 1,
+                      from_stage=piece.stage, to_stage=move.to, kind=move.kind, station=station,
+                      operator=operator, ts=ts, note=note)
+        try:
+            rows.insert_event(conn, event)
+        except IntegrityViolation:
+            raise _Lost(piece.piece_id) from None
+        return event, replace(piece, stage=move.to, version=event.version, serial=serial, updated=ts)
+
+    def _notify(self, done: list[tuple[Event, Piece]]) -> None:
+        for event, piece in done:
+            for listener in self._listeners:
+                try:
+                    listener(event, piece)
+                except Exception:  # the move is committed; a listener's failure must not undo the answer
+                    log.exception("move listener failed for event %s of %s", event.event_id, event.piece_id)
+

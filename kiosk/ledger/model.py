@@ -1,0 +1,142 @@
+"""The ledger's typed records and errors (what the UI and the API see)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+ROLES = ("artisan", "setter", "qc", "engraver", "supervisor")
+SCRAPPED = "scrapped"
+# The system actor that advances a piece when the laser reports `done` (stages with auto = true).
+LASER = "laser"
+
+ADVANCE, REWORK, SCRAP = "advance", "rework", "scrap"
+
+
+class LedgerError(Exception):
+    """Base of every error the ledger raises on purpose."""
+
+
+class NotFound(LedgerError, LookupError):
+    """An unknown piece, tree, operator or event."""
+
+
+class MoveRefused(LedgerError):
+    """A move that is not allowed; ``str(exc)`` says why in words an artisan understands."""
+
+
+class ImportRejected(LedgerError):
+    """An import with bad rows; ``problems`` holds ``line N: column: problem`` for each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class DuplicateOperator(LedgerError):
+    """An operator id that already exists."""
+
+
+@dataclass(frozen=True)
+class Operator:
+    operator_id: str
+    name: str
+    role: str
+    created: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PieceAttributes:
+    """What a piece is made of and how it is customised (metal colour, size, stones, enamel)."""
+
+    style: str = ""
+    order_id: str = ""
+    metal: str = ""  # silver_925 | vermeil_18ct | gold_plated_brass | … (routes file [materials])
+    ring_size: str = ""
+    chain_length_cm: float | None = None
+    metal_colour: str = ""
+    stone_type: str = ""
+    stone_colour: str = ""
+    stone_shape: str = ""
+    enamel: bool = False
+    tree_id: str = ""
+
+
+@dataclass(frozen=True)
+class PieceSpec(PieceAttributes):
+    """One piece to import; ``line`` is the CSV line it came from (for error messages)."""
+
+    piece_id: str
+    route: str
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Piece(PieceAttributes):
+    """A piece as it is now; ``version`` rises by one with every move."""
+
+    piece_id: str
+    route: str
+    stage: str
+    version: int
+    serial: str | None = None
+    created: str = ""
+    updated: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One move of one piece: who, where, when, from which stage to which, and why."""
+
+    event_id: str
+    piece_id: str
+    version: int
+    from_stage: str | None
+    to_stage: str
+    kind: str  # "created" | "advance" | "rework" | "scrap"
+    station: str
+    operator: str
+    ts: str
+    note: str = ""
+
+    def to_payload(self) -> dict[str, Any]:
+        """Return the contract payload of ``pieces/<piece_id>/events``."""
+        return {"event_id": self.event_id, "piece_id": self.piece_id, "from": self.from_stage,
+                "to": self.to_stage, "station": self.station, "operator": self.operator,
+                "ts": self.ts, "note": self.note}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.to_payload(), "kind": self.kind, "version": self.version}
+
+
+@dataclass(frozen=True)
+class Tree:
+    """A wax tree (casting batch) and the pieces hanging on it."""
+
+    tree_id: str
+    pieces: tuple[Piece, ...] = ()
+    created: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tree_id": self.tree_id, "created": self.created,
+                "pieces": [p.to_dict() for p in self.pieces]}
+
+
+@dataclass(frozen=True)
+class MoveOption:
+    """A move the UI may offer for a piece: ``allowed`` for this operator, else ``why`` not.
+
+    ``reasons`` are the route's suggested reasons (rework); ``needs_note`` says a note is
+    required (rework and scrap).
+    """
+
+    to: str
+    kind: str
+    allowed: bool
+    why: str = ""
+    roles: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = field(default_factory=tuple)
+    needs_note: bool = False

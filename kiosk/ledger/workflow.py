@@ -1,0 +1,226 @@
+"""Routes as data: which stage follows which, who may move a piece, where rework may send it.
+
+A workflow file (TOML, see ``kiosk/routes/default.toml``) holds one table per route with an
+ordered array of stages, plus ``[materials]``. :func:`load_workflow` reports every problem with
+its key path, like the station config.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchpin.config import _Table
+from kiosk.ledger.model import ADVANCE, LASER, REWORK, ROLES, SCRAP, SCRAPPED, MoveRefused
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+ONLY_IF_FLAGS = ("enamel",)
+
+
+class WorkflowError(Exception):
+    """A workflow file that cannot be used; ``problems`` lists each with its key path."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclass(frozen=True)
+class Rework:
+    to: tuple[str, ...]
+    roles: tuple[str, ...]
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    advance: tuple[str, ...] = ()
+    auto: bool = False
+    only_if: str = ""
+    scrap: tuple[str, ...] = ()
+    rework: Rework | None = None
+
+    def applies_to(self, piece: Any) -> bool:
+        """Say whether a piece passes through this stage (``only_if`` flags)."""
+        return not self.only_if or bool(getattr(piece, self.only_if, False))
+
+
+@dataclass(frozen=True)
+class Move:
+    """A move a route offers from a piece's current stage (before any role check)."""
+
+    to: str
+    kind: str
+    roles: tuple[str, ...]
+    reasons: tuple[str, ...] = ()
+    auto: bool = False
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    description: str
+    stages: tuple[Stage, ...]
+    engraving: str = ""
+
+    def stage(self, name: str) -> Stage:
+        for stage in self.stages:
+            if stage.name == name:
+                return stage
+        raise KeyError(name)
+
+    def first(self, piece: Any) -> str:
+        return next(s.name for s in self.stages if s.applies_to(piece))
+
+    def next_stage(self, current: str, piece: Any) -> str | None:
+        """Return the stage after ``current`` that applies to the piece, or None at the end."""
+        names = [s.name for s in self.stages]
+        if current not in names:
+            return None
+        for stage in self.stages[names.index(current) + 1:]:
+            if stage.applies_to(piece):
+                return stage.name
+        return None
+
+    def moves(self, piece: Any) -> list[Move]:
+        """List the moves out of the piece's current stage: advance, rework targets, scrap."""
+        if piece.stage == SCRAPPED or piece.stage not in {s.name for s in self.stages}:
+            return []
+        stage = self.stage(piece.stage)
+        moves: list[Move] = []
+        following = self.next_stage(stage.name, piece)
+        if stage.advance and following:
+            moves.append(Move(following, ADVANCE, stage.advance, auto=stage.auto))
+        if stage.rework:
+            for target in stage.rework.to:
+                if self.stage(target).applies_to(piece):
+                    moves.append(Move(target, REWORK, stage.rework.roles, stage.rework.reasons))
+        if stage.scrap:
+            moves.append(Move(SCRAPPED, SCRAP, stage.scrap))
+        return moves
+
+    def check(self, piece: Any, to: str, role: str, note: str) -> Move:
+        """Return the move to ``to`` if ``role`` may make it now, else raise :class:`MoveRefused`."""
+        moves = {m.to: m for m in self.moves(piece)}
+        move = moves.get(to)
+        if move is None:
+            offered = ", ".join(moves) or "nothing (end of route)"
+            raise MoveRefused(f"{piece.piece_id} is at {piece.stage}: it cannot go to {to} "
+                              f"(from {piece.stage} it can go to {offered})")
+        if role == LASER:
+            if not move.auto:
+                raise MoveRefused(f"{piece.piece_id} at {piece.stage} cannot be moved by the system")
+        elif role not in move.roles:
+            raise MoveRefused(f"role {role} may not {move.kind} a piece at {piece.stage} "
+                              f"(allowed: {', '.join(move.roles)})")
+        if move.kind in (REWORK, SCRAP) and not note.strip():
+            raise MoveRefused(f"a {move.kind} needs a reason in the note")
+        return move
+
+
+@dataclass(frozen=True)
+class Workflow:
+    routes: dict[str, Route]
+    metals: tuple[str, ...]
+
+    def route(self, name: str) -> Route:
+        return self.routes[name]
+
+
+def load_workflow(path: str | Path) -> Workflow:
+    """Read and check a workflow file; raise :class:`WorkflowError` listing every problem."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise WorkflowError([f"{path}: cannot read: {exc.strerror or exc}"]) from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise WorkflowError([f"{path}: not valid TOML: {exc}"]) from exc
+    problems: list[str] = []
+    workflow = parse_workflow(data, problems)
+    if problems:
+        raise WorkflowError([f"{path}: {p}" for p in problems])
+    return workflow
+
+
+def parse_workflow(data: dict[str, Any], problems: list[str]) -> Workflow:
+    """Turn a parsed workflow document into a :class:`Workflow`, appending problems."""
+    root = _Table(data, "", problems)
+    materials = root.table("materials", required=True)
+    metals = tuple(_strings(materials, "metals", nonempty=True)) if materials else ()
+    if materials:
+        materials.done()
+    routes: dict[str, Route] = {}
+    for name in data:
+        if name == "materials":
+            continue
+        if not _NAME.match(name):
+            problems.append(f"{name}: a route name must be lower_snake_case")
+        routes[name] = _parse_route(name, root.table(name))
+    if not routes:
+        problems.append("no route defined (add a [production] table with [[production.stages]])")
+    root.done()
+    return Workflow(routes=routes, metals=metals)
+
+
+def _strings(t: _Table, key: str, *, nonempty: bool = False, choices: tuple[str, ...] = ()) -> list[str]:
+    value = t._get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        t._problem(key, "must be a list of non-empty strings")
+        return []
+    if nonempty and not value:
+        t._problem(key, "must not be empty")
+    for v in value:
+        if choices and v not in choices:
+            t._problem(key, f"unknown {v!r} (one of {', '.join(choices)})")
+    return value
+
+
+def _parse_route(name: str, t: _Table | None) -> Route:
+    assert t is not None
+    stages = [_parse_stage(s) for s in t.tables("stages")]
+    route = Route(name=name, description=t.str("description", ""), stages=tuple(stages),
+                  engraving=t.str("engraving", ""))
+    t.done()
+    names = [s.name for s in stages]
+    if len(stages) < 2:
+        t._problem("stages", "a route needs at least two stages")
+    for i, stage in enumerate(stages):
+        where = f"stages[{i}]"
+        if names.count(stage.name) > 1:
+            t._problem(f"{where}.name", f"duplicate stage {stage.name!r}")
+        if stage.rework:
+            for target in stage.rework.to:
+                if target not in names[:i]:
+                    t._problem(f"{where}.rework.to", f"{target!r} is not a stage before {stage.name!r}")
+        if stage.auto and not stage.advance:
+            t._problem(f"{where}.auto", "an auto stage needs `advance` roles too")
+    if stages and stages[-1].advance:
+        t._problem(f"stages[{len(stages) - 1}].advance", "the last stage ends the route: no advance")
+    if stages and (stages[0].only_if or stages[-1].only_if):
+        t._problem("stages", "the first and last stages cannot be optional (only_if)")
+    if route.engraving and route.engraving not in names:
+        t._problem("engraving", f"{route.engraving!r} is not a stage of this route")
+    return route
+
+
+def _parse_stage(t: _Table) -> Stage:
+    name = t.str("name", nonempty=True)
+    if isinstance(name, str) and name and (not _NAME.match(name) or name == SCRAPPED):
+        t._problem("name", f"must be lower_snake_case and not {SCRAPPED!r} (got {name!r})")
+    rework = None
+    rt = t.table("rework")
+    if rt is not None:
+        rework = Rework(to=tuple(_strings(rt, "to", nonempty=True)),
+                        roles=tuple(_strings(rt, "roles", nonempty=True, choices=ROLES)),
+                        reasons=tuple(_strings(rt, "reasons")))
+        rt.done()
+    stage = Stage(name=name, advance=tuple(_strings(t, "advance", choices=ROLES)),
+                  auto=t.bool("auto", False), only_if=t.str("only_if", "", choices=ONLY_IF_FLAGS),
+                  scrap=tuple(_strings(t, "scrap", choices=ROLES)), rework=rework)
+    t.done()
+    return stage

@@ -1,0 +1,130 @@
+"""The kiosk JSON API through Flask's test client: auth, 201/409/404/400, trees, health."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from benchpin.config import ConfigError, parse_config
+from kiosk.app import close_app, create_app, get_ledger
+from kiosk.ledger import Ledger
+from tests.kiosk_support import add_operators, ledger_url, postgres_unavailable, spec  # noqa: F401
+
+TOKEN = "s3cret-token-for-tests-0123456789"
+
+
+def kiosk_config(tmp_path: Path, database: str = "", **kiosk: object):  # type: ignore[no-untyped-def]
+    token_file = tmp_path / "api-token"
+    token_file.write_text(TOKEN + "\n")
+    table = {"station": "qc", "database": database or f"sqlite:///{tmp_path / 'ledger.sqlite'}",
+             "api_token_file": str(token_file), "outbox_file": str(tmp_path / "outbox.sqlite"), **kiosk}
+    return parse_config({"site": {"id": "jaipur"}, "kiosk": table})
+
+
+@pytest.fixture
+def app(tmp_path: Path, ledger_url: str) -> Iterator[Flask]:
+    """The kiosk app over a SQLite ledger, then over PostgreSQL."""
+    app = create_app(kiosk_config(tmp_path, ledger_url), {"TESTING": True, "KIOSK_EVENTS": False})
+    with app.app_context():
+        ledger: Ledger = get_ledger()
+        add_operators(ledger)
+        ledger.import_pieces([spec("PC-1", metal="silver_925", ring_size="N", tree_id="TR-1"),
+                              spec("PC-2", tree_id="TR-1")])
+    yield app
+    close_app(app)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def test_api_refuses_calls_without_the_right_token(client: FlaskClient) -> None:
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}):
+        response = client.get("/api/pieces/PC-1", headers=headers)
+        assert response.status_code == 401 and "bearer token" in response.json["error"]
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert client.post("/api/pieces/PC-1/moves", json={"to": "cad", "operator": "OP-SUP"}).status_code == 401
+
+
+def test_api_healthz_needs_no_token(client: FlaskClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json == {"ok": True}
+
+
+def test_api_get_piece_returns_stage_attributes_and_history(client: FlaskClient) -> None:
+    body = client.get("/api/pieces/PC-1", headers=AUTH).json
+    assert (body["piece_id"], body["route"], body["stage"], body["metal"], body["ring_size"]) == (
+        "PC-1", "production", "design", "silver_925", "N")
+    assert [e["to"] for e in body["history"]] == ["design"]
+    assert client.get("/api/pieces/PC-404", headers=AUTH).status_code == 404
+
+
+def test_api_move_answers_201_with_the_event_then_409_with_why(client: FlaskClient) -> None:
+    response = client.post("/api/pieces/PC-1/moves", headers=AUTH,
+                           json={"to": "cad", "operator": "OP-ART", "note": "CAD approved"})
+    assert response.status_code == 201
+    event = response.json
+    assert (event["piece_id"], event["from"], event["to"], event["operator"], event["station"], event["note"]) == (
+        "PC-1", "design", "cad", "OP-ART", "qc", "CAD approved")
+    assert set(event) >= {"event_id", "piece_id", "from", "to", "station", "operator", "ts", "note"}
+    again = client.post("/api/pieces/PC-1/moves", headers=AUTH,
+                        json={"to": "cad", "operator": "OP-SUP", "from": "design"})
+    assert again.status_code == 409 and "already moved to cad by OP-ART" in again.json["error"]
+    role = client.post("/api/pieces/PC-1/moves", headers=AUTH, json={"to": "mold", "operator": "OP-QC"})
+    assert role.status_code == 409 and "role qc may not advance" in role.json["error"]
+    stage = client.post("/api/pieces/PC-1/moves", headers=AUTH, json={"to": "qc", "operator": "OP-SUP"})
+    assert stage.status_code == 409 and "cannot go to qc" in stage.json["error"]
+    history = client.get("/api/pieces/PC-1", headers=AUTH).json["history"]
+    assert [e["to"] for e in history] == ["design", "cad"]
+
+
+def test_api_move_answers_404_and_400(client: FlaskClient) -> None:
+    missing = client.post("/api/pieces/PC-404/moves", headers=AUTH, json={"to": "cad", "operator": "OP-SUP"})
+    assert missing.status_code == 404 and "PC-404" in missing.json["error"]
+    for body, problem in (({"operator": "OP-SUP"}, "to: is required"),
+                          ({"to": "cad", "operator": 7}, "operator: must be a string"),
+                          ({"to": "cad", "operator": "OP-SUP", "colour": "red"}, "colour: unknown field"),
+                          ({"to": "cad", "operator": "OP-SUP", "version": "1"}, "version: must be an integer"),
+                          ({"to": "cad", "operator": "OP-SUP", "note": "nul\x00"}, "note: contains a control"),
+                          ({"to": "cad\n", "operator": "OP-SUP"}, "to: contains a control character"),
+                          ([1, 2], "must be a JSON object")):
+        response = client.post("/api/pieces/PC-1/moves", headers=AUTH, json=body)
+        assert response.status_code == 400 and problem in response.json["error"], body
+    assert client.get("/api/pieces/PC-1%00", headers=AUTH).status_code == 404
+    assert client.post("/api/pieces/PC%0A1/moves", headers=AUTH, json={"to": "cad", "operator": "OP-SUP"}).status_code == 404
+    raw = client.post("/api/pieces/PC-1/moves", headers={**AUTH, "Content-Type": "application/json"},
+                      data=b"{not json")
+    assert raw.status_code == 400
+
+
+def test_api_get_tree_lists_its_pieces(client: FlaskClient) -> None:
+    body = client.get("/api/trees/TR-1", headers=AUTH).json
+    assert body["tree_id"] == "TR-1" and [p["piece_id"] for p in body["pieces"]] == ["PC-1", "PC-2"]
+    assert client.get("/api/trees/TR-404", headers=AUTH).status_code == 404
+
+
+def test_api_is_off_without_a_token_file_and_refuses_a_short_token(tmp_path: Path) -> None:
+    app = create_app(kiosk_config(tmp_path, api_token_file=""), {"KIOSK_EVENTS": False})
+    response = app.test_client().get("/api/pieces/PC-1", headers={"Authorization": "Bearer "})
+    assert response.status_code == 401 and "api_token_file" in response.json["error"]
+    close_app(app)
+    short = tmp_path / "short"
+    short.write_text("abc")
+    with pytest.raises(ConfigError, match="shorter than 16"):
+        create_app(kiosk_config(tmp_path, api_token_file=str(short)), {"KIOSK_EVENTS": False})
+
+
+def test_api_answers_503_when_the_ledger_is_gone(app: Flask, client: FlaskClient) -> None:
+    with app.app_context():
+        get_ledger().close()
+    assert client.get("/healthz").status_code == 503
+    response = client.get("/api/pieces/PC-1", headers=AUTH)
+    assert response.status_code == 503 and "unavailable" in response.json["error"]

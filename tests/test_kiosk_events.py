@@ -1,0 +1,119 @@
+"""The kiosk's MQTT bridge on a real mosquitto: move events, laser job dispatch, `done` advances."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterator
+
+import paho.mqtt.publish as publish
+import pytest
+
+from benchpin.config import StationConfig, parse_config
+from kiosk.events import KioskBridge
+from kiosk.ledger import Ledger
+from tests.helpers import Subscriber, wait_until
+from tests.kiosk_support import add_operators, spec
+
+EVENTS = "benchpin/jaipur/pieces/+/events"
+JOB = "benchpin/jaipur/casting-1/engraver/laser-1/job"
+
+
+def station(tmp_path: Path, port: int) -> StationConfig:
+    return parse_config({
+        "site": {"id": "jaipur"}, "mqtt": {"host": "127.0.0.1", "port": port},
+        "kiosk": {"station": "plating", "database": f"sqlite:///{tmp_path / 'ledger.sqlite'}",
+                  "engraver": "casting-1/laser-1", "engrave_height_mm": 0.8,
+                  "serial_pattern": "JP-{seq:05d}"}})
+
+
+@pytest.fixture
+def kiosk(tmp_path: Path, broker) -> Iterator[tuple[Ledger, KioskBridge]]:  # type: ignore[no-untyped-def]
+    config = station(tmp_path, broker.port)
+    assert config.kiosk is not None
+    ledger = Ledger.from_config(config.kiosk)
+    add_operators(ledger)
+    ledger.import_pieces([spec("PC-1", metal="vermeil_18ct"), spec("PC-2", metal="silver_925")])
+    bridge = KioskBridge(config, ledger)
+    yield ledger, bridge
+    bridge.stop()
+    ledger.close()
+
+
+def to_stage(ledger: Ledger, piece_id: str, stage: str) -> None:
+    while ledger.piece(piece_id).stage != stage:
+        ledger.advance(piece_id, operator="OP-SUP", station="bench")
+
+
+def test_events_every_move_reaches_the_piece_events_topic(kiosk, broker) -> None:  # type: ignore[no-untyped-def]
+    ledger, bridge = kiosk
+    sub = Subscriber(broker.port, EVENTS)
+    bridge.start()
+    event = ledger.advance("PC-1", operator="OP-ART", station="design", note="drawn")
+    received = sub.wait_for(lambda p: p, "benchpin/jaipur/pieces/PC-1/events")
+    sub.close()
+    assert received == [{"event_id": event.event_id, "piece_id": "PC-1", "from": "design", "to": "cad",
+                         "station": "design", "operator": "OP-ART", "ts": event.ts, "note": "drawn"}]
+
+
+def test_events_moves_made_while_the_broker_is_down_arrive_later(kiosk, broker) -> None:  # type: ignore[no-untyped-def]
+    ledger, bridge = kiosk
+    sub = Subscriber(broker.port, EVENTS, persistent=True)
+    broker.stop()
+    bridge.start()
+    moved = [ledger.advance("PC-2", operator="OP-SUP", station="design").event_id for _ in range(3)]
+    assert bridge.outbox.pending == 3
+    broker.start()
+    received = sub.wait_for(lambda p: len(p) >= 3 and p, EVENTS, timeout=30)
+    sub.close()
+    assert [p["event_id"] for p in received] == moved
+    wait_until(lambda: bridge.outbox.pending == 0, message="outbox drained")
+
+
+def test_events_engraving_dispatches_the_job_and_done_advances_the_piece(kiosk, broker) -> None:  # type: ignore[no-untyped-def]
+    ledger, bridge = kiosk
+    sub = Subscriber(broker.port, "benchpin/jaipur/#")
+    bridge.start()
+    wait_until(bridge.session.connected.is_set, message="kiosk connected")
+    to_stage(ledger, "PC-1", "engraving")
+    job = sub.wait_for(lambda p: p and p[0], JOB)
+    piece = ledger.piece("PC-1")
+    assert job == {"job_id": ledger.history("PC-1")[-1].event_id, "piece_id": "PC-1", "serial": "JP-00001",
+                   "text": "JP-00001", "material": "vermeil_18ct", "height_mm": 0.8}
+    assert piece.serial == "JP-00001"
+    for state in ("accepted", "running", "done"):
+        publish.single(f"{JOB}/{job['job_id']}", json.dumps({"job_id": job["job_id"], "state": state,
+                                                             "ts": "2026-11-23T14:00:00.000Z", "detail": ""}),
+                       qos=1, retain=True, hostname="127.0.0.1", port=broker.port)
+    wait_until(lambda: ledger.piece("PC-1").stage == "qc", message="piece advanced by the laser's done")
+    last = ledger.history("PC-1")[-1]
+    assert (last.from_stage, last.to_stage, last.operator, last.station) == ("engraving", "qc", "laser", "casting-1/laser-1")
+    laser_events = sub.wait_for(lambda p: [e for e in p if e["operator"] == "laser"], "benchpin/jaipur/pieces/PC-1/events")
+    assert laser_events[0]["to"] == "qc"
+    assert bridge.jobs[job["job_id"]]["state"] == "done"
+    sub.close()
+
+
+def test_events_a_repeated_done_moves_nothing(kiosk, broker) -> None:  # type: ignore[no-untyped-def]
+    ledger, bridge = kiosk
+    to_stage(ledger, "PC-1", "engraving")
+    job_id = ledger.history("PC-1")[-1].event_id
+    assert bridge.complete_job(job_id) is not None
+    assert bridge.complete_job(job_id) is None
+    assert bridge.complete_job("no-such-job") is None
+    bridge.on_job_state("t", b"{not json")
+    assert ledger.piece("PC-1").stage == "qc" and ledger.piece("PC-1").version == 9
+
+
+def test_events_moves_committed_before_a_crash_are_published_at_start(kiosk, broker, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    ledger, bridge = kiosk
+    with Ledger(ledger.db.url) as other:  # moves committed while no bridge was listening (a crash)
+        lost = [other.advance("PC-2", operator="OP-SUP", station="plating").event_id for _ in range(2)]
+        other.advance("PC-1", operator="OP-SUP", station="another-station")
+    sub = Subscriber(broker.port, EVENTS)
+    bridge.start()
+    received = sub.wait_for(lambda p: len(p) >= 2 and p, EVENTS)
+    sub.close()
+    assert [p["event_id"] for p in received] == lost
+    assert ledger.unpublished("plating") == [] and len(ledger.unpublished("another-station")) == 1
+    assert bridge.republish() == 0
