@@ -1,8 +1,13 @@
 """``benchpin demo``: the whole workshop on one machine, with simulated devices.
 
-Starts a private mosquitto on a free loopback port, simulated devices on ptys, one gateway
-(and the kiosk, when installed) as child processes, prints how to watch and drive it, and on
-Ctrl-C stops every process it started.
+A private mosquitto on a free loopback port; a furnace probe board, a serial barcode scanner
+and a GRBL laser simulated on ptys; one gateway (in this process, on gpiozero's mock pins, so
+the demo can open and close the laser's door); the kiosk as a child process on a SQLite ledger
+seeded with demo pieces. Ctrl-C (or SIGTERM) stops everything it started.
+
+Control a running demo by writing lines to ``<dir>/control`` (``benchpin demo --dir DIR
+--scan CODE`` / ``--door open|closed`` do it for you), or by typing on the demo's terminal:
+a barcode scans it, ``door open`` / ``door closed`` moves the laser's door.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -17,10 +23,12 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
 from benchpin.broker import Mosquitto, free_port
+from benchpin.config import ConfigError, load_config
 from firmware_bridge.sim.grbl import GrblSim
 from firmware_bridge.sim.probe import ProbeBoardSim, pour_curve
 from firmware_bridge.sim.scanner import SerialScannerSim
@@ -28,9 +36,14 @@ from firmware_bridge.sim.scanner import SerialScannerSim
 log = logging.getLogger(__name__)
 
 SITE = "demo"
-SCAN_FIFO = "scan"
 GATEWAY = "bench-1"
 SCANNER = "bench-scanner"
+LASER = "laser-1"
+DOOR_PIN = 17
+CONTROL = "control"
+STATIONS = "casting,plating,inspection,engraving,qc"
+# Laser power/feed for the demo's metals beyond the engraver's built-in three (uncalibrated).
+EXTRA_MATERIALS = {"gold_18ct": (500, 800), "platinum_950": (900, 500)}
 
 
 class Demo:
@@ -42,14 +55,23 @@ class Demo:
         self.devdir.mkdir(parents=True, exist_ok=True)
         self.kiosk_port = kiosk_port or free_port()
         self.broker = Mosquitto(workdir=workdir / "mosquitto")
+        self.config_path = workdir / "station.toml"
         self.children: list[subprocess.Popen[bytes]] = []
         self.closers: list[Callable[[], None]] = []
         self.lines: list[str] = []  # what to tell the user once everything runs
         self.sims: dict[str, Any] = {}
+        self.gateway: Any = None
+        self.pin_factory: Any = None
 
     # ------------------------------------------------------------------ config
 
     def station_toml(self) -> str:
+        materials = []
+        for name, (power, feed) in EXTRA_MATERIALS.items():
+            materials += [f"[gateway.engravers.materials.{name}]", f"power = {power}", f"feed_mm_min = {feed}"]
+        for name, power, feed in (("silver_925", 800, 600), ("vermeil_18ct", 450, 900),
+                                  ("gold_plated_brass", 350, 1200)):
+            materials += [f"[gateway.engravers.materials.{name}]", f"power = {power}", f"feed_mm_min = {feed}"]
         return "\n".join([
             "# benchpin demo station: simulated devices on ptys, a private broker.",
             "[site]", f'id = "{SITE}"',
@@ -58,9 +80,16 @@ class Demo:
             "status_interval_s = 5.0",
             "[[gateway.probes]]", 'id = "furnace-1"', 'kind = "serial"',
             f'port = "{self.devdir / "probe"}"', "stall_timeout_s = 10.0",
-            "[[gateway.engravers]]", 'id = "laser-1"', f'port = "{self.devdir / "laser"}"',
             "[[gateway.scanners]]", f'id = "{SCANNER}"', 'kind = "serial"',
             f'port = "{self.devdir / "scanner"}"',
+            "[[gateway.engravers]]", f'id = "{LASER}"', f'port = "{self.devdir / "laser"}"',
+            f"door_pin = {DOOR_PIN}", "cap_height_mm = 1.0", "max_width_mm = 20.0",
+            *materials,
+            "[kiosk]", f'station = "{STATIONS}"',
+            f'database = "sqlite:///{self.workdir / "ledger.sqlite"}"',
+            f'listen = "127.0.0.1:{self.kiosk_port}"',
+            f'api_token_file = "{self.workdir / "api-token"}"',
+            f'engraver = "{GATEWAY}/{LASER}"',
         ]) + "\n"
 
     # ------------------------------------------------------------------ running
@@ -68,35 +97,104 @@ class Demo:
     def start(self) -> None:
         self.broker.start()
         self.closers.append(self.broker.close)
-        probe = ProbeBoardSim(str(self.devdir / "probe"), rate_hz=2.0, curve=pour_curve(period_s=90.0))
-        probe.start()
-        self.sims["probe"] = probe
-        self.closers.append(probe.close)
-        laser = GrblSim(str(self.devdir / "laser"))
-        laser.start()
-        self.sims["laser"] = laser
-        self.closers.append(laser.close)
-        scanner = SerialScannerSim(str(self.devdir / "scanner"))
-        self.sims["scanner"] = scanner
-        self.closers.append(scanner.close)
-        self.start_scan_fifo(scanner)
-        config = self.workdir / "station.toml"
-        config.write_text(self.station_toml())
-        self.spawn("gateway", [sys.executable, "-m", "benchpin", "gateway", "--config", str(config)])
+        self.start_simulators()
+        (self.workdir / "api-token").write_text(secrets.token_urlsafe(24) + "\n")
+        self.config_path.write_text(self.station_toml())
+        config = load_config(self.config_path)
+        from benchpin.demo_seed import seed_demo_ledger
+
+        assert config.kiosk is not None
+        seed_demo_ledger(config.kiosk)
+        self.start_gateway(config)
+        self.spawn("kiosk", [sys.executable, "-m", "benchpin", "kiosk", "--config", str(self.config_path)])
+        self.wait_for_kiosk()
+        self.start_control()
+        url = f"http://127.0.0.1:{self.kiosk_port}/"
         self.lines += [
-            f"scan a code   type it here and press Enter, or: benchpin demo --dir {self.workdir} --scan PC-0001",
+            f"kiosk         {url}   (badge in by scanning OP-0005, a supervisor)",
+            f"scan a code   type it here and press Enter, or: benchpin demo --dir {self.workdir} --scan PC-0006",
+            f"laser door    type 'door open' / 'door closed', or: benchpin demo --dir {self.workdir} --door open",
             f"MQTT broker   127.0.0.1:{self.broker.port}",
             f"watch it all  mosquitto_sub -h 127.0.0.1 -p {self.broker.port} -t 'benchpin/#' -v",
-            f"config        {config}",
-            f"engrave       mosquitto_pub -h 127.0.0.1 -p {self.broker.port} -t "
-            f"'benchpin/{SITE}/{GATEWAY}/engraver/laser-1/job' -m '{{\"job_id\":\"J-1\",\"piece_id\":"
-            f"\"PC-0042\",\"serial\":\"PC-0042\",\"text\":\"PC-0042\",\"material\":\"silver_925\","
-            f"\"height_mm\":1.5}}'",
+            f"JSON API      curl -H \"Authorization: Bearer $(cat {self.workdir / 'api-token'})\" "
+            f"{url}api/pieces/PC-0006",
+            f"logs, config  {self.workdir}",
+            "try this      scan OP-0005, scan PC-0006 (at plating), tap Advance: it goes to engraving,",
+            "              the laser engraves its serial number, and the piece moves on to qc by itself.",
         ]
 
-    def start_scan_fifo(self, scanner: SerialScannerSim) -> None:
-        """Read codes from ``<workdir>/scan`` (one per line) and scan them on the simulator."""
-        fifo = self.workdir / SCAN_FIFO
+    def start_simulators(self) -> None:
+        probe = ProbeBoardSim(str(self.devdir / "probe"), rate_hz=2.0, curve=pour_curve(period_s=90.0))
+        probe.start()
+        laser = GrblSim(str(self.devdir / "laser"), speedup=20.0)
+        laser.start()
+        scanner = SerialScannerSim(str(self.devdir / "scanner"))
+        self.sims.update(probe=probe, laser=laser, scanner=scanner)
+        self.closers += [probe.close, laser.close, scanner.close]
+
+    def start_gateway(self, config: Any) -> None:
+        from gpiozero.pins.mock import MockFactory
+
+        from gateway.service import Gateway
+
+        self.pin_factory = MockFactory()
+        handler = logging.FileHandler(self.workdir / "gateway.log")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        for name in ("gateway", "benchpin.mqtt", "benchpin.outbox"):
+            logging.getLogger(name).addHandler(handler)
+            logging.getLogger(name).propagate = False
+        self.gateway = Gateway(config, pin_factory=self.pin_factory)
+        self.gateway.start()
+        self.closers.append(self.gateway.stop)
+        # The engraver's input is pulled up (a cut wire reads as an open door): once it is
+        # open, shut the door as an operator would before the first job.
+        laser = next(s for s in self.gateway.supervisors if s.name == f"engraver {LASER}")
+        deadline = time.monotonic() + 15
+        while laser.state != "up" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if laser.state != "up":
+            raise RuntimeError(f"the simulated laser did not come up: {laser.detail}")
+        self.set_door(False)
+
+    def wait_for_kiosk(self, timeout: float = 30.0) -> None:
+        url = f"http://127.0.0.1:{self.kiosk_port}/healthz"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            problem = self.check_children()
+            if problem:
+                raise RuntimeError(f"{problem}; see {self.workdir / 'kiosk.log'}")
+            try:
+                with urllib.request.urlopen(url, timeout=1) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise TimeoutError(f"the kiosk did not answer {url} within {timeout:g}s; see {self.workdir / 'kiosk.log'}")
+
+    # ------------------------------------------------------------------ control
+
+    def handle(self, line: str) -> None:
+        """Act on one control line: ``door open``, ``door closed``, or a barcode to scan."""
+        line = line.strip()
+        if not line:
+            return
+        words = line.lower().split()
+        if words[0] == "door" and len(words) == 2 and words[1] in ("open", "closed", "close"):
+            self.set_door(words[1] == "open")
+        else:
+            log.info("simulated scanner reads %s", line)
+            self.sims["scanner"].scan(line)
+
+    def set_door(self, is_open: bool) -> None:
+        """Open or shut the laser's door: one switch wired to GRBL's door input and the Pi's GPIO."""
+        log.info("laser door %s", "opened" if is_open else "shut")
+        self.sims["laser"].set_door(is_open)
+        pin = self.pin_factory.pin(DOOR_PIN)
+        pin.drive_high() if is_open else pin.drive_low()
+
+    def start_control(self) -> None:
+        """Read control lines from the ``<workdir>/control`` FIFO."""
+        fifo = self.workdir / CONTROL
         if fifo.exists():
             fifo.unlink()
         os.mkfifo(fifo, 0o600)
@@ -113,29 +211,25 @@ class Demo:
                     continue
                 while b"\n" in buffer:
                     line, buffer = buffer.split(b"\n", 1)
-                    self.scan(line.decode("utf-8", "replace").strip())
+                    self.handle(line.decode("utf-8", "replace"))
 
-        thread = threading.Thread(target=pump, name="demo-scan-fifo", daemon=True)
+        thread = threading.Thread(target=pump, name="demo-control", daemon=True)
         thread.start()
 
         def close() -> None:
             stop.set()
             thread.join(2)
             os.close(fd)
+            fifo.unlink(missing_ok=True)
 
         self.closers.append(close)
 
-    def scan(self, code: str) -> None:
-        """Scan ``code`` on the simulated bench scanner."""
-        if code:
-            log.info("simulated scanner reads %s", code)
-            self.sims["scanner"].scan(code)
+    # ------------------------------------------------------------------ children
 
     def spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         """Start a child in its own process group, logging to ``<workdir>/<name>.log``."""
-        logfile = open(self.workdir / f"{name}.log", "ab")
-        child = subprocess.Popen(argv, stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True)
-        logfile.close()
+        with open(self.workdir / f"{name}.log", "ab") as logfile:
+            child = subprocess.Popen(argv, stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True)
         self.children.append(child)
         log.info("started %s (pid %d), log in %s", name, child.pid, self.workdir / f"{name}.log")
         return child
@@ -144,11 +238,11 @@ class Demo:
         """Return a message if a child died (the demo then stops)."""
         for child in self.children:
             if child.poll() is not None:
-                return f"{' '.join(child.args[2:4])} exited with status {child.returncode}"  # type: ignore[index]
+                return f"{' '.join(child.args[3:4])} exited with status {child.returncode}"  # type: ignore[index]
         return None
 
     def stop(self) -> None:
-        """Stop children (SIGTERM, then SIGKILL), simulators and the broker; idempotent."""
+        """Stop children (SIGTERM, then SIGKILL), the gateway, simulators and broker; idempotent."""
         for child in reversed(self.children):
             if child.poll() is None:
                 try:
@@ -170,12 +264,13 @@ class Demo:
                 log.exception("while stopping the demo")
 
 
-def send_scan(workdir: str | None, code: str) -> int:
-    """Hand ``code`` to a running demo's simulated scanner."""
+def send_control(workdir: str | None, line: str) -> int:
+    """Write one control line to the demo running in ``workdir``."""
     if not workdir:
-        print("benchpin demo --scan needs --dir: the directory the running demo printed", file=sys.stderr)
+        print("benchpin demo: --scan and --door need --dir, the directory the running demo printed",
+              file=sys.stderr)
         return 2
-    fifo = Path(workdir) / SCAN_FIFO
+    fifo = Path(workdir) / CONTROL
     if not fifo.exists():
         print(f"benchpin demo: no demo is running in {workdir} (no {fifo})", file=sys.stderr)
         return 1
@@ -185,13 +280,12 @@ def send_scan(workdir: str | None, code: str) -> int:
         print(f"benchpin demo: cannot reach the running demo: {exc.strerror}", file=sys.stderr)
         return 1
     with os.fdopen(fd, "w") as pipe:
-        pipe.write(code.strip() + "\n")
-    print(f"scanned {code.strip()}")
+        pipe.write(line.strip() + "\n")
     return 0
 
 
-def read_typed_scans(demo: Demo, stop: threading.Event) -> None:
-    """Treat each line typed on the demo's terminal as a scan."""
+def read_terminal(demo: Demo, stop: threading.Event) -> None:
+    """Treat each line typed on the demo's terminal as a control line."""
     if not sys.stdin.isatty():
         return
 
@@ -199,16 +293,18 @@ def read_typed_scans(demo: Demo, stop: threading.Event) -> None:
         for line in sys.stdin:
             if stop.is_set():
                 return
-            demo.scan(line.strip())
+            demo.handle(line)
 
-    threading.Thread(target=pump, name="demo-stdin", daemon=True).start()
+    threading.Thread(target=pump, name="demo-terminal", daemon=True).start()
 
 
 def run_demo(args: argparse.Namespace) -> int:
     from benchpin.cli import stop_event_on_signals
 
     if args.scan:
-        return send_scan(args.dir, args.scan)
+        return send_control(args.dir, args.scan)
+    if args.door:
+        return send_control(args.dir, f"door {args.door}")
     own_dir = args.dir is None
     workdir = Path(args.dir or tempfile.mkdtemp(prefix="benchpin-demo-")).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -219,13 +315,16 @@ def run_demo(args: argparse.Namespace) -> int:
         print("benchpin demo is running — Ctrl-C stops everything.", flush=True)
         for line in demo.lines:
             print(f"  {line}", flush=True)
-        read_typed_scans(demo, stop)
+        read_terminal(demo, stop)
         while not stop.wait(0.5):
             problem = demo.check_children()
             if problem:
                 print(f"benchpin demo: {problem}; see the logs in {workdir}", file=sys.stderr)
                 return 1
         return 0
+    except (ConfigError, RuntimeError, TimeoutError, OSError) as exc:
+        print(f"benchpin demo: could not start: {exc}", file=sys.stderr)
+        return 1
     finally:
         demo.stop()
         if own_dir and not args.keep:
@@ -237,13 +336,16 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     parser = sub.add_parser(
         "demo", help="run the whole workshop on this machine with simulated devices",
         description="Start a private mosquitto, simulated devices on ptys (furnace probe board, "
-                    "barcode scanner, GRBL laser), a gateway and the kiosk with demo pieces. "
-                    "Prints the kiosk URL and the MQTT port. Ctrl-C stops everything it started.")
+                    "barcode scanner, GRBL laser with its door), a gateway and the kiosk with demo "
+                    "pieces on both routes. Prints the kiosk URL and the MQTT port. Ctrl-C stops "
+                    "everything it started. With --dir and --scan or --door, drive a running demo.")
     parser.add_argument("--dir", default=None,
                         help="working directory for the broker, ptys, ledger and logs "
                              "(default: a new temporary directory, removed on exit)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory on exit")
+    parser.add_argument("--kiosk-port", type=int, default=None, help="kiosk HTTP port (default: a free one)")
     parser.add_argument("--scan", metavar="CODE", default=None,
                         help="scan CODE on the simulated scanner of the demo running in --dir, then exit")
-    parser.add_argument("--kiosk-port", type=int, default=None, help="kiosk HTTP port (default: a free one)")
+    parser.add_argument("--door", choices=["open", "closed"], default=None,
+                        help="open or shut the simulated laser's door of the demo running in --dir")
     parser.set_defaults(func=run_demo)
