@@ -118,7 +118,7 @@ class Demo:
             f"watch it all  mosquitto_sub -h 127.0.0.1 -p {self.broker.port} -t 'benchpin/#' -v",
             f"JSON API      curl -H \"Authorization: Bearer $(cat {self.workdir / 'api-token'})\" "
             f"{url}api/pieces/PC-0006",
-            f"logs, config  {self.workdir}",
+            f"logs, config  {self.workdir}   (laser.gcode: every line the laser received)",
             "try this      scan OP-0005, scan PC-0006 (at plating), tap Advance: it goes to engraving,",
             "              the laser engraves its serial number, and the piece moves on to qc by itself.",
         ]
@@ -234,6 +234,16 @@ class Demo:
         log.info("started %s (pid %d), log in %s", name, child.pid, self.workdir / f"{name}.log")
         return child
 
+    def save_laser_log(self) -> None:
+        """Keep ``<workdir>/laser.gcode`` equal to every line the simulated laser received."""
+        laser = self.sims.get("laser")
+        if laser is None:
+            return
+        lines = list(laser.lines)
+        if len(lines) != getattr(self, "_saved_lines", -1):
+            (self.workdir / "laser.gcode").write_text("".join(line + "\n" for line in lines))
+            self._saved_lines = len(lines)
+
     def check_children(self) -> str | None:
         """Return a message if a child died (the demo then stops)."""
         for child in self.children:
@@ -317,6 +327,7 @@ def run_demo(args: argparse.Namespace) -> int:
             print(f"  {line}", flush=True)
         read_terminal(demo, stop)
         while not stop.wait(0.5):
+            demo.save_laser_log()
             problem = demo.check_children()
             if problem:
                 print(f"benchpin demo: {problem}; see the logs in {workdir}", file=sys.stderr)
