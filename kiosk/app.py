@@ -72,6 +72,9 @@ def create_app(config: StationConfig, test_config: Mapping[str, Any] | None = No
     from kiosk.api import bp as api_bp
 
     app.register_blueprint(api_bp)
+    from kiosk.ui import init_ui
+
+    init_ui(app)
     return app
 
 

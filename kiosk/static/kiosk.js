@@ -1,0 +1,146 @@
+// Kiosk screens: keyboard-wedge scans, scans pushed over server-sent events, page swaps
+// without reloads (the event stream stays open), idle logout. No framework, no CDN.
+"use strict";
+(function () {
+  let chain = Promise.resolve();
+  let idleTimer = null;
+
+  // One action at a time, in order: a badge scan then a piece scan must not race.
+  function enqueue(action) {
+    chain = chain.then(action).catch(function (err) { console.error(err); });
+    return chain;
+  }
+
+  function isTextField(el) {
+    return !!el && el.id !== "scan-input" &&
+      (el.tagName === "TEXTAREA" || (el.tagName === "INPUT" && el.type !== "hidden"));
+  }
+
+  function focusScan() {
+    const input = document.getElementById("scan-input");
+    if (input && !isTextField(document.activeElement)) input.focus({ preventScroll: true });
+  }
+
+  async function swap(response) {
+    const doc = new DOMParser().parseFromString(await response.text(), "text/html");
+    document.title = doc.title;
+    document.body.replaceWith(document.adoptNode(doc.body));
+    if (response.url && response.url !== location.href) history.pushState(null, "", response.url);
+    window.scrollTo(0, 0);
+    focusScan();
+    armIdle();
+    document.dispatchEvent(new CustomEvent("kiosk:swapped"));
+  }
+
+  async function go(url, init, push) {
+    document.body.classList.add("busy");
+    let response;
+    try {
+      response = await fetch(url, Object.assign({ credentials: "same-origin" }, init || {}));
+    } catch (err) {
+      showMessage("The kiosk server does not answer. Check the network, then scan again.");
+      document.body.classList.remove("busy");
+      return;
+    }
+    await swap(response);
+  }
+
+  function submitForm(form, submitter) {
+    const data = new URLSearchParams(new FormData(form, submitter || null));
+    if ((form.getAttribute("method") || "get").toLowerCase() === "post") {
+      return go(form.action, { method: "POST", body: data });
+    }
+    return go(form.action + "?" + data.toString());
+  }
+
+  function scan(code) {
+    const form = document.getElementById("scan-form");
+    if (!form || !code) return Promise.resolve();
+    form.elements.code.value = code;
+    return submitForm(form);
+  }
+
+  function showMessage(text) {
+    const box = document.getElementById("messages");
+    if (!box) return;
+    const p = document.createElement("p");
+    p.className = "msg error";
+    p.textContent = text;  // never innerHTML: the text comes from a scanner
+    box.replaceChildren(p);
+  }
+
+  function showReading(reading) {
+    const box = document.getElementById("furnace");
+    if (!box) return;
+    let span = box.querySelector('[data-probe="' + CSS.escape(reading.probe) + '"]');
+    if (!span) {
+      box.querySelectorAll(".waiting").forEach(function (w) { w.remove(); });
+      span = document.createElement("span");
+      span.dataset.probe = reading.probe;
+      span.append(document.createTextNode(reading.probe + " "), document.createElement("b"));
+      box.append(span);
+    }
+    span.className = "reading" + (reading.fault ? " fault" : "");
+    span.querySelector("b").textContent = reading.fault ? reading.fault
+      : (reading.value_c === null ? "—" : Math.round(reading.value_c) + " °C");
+  }
+
+  function armIdle() {
+    clearTimeout(idleTimer);
+    const ms = parseInt(document.body.dataset.idleMs || "0", 10);
+    if (!document.body.dataset.operator || !ms) return;
+    idleTimer = setTimeout(function () {
+      const form = document.getElementById("logout-form");
+      if (form) enqueue(function () { return submitForm(form); });
+    }, ms);
+  }
+
+  document.addEventListener("submit", function (event) {
+    const form = event.target;
+    event.preventDefault();
+    if (form.id === "scan-form") {
+      const code = form.elements.code.value.trim();
+      form.elements.code.value = "";
+      enqueue(function () { return scan(code); });
+    } else {
+      enqueue(function () { return submitForm(form, event.submitter); });
+    }
+  });
+
+  document.addEventListener("click", function (event) {
+    const link = event.target.closest("a[href]");
+    if (!link || link.origin !== location.origin || event.ctrlKey || event.metaKey) return;
+    event.preventDefault();
+    enqueue(function () { return go(link.href); });
+  });
+
+  document.addEventListener("pointerdown", armIdle);
+  document.addEventListener("keydown", armIdle);
+  document.addEventListener("pointerup", function () { setTimeout(focusScan, 0); });
+  window.addEventListener("popstate", function () { enqueue(function () { return go(location.href); }); });
+
+  function listen() {
+    const source = new EventSource("/events");
+    source.addEventListener("scan", function (event) {
+      const data = JSON.parse(event.data);
+      armIdle();
+      if (!data.valid) {
+        showMessage("Scan “" + data.code + "”: " + (data.reason || "not a valid code") + ".");
+        return;
+      }
+      enqueue(function () { return scan(data.code); });
+    });
+    source.addEventListener("temperature", function (event) { showReading(JSON.parse(event.data)); });
+    source.addEventListener("job", function () {
+      if (document.body.dataset.page === "engraving") enqueue(function () { return go(location.href); });
+    });
+    source.addEventListener("open", function () { document.documentElement.dataset.live = "open"; });
+    source.addEventListener("error", function () { document.documentElement.dataset.live = "retrying"; });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    focusScan();
+    armIdle();
+    listen();
+  });
+})();
