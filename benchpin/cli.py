@@ -73,8 +73,9 @@ def _register_core(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -
 def _registrars() -> list[Registrar]:
     from gateway.cli import register as register_gateway
     from kiosk.cli import register as register_kiosk
+    from kiosk.server import register as register_kiosk_server
 
-    return [_register_core, register_gateway, register_kiosk]
+    return [_register_core, register_gateway, register_kiosk, register_kiosk_server]
 
 
 def build_parser() -> argparse.ArgumentParser:

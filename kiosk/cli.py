@@ -1,4 +1,4 @@
-"""``benchpin pieces import``, ``benchpin operators add|list`` and ``benchpin kiosk``."""
+"""``benchpin pieces import`` and ``benchpin operators add|list`` (``benchpin kiosk``: kiosk/server.py)."""
 
 from __future__ import annotations
 
@@ -75,38 +75,7 @@ def _list_operators(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_kiosk(args: argparse.Namespace) -> int:
-    config, kiosk = _kiosk_config(args)
-    import waitress
-
-    from benchpin.cli import stop_event_on_signals
-    from kiosk.app import close_app, create_app
-
-    app = create_app(config)
-    host, port = kiosk.listen.rsplit(":", 1)
-    server = waitress.create_server(app, host=host, port=int(port), threads=16)
-    log.info("kiosk for station %s listening on http://%s:%s", kiosk.station, host, port)
-    stop = stop_event_on_signals()
-    import threading
-
-    threading.Thread(target=lambda: (stop.wait(), server.close()), daemon=True).start()
-    try:
-        server.run()
-    except OSError:
-        if not stop.is_set():
-            raise
-    finally:
-        close_app(app)
-    return 0
-
-
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    kiosk = sub.add_parser("kiosk", help="run the kiosk web app (waitress)",
-                           description="Run the kiosk: the JSON API (and the touch UI) on kiosk.listen, "
-                                       "served by waitress; moves are published to MQTT.")
-    add_config_argument(kiosk)
-    kiosk.set_defaults(func=_run_kiosk)
-
     pieces = sub.add_parser("pieces", help="manage pieces in the ledger")
     pieces_sub = pieces.add_subparsers(dest="pieces_command", metavar="ACTION", required=True)
     imp = pieces_sub.add_parser(
