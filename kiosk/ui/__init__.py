@@ -62,8 +62,8 @@ def init_ui(app: Flask) -> None:
     from kiosk.ui.stream import bp as stream_bp
 
     for bp in (screens_bp, stations_bp, stream_bp):
-        bp.before_request(auth.load_operator)
-        bp.before_request(auth.check_csrf)
+        # Per app, not on the blueprint objects: they are module-level and shared by every app.
+        app.before_request_funcs.setdefault(bp.name, []).extend([auth.load_operator, auth.check_csrf])
         app.register_blueprint(bp)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(DatabaseUnavailable, _database_unavailable)

@@ -63,6 +63,9 @@ def load_operator() -> None:
     except NotFound:
         logout()
         flash(f"Badge {operator_id} is no longer registered: logged out.", "error")
+        return
+    if request.endpoint != "stream.events":  # every tap or scan is a request; the live stream is not
+        session["seen"] = now
 
 
 def touch() -> None:
