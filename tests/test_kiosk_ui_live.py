@@ -1,0 +1,156 @@
+"""Live push through the production server (waitress) with a real mosquitto; `benchpin kiosk`."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import paho.mqtt.publish as publish
+import pytest
+
+from benchpin.broker import Mosquitto
+from benchpin.topics import Topics
+from kiosk.app import get_bridge, get_ledger
+from kiosk.server import KioskServer
+from tests.helpers import Subscriber, wait_until
+from tests.kiosk_ui_support import SECRET, Kiosk, seed, ui_config
+
+TOPICS = Topics("jaipur")
+
+
+@pytest.fixture
+def server(tmp_path: Path, broker: Mosquitto) -> Iterator[KioskServer]:
+    config = ui_config(tmp_path, mqtt_port=broker.port, listen="127.0.0.1:0", threads=8)
+    with KioskServer(config, {"SECRET_KEY": SECRET}) as kiosk:
+        with kiosk.app.app_context():
+            seed(get_ledger())
+        yield kiosk
+
+
+def send(broker: Mosquitto, topic: str, payload: dict, retain: bool = False) -> None:
+    publish.single(topic, json.dumps(payload), qos=1, retain=retain, hostname="127.0.0.1", port=broker.port)
+
+
+class EventStream:
+    """A raw client of ``/events`` that reads one server-sent event at a time."""
+
+    def __init__(self, port: int) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        self.conn.request("GET", "/events")
+        self.response = self.conn.getresponse()
+
+    def next_event(self) -> tuple[str, str]:
+        """Return (event, data) of the next event, skipping comments; time out after 10 s."""
+        event, data = "", ""
+        while True:
+            line = self.response.readline().decode().rstrip("\n")
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: "):
+                data = line[6:]
+            elif line == "" and event:
+                return event, data
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def test_kiosk_server_flushes_each_pushed_event_through_waitress(server: KioskServer, broker: Mosquitto) -> None:
+    stream = EventStream(server.port)
+    try:
+        assert stream.response.status == 200
+        assert stream.response.getheader("Content-Type", "").startswith("text/event-stream")
+        assert stream.response.getheader("Content-Length") is None
+        assert stream.response.readline() == b"retry: 1000\n"  # the opening bytes are not held back
+        session = server.app.extensions["benchpin.kiosk.ui"].live.session
+        assert session is not None and session.connected.wait(10)
+        temperature = TOPICS.temperature("casting-1", "furnace-1")
+        # Publish until the subscription is in place; each reading must arrive while the stream stays open.
+        wait_until(lambda: send(broker, temperature, {"ts": "t", "seq": 1, "value_c": 1052.25, "fault": None})
+                   or server.app.extensions["benchpin.kiosk.ui"].live.temperatures(), timeout=10)
+        assert stream.next_event() == ("temperature", json.dumps(
+            {"probe": "furnace-1", "ts": "t", "value_c": 1052.25, "fault": ""}, separators=(",", ":")))
+        send(broker, TOPICS.scan("casting-1", "bench-3"), {"ts": "t", "seq": 7, "code": "PC-1", "valid": True,
+                                                          "reason": None})
+        while (event := stream.next_event())[0] != "scan":
+            assert event[0] == "temperature"
+        assert json.loads(event[1]) == {"code": "PC-1", "valid": True, "reason": "", "scanner": "bench-3"}
+        send(broker, TOPICS.scan("casting-1", "bench-3"), {"ts": "t", "seq": 8, "code": "pc-1", "valid": False,
+                                                          "reason": "no known prefix"})
+        while (event := stream.next_event())[0] != "scan":
+            pass
+        assert json.loads(event[1])["valid"] is False and json.loads(event[1])["reason"] == "no known prefix"
+    finally:
+        stream.close()
+
+
+def test_kiosk_server_ignores_garbage_on_the_scan_topic(server: KioskServer, broker: Mosquitto) -> None:
+    live = server.app.extensions["benchpin.kiosk.ui"].live
+    listener = live.listen()
+    live.on_scan("x/scanner/s/scan", b"\xff not json")
+    live.on_scan("x/scanner/s/scan", b'["a"]')
+    live.on_scan("x/scanner/s/scan", b'{"valid": true}')
+    live.on_scan("x/scanner/s/scan", b'{"code": "TR-1", "valid": true}')
+    message = listener.get(timeout=1)
+    assert message is not None and message.data["code"] == "TR-1" and listener.queue.empty()
+
+
+def test_kiosk_engraving_retry_is_sent_to_the_engraver_gateway(server: KioskServer, broker: Mosquitto) -> None:
+    commands = Subscriber(broker.port, TOPICS.engraver_job_command("engrave-1", "laser-1", "+"))
+    try:
+        with server.app.app_context():
+            ledger, bridge = get_ledger(), get_bridge()
+            for _ in range(4):
+                ledger.advance("PC-1", operator="OP-SUP", station="setup")
+            job_id = ledger.history("PC-1")[-1].event_id
+        assert bridge is not None
+        state_topic = TOPICS.engraver_job_state("engrave-1", "laser-1", job_id)
+        send(broker, state_topic, {"job_id": job_id, "state": "interrupted", "ts": "t", "detail": "door opened"},
+             retain=True)
+        wait_until(lambda: bridge.jobs.get(job_id, {}).get("state") == "interrupted", timeout=10)
+        kiosk = Kiosk(server.app)
+        kiosk.scan("OP-ENG")
+        page = kiosk.get("/engraving").get_data(as_text=True)
+        assert "interrupted" in page and "door opened" in page and f"/engraving/{job_id}/retry" in page
+        sent = kiosk.post(f"/engraving/{job_id}/retry")
+        assert sent.status_code == 200 and "Retry sent for PC-1" in sent.get_data(as_text=True)
+        [command] = commands.wait_for(lambda p: p, message="the retry command")
+        assert (command["job_id"], command["action"], command["operator"]) == (job_id, "retry", "OP-ENG")
+    finally:
+        commands.close()
+        publish.single(state_topic, b"", retain=True, hostname="127.0.0.1", port=broker.port)
+
+
+def test_benchpin_kiosk_serves_the_screens_and_stops_on_sigterm(tmp_path: Path, broker: Mosquitto) -> None:
+    config = tmp_path / "station.toml"
+    config.write_text(f'[site]\nid = "jaipur"\n[mqtt]\nport = {broker.port}\n[kiosk]\nstation = "casting"\n'
+                      f'database = "sqlite:///{tmp_path / "ledger.sqlite"}"\nlisten = "127.0.0.1:0"\n'
+                      f'gateway = "casting-1"\n')
+    process = subprocess.Popen([sys.executable, "-m", "benchpin.cli", "kiosk", "--config", str(config)],
+                               stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        line = wait_until(lambda: _listening_line(process), timeout=20, message="the kiosk to listen")
+        url = line.rsplit(" ", 1)[1]
+        with urllib.request.urlopen(f"{url}/", timeout=10) as response:
+            assert response.status == 200 and "Scan your badge" in response.read().decode()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _listening_line(process: subprocess.Popen) -> str | None:
+    assert process.stderr is not None
+    line = process.stderr.readline()
+    if not line and process.poll() is not None:
+        raise AssertionError(f"benchpin kiosk exited with {process.returncode}")
+    return line.strip() if "listening on http://" in line else None
