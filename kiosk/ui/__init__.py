@@ -11,7 +11,7 @@ import logging
 import secrets
 from pathlib import Path
 
-from flask import Flask, Response, render_template, request
+from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from benchpin.config import ConfigError
@@ -20,6 +20,7 @@ from kiosk.ledger.db import DatabaseUnavailable
 from kiosk.live import LiveFeed
 from kiosk.ui import auth
 from kiosk.ui.state import EXTENSION, UiState
+from kiosk.ui.view import render_screen
 
 log = logging.getLogger(__name__)
 
@@ -88,20 +89,34 @@ def _is_api() -> bool:
     return request.blueprint == "api" or request.path.startswith("/api/") or request.path == "/healthz"
 
 
+def _error_page(status: int, title: str, message: str) -> tuple[str, int]:
+    """Render an error as a kiosk screen (header, badge, scan field), never a bare server page."""
+    if "operator" not in g:  # the request never reached a screen (unknown URL)
+        try:
+            auth.load_operator()
+        except Exception:  # the ledger itself may be what failed
+            g.operator = None
+    try:
+        return render_screen("error.html", status=status, title=title, message=message)
+    except Exception:
+        log.exception("cannot render the error screen")
+        return f"{status} {title}: {message}", status
+
+
 def _http_error(exc: HTTPException) -> HTTPException | tuple[str, int]:
     if _is_api():
         return exc
     status = exc.code or 500
-    return render_template("error.html", status=status, title=exc.name,
-                           message=exc.description if status != 404 or request.blueprint else
-                           f"There is no screen at {request.path}."), status
+    message = exc.description or ""
+    if status == 404 and not request.blueprint:
+        message = f"There is no screen at {request.path}."
+    return _error_page(status, exc.name, message)
 
 
 def _database_unavailable(exc: DatabaseUnavailable) -> tuple[str, int] | Response:
     log.error("ledger unavailable: %s", exc)
-    return render_template("error.html", status=503, title="Ledger unavailable",
-                           message="The ledger database does not answer. Wait a moment and scan again; "
-                                   "if it persists, call the supervisor."), 503
+    return _error_page(503, "Ledger unavailable", "The ledger database does not answer. Wait a moment and "
+                                                   "scan again; if it persists, call the supervisor.")
 
 
 def _unexpected(exc: Exception) -> HTTPException | tuple[str, int]:
@@ -110,6 +125,5 @@ def _unexpected(exc: Exception) -> HTTPException | tuple[str, int]:
     if _is_api():
         raise exc  # the API keeps Flask's own handling
     log.exception("unexpected error on %s %s", request.method, request.path)
-    return render_template("error.html", status=500, title="Something went wrong",
-                           message="This screen failed. Nothing was moved by it. Scan again; "
-                                   "if it happens again, call the supervisor."), 500
+    return _error_page(500, "Something went wrong", "This screen failed. Scan again; if it happens again, "
+                                                     "call the supervisor.")
