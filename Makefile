@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-SYSTEM_PACKAGES ?= mosquitto mosquitto-clients chromium
+SYSTEM_PACKAGES ?= mosquitto mosquitto-clients chromium libusb-1.0-0
 
 .PHONY: test demo install system-packages bench clean
 
@@ -25,6 +25,7 @@ demo: system-packages install
 
 bench: system-packages install
 	$(PY) bench/telemetry.py
+	$(PY) bench/scan.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache tests/artifacts

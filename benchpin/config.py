@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from firmware_bridge.barcodes import CHECK_DIGIT_SCHEMES, DEFAULT_PREFIXES, BarcodeRules
+from firmware_bridge.hid import LAYOUTS
+
 DEFAULT_CONFIG_PATH = "/etc/benchpin/station.toml"
 _MISSING: Any = object()
 
@@ -177,6 +180,12 @@ class ScannerConfig:
     serial_number: str = ""
     bus_path: str = ""
     dedupe_s: float = 1.5
+    prefix: str = ""  # serial: stripped from the start of every line (e.g. "\u0002", STX)
+    suffix: str = ""  # serial: stripped from the end of every line (e.g. "\u0003", ETX)
+    idle_s: float = 0.3  # a code started and not ended after this silence is dropped
+    layout: str = "us"  # usb-hid: keyboard layout the scanner types in
+    interface: int = -1  # usb-hid: interface number; -1 = the boot keyboard interface
+    endpoint: int = 0  # usb-hid: interrupt IN endpoint address; 0 = the interface's first
 
 
 @dataclass(frozen=True)
@@ -231,6 +240,7 @@ class StationConfig:
     mqtt: MqttConfig
     gateway: GatewayConfig | None = None
     kiosk: KioskConfig | None = None
+    barcodes: BarcodeRules = field(default_factory=BarcodeRules)
     source: str = ""
 
     @property
@@ -288,13 +298,47 @@ def _parse_scanner(t: _Table) -> ScannerConfig:
         serial_number=t.str("serial_number", ""),
         bus_path=t.str("bus_path", ""),
         dedupe_s=t.float("dedupe_s", 1.5, min=0.0),
+        prefix=t.str("prefix", ""),
+        suffix=t.str("suffix", ""),
+        idle_s=t.float("idle_s", 0.3, min=0.01),
+        layout=t.str("layout", "us", choices=tuple(LAYOUTS)),
+        interface=t.int("interface", -1, min=-1, max=255),
+        endpoint=t.int("endpoint", 0, min=0, max=0xFF),
     )
+    for key in ("prefix", "suffix"):
+        value = getattr(scanner, key)
+        if isinstance(value, str) and not value.isascii():
+            t._problem(key, f"must be ASCII (got {value!r})")
+    if scanner.endpoint and not scanner.endpoint & 0x80:
+        t._problem("endpoint", f"must be an IN endpoint address (0x81..0x8F; got {scanner.endpoint:#04x})")
     if kind == "serial" and not scanner.port:
         t._problem("port", "is required for a serial scanner")
     if kind == "usb-hid" and not (scanner.vendor_id and scanner.product_id):
         t._problem("vendor_id", "vendor_id and product_id are required for a usb-hid scanner")
     t.done()
     return scanner
+
+
+def _str_list(t: _Table, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    value = t._get(key, default)
+    if key in t.data and (not isinstance(value, list) or not all(isinstance(v, str) and v for v in value)):
+        t._problem(key, "must be a list of non-empty strings")
+        return default
+    return tuple(value)
+
+
+def _parse_barcodes(t: _Table | None) -> BarcodeRules:
+    if t is None:
+        return BarcodeRules()
+    rules = BarcodeRules(
+        prefixes=_str_list(t, "prefixes", DEFAULT_PREFIXES),
+        check_digit=t.str("check_digit", "none", choices=CHECK_DIGIT_SCHEMES),
+        check_digit_exempt=_str_list(t, "check_digit_exempt", ("CMD-",)),
+    )
+    if not rules.prefixes:
+        t._problem("prefixes", "must name at least one prefix")
+    t.done()
+    return rules
 
 
 def _parse_engraver(t: _Table) -> EngraverConfig:
@@ -432,10 +476,12 @@ def parse_config(data: dict[str, Any], *, source: str = "") -> StationConfig:
     gateway = _parse_gateway(gateway_t) if gateway_t else None
     kiosk_t = root.table("kiosk")
     kiosk = _parse_kiosk(kiosk_t) if kiosk_t else None
+    barcodes = _parse_barcodes(root.table("barcodes"))
     root.done()
     if problems:
         raise ConfigError(problems)
-    return StationConfig(site=site, mqtt=mqtt, gateway=gateway, kiosk=kiosk, source=source)
+    return StationConfig(site=site, mqtt=mqtt, gateway=gateway, kiosk=kiosk, barcodes=barcodes,
+                         source=source)
 
 
 def load_config(path: str | os.PathLike[str]) -> StationConfig:

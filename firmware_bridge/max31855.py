@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 FRAME_BYTES = 4
+RANGE_C = (-270.0, 1800.0)  # the converter's specified range; outside it a frame is noise
 
 
 class Max31855Error(ValueError):
@@ -66,6 +67,9 @@ def decode_frame(frame: int | bytes | bytearray | list[int]) -> Max31855Reading:
         fault = None
     if fault_bit != (fault is not None):
         raise Max31855Error(f"fault bit and fault flags disagree in frame {frame:#010x}")
+    if fault is None and not RANGE_C[0] <= thermocouple <= RANGE_C[1]:
+        raise Max31855Error(f"thermocouple reading {thermocouple} °C outside the chip's range "
+                            f"{RANGE_C[0]:g}..{RANGE_C[1]:g} °C: noise on the SPI lines")
     return Max31855Reading(None if fault else thermocouple, internal, fault)
 
 

@@ -21,6 +21,7 @@ from benchpin.outbox import Outbox
 from benchpin.topics import utc_ts
 from firmware_bridge.max31855 import Max31855Error, decode_frame
 from firmware_bridge.probe import LineFramer, ProbeLineError, parse_line
+from gateway.serialport import open_port, read_available
 from gateway.supervisor import DeviceFailure, Stalled
 
 log = logging.getLogger(__name__)
@@ -97,19 +98,13 @@ class SerialProbe:
         self._last_data = time.monotonic()
 
     def open(self) -> None:
-        try:
-            self._serial = self._serial_factory(self.config.port, self.config.baudrate, timeout=0.2)
-        except (serial.SerialException, OSError, ValueError) as exc:
-            raise DeviceFailure(f"cannot open {self.config.port}: {exc}") from exc
+        self._serial = open_port(self._serial_factory, self.config.port, self.config.baudrate, 0.2)
         self._framer = LineFramer()
         self._last_data = time.monotonic()
 
     def poll(self) -> None:
         assert self._serial is not None
-        try:
-            data = self._serial.read(self._serial.in_waiting or 1)
-        except (serial.SerialException, OSError) as exc:
-            raise DeviceFailure(f"read from {self.config.port} failed: {exc}") from exc
+        data = read_available(self._serial, self.config.port)
         now = time.monotonic()
         if not data:
             if now - self._last_data > self.config.stall_timeout_s:

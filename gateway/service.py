@@ -14,6 +14,7 @@ from benchpin.mqtt import MqttSession, OutboxSender
 from benchpin.outbox import Outbox
 from benchpin.topics import Topics
 from gateway.probes import MAX31855Probe, ProbeBridge, SerialProbe
+from gateway.scanners import build_scanners
 from gateway.supervisor import Device, Stalled, StateListener, Supervisor
 
 log = logging.getLogger(__name__)
@@ -22,15 +23,17 @@ log = logging.getLogger(__name__)
 class Gateway:
     """One station's gateway: supervised devices publishing through a durable outbox.
 
-    ``pin_factory`` is gpiozero's (``None``: gpiozero's default for the platform).
+    ``pin_factory`` is gpiozero's (``None``: gpiozero's default for the platform);
+    ``usb_backend`` is pyusb's (``None``: libusb).
     """
 
-    def __init__(self, config: StationConfig, *, pin_factory: Any = None) -> None:
+    def __init__(self, config: StationConfig, *, pin_factory: Any = None, usb_backend: Any = None) -> None:
         if config.gateway is None:
             raise ValueError("the config has no [gateway] section")
         self.config = config
         self.gw = config.gateway
         self.pin_factory = pin_factory
+        self.usb_backend = usb_backend
         self.topics = Topics(config.site.id)
         state_dir = Path(self.gw.state_dir)
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -46,6 +49,7 @@ class Gateway:
         self._stopped = threading.Event()
         self._started = False
         self._build_probes()
+        build_scanners(self)
 
     # ------------------------------------------------------------------ devices
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, abort, jsonify, request
 
 from kiosk.app import get_ledger, kiosk_state
 from kiosk.ledger import MoveRefused, NotFound
@@ -48,6 +48,16 @@ def healthz() -> tuple[Response, int]:
     return jsonify({"ok": ok}), 200 if ok else 503
 
 
+@bp.url_value_preprocessor
+def refuse_unprintable_ids(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """Answer 404 for an id no barcode can carry (a NUL would upset PostgreSQL)."""
+    for value in (values or {}).values():
+        if isinstance(value, str) and not value.isprintable():
+            response, status = _error(404, f"unknown id {value!r}")
+            response.status_code = status
+            abort(response)
+
+
 @bp.get("/api/pieces/<piece_id>")
 def get_piece(piece_id: str) -> tuple[Response, int]:
     ledger = get_ledger()
@@ -72,6 +82,10 @@ def _move_body() -> tuple[dict[str, Any] | None, str]:
     for key in ("to", "operator"):
         if not isinstance(body.get(key), str) or not body[key].strip():
             return None, f"{key}: is required"
+    for key in ("to", "operator", "from", "note"):
+        value = body.get(key) or ""
+        if "\x00" in value or (key != "note" and not value.isprintable()):  # a note may have line breaks
+            return None, f"{key}: contains a control character"
     return body, ""
 
 

@@ -58,7 +58,7 @@ def create_app(config: StationConfig, test_config: Mapping[str, Any] | None = No
     if config.kiosk is None:
         raise ConfigError([f"{config.source or 'config'}: no [kiosk] section"])
     app = Flask(__name__)
-    app.config.from_mapping(KIOSK_EVENTS=True, JSON_SORT_KEYS=False)
+    app.config.from_mapping(KIOSK_EVENTS=True)
     app.config.from_prefixed_env("BENCHPIN")
     if test_config:
         app.config.update(test_config)

@@ -34,7 +34,7 @@ def _open_ledger(kiosk: KioskConfig) -> Ledger:
 
 
 def _import_pieces(args: argparse.Namespace) -> int:
-    _, kiosk = _kiosk_config(args)
+    config, kiosk = _kiosk_config(args)
     try:
         data = Path(args.file).read_bytes()
     except OSError as exc:
@@ -42,7 +42,8 @@ def _import_pieces(args: argparse.Namespace) -> int:
         return EXIT_REFUSED
     with _open_ledger(kiosk) as ledger:
         try:
-            count = ledger.import_pieces(parse_pieces_csv(data, ledger.workflow), station="import")
+            specs = parse_pieces_csv(data, ledger.workflow, rules=config.barcodes)
+            count = ledger.import_pieces(specs, station="import")
         except ImportRejected as exc:
             print(f"benchpin: {args.file}: nothing imported; {len(exc.problems)} problem(s):", file=sys.stderr)
             for problem in exc.problems:

@@ -67,6 +67,7 @@ class KioskBridge:
         if self.engraver:
             self.session.subscribe(self.topics.engraver_job_states(self.gateway, self.engraver),
                                    self.on_job_state)
+        self.republish()
         self.session.start()
         self.sender.start()
         self._worker.start()
@@ -87,8 +88,22 @@ class KioskBridge:
         """Put a committed move into the outbox; dispatch the laser job when it enters engraving."""
         self.outbox.put(self.topics.piece_events(event.piece_id), event.to_payload(), kind="event", wait=True)
         route = self.ledger.workflow.route(piece.route)
-        if event.to_stage == route.engraving and event.to_stage != SCRAPPED:
+        # Only while the piece still sits where this move put it (a republished old move must
+        # not send a job for an engraving that is long over).
+        if event.to_stage == route.engraving and event.to_stage != SCRAPPED and piece.version == event.version:
             self.dispatch_engraving(piece, job_id=event.event_id)
+        self.ledger.mark_published(event.event_id)
+
+    def republish(self) -> int:
+        """Publish this station's moves a crash left out of the outbox; return how many."""
+        count = 0
+        while events := self.ledger.unpublished(self.kiosk.station):
+            for event in events:
+                self.on_moved(event, self.ledger.piece(event.piece_id))
+                count += 1
+        if count:
+            log.warning("published %d move(s) that were committed but not yet in the outbox", count)
+        return count
 
     def dispatch_engraving(self, piece: Piece, *, job_id: str) -> None:
         """Publish the laser job that inscribes the piece's serial number."""

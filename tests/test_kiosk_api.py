@@ -12,22 +12,23 @@ from flask.testing import FlaskClient
 from benchpin.config import ConfigError, parse_config
 from kiosk.app import close_app, create_app, get_ledger
 from kiosk.ledger import Ledger
-from tests.kiosk_support import add_operators, spec
+from tests.kiosk_support import add_operators, ledger_url, postgres_unavailable, spec  # noqa: F401
 
 TOKEN = "s3cret-token-for-tests-0123456789"
 
 
-def kiosk_config(tmp_path: Path, **kiosk: object):  # type: ignore[no-untyped-def]
+def kiosk_config(tmp_path: Path, database: str = "", **kiosk: object):  # type: ignore[no-untyped-def]
     token_file = tmp_path / "api-token"
     token_file.write_text(TOKEN + "\n")
-    table = {"station": "qc", "database": f"sqlite:///{tmp_path / 'ledger.sqlite'}",
-             "api_token_file": str(token_file), **kiosk}
+    table = {"station": "qc", "database": database or f"sqlite:///{tmp_path / 'ledger.sqlite'}",
+             "api_token_file": str(token_file), "outbox_file": str(tmp_path / "outbox.sqlite"), **kiosk}
     return parse_config({"site": {"id": "jaipur"}, "kiosk": table})
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[Flask]:
-    app = create_app(kiosk_config(tmp_path), {"TESTING": True, "KIOSK_EVENTS": False})
+def app(tmp_path: Path, ledger_url: str) -> Iterator[Flask]:
+    """The kiosk app over a SQLite ledger, then over PostgreSQL."""
+    app = create_app(kiosk_config(tmp_path, ledger_url), {"TESTING": True, "KIOSK_EVENTS": False})
     with app.app_context():
         ledger: Ledger = get_ledger()
         add_operators(ledger)
@@ -92,9 +93,13 @@ def test_api_move_answers_404_and_400(client: FlaskClient) -> None:
                           ({"to": "cad", "operator": 7}, "operator: must be a string"),
                           ({"to": "cad", "operator": "OP-SUP", "colour": "red"}, "colour: unknown field"),
                           ({"to": "cad", "operator": "OP-SUP", "version": "1"}, "version: must be an integer"),
+                          ({"to": "cad", "operator": "OP-SUP", "note": "nul\x00"}, "note: contains a control"),
+                          ({"to": "cad\n", "operator": "OP-SUP"}, "to: contains a control character"),
                           ([1, 2], "must be a JSON object")):
         response = client.post("/api/pieces/PC-1/moves", headers=AUTH, json=body)
         assert response.status_code == 400 and problem in response.json["error"], body
+    assert client.get("/api/pieces/PC-1%00", headers=AUTH).status_code == 404
+    assert client.post("/api/pieces/PC%0A1/moves", headers=AUTH, json={"to": "cad", "operator": "OP-SUP"}).status_code == 404
     raw = client.post("/api/pieces/PC-1/moves", headers={**AUTH, "Content-Type": "application/json"},
                       data=b"{not json")
     assert raw.status_code == 400
@@ -115,3 +120,11 @@ def test_api_is_off_without_a_token_file_and_refuses_a_short_token(tmp_path: Pat
     short.write_text("abc")
     with pytest.raises(ConfigError, match="shorter than 16"):
         create_app(kiosk_config(tmp_path, api_token_file=str(short)), {"KIOSK_EVENTS": False})
+
+
+def test_api_answers_503_when_the_ledger_is_gone(app: Flask, client: FlaskClient) -> None:
+    with app.app_context():
+        get_ledger().close()
+    assert client.get("/healthz").status_code == 503
+    response = client.get("/api/pieces/PC-1", headers=AUTH)
+    assert response.status_code == 503 and "unavailable" in response.json["error"]

@@ -103,3 +103,17 @@ def test_events_a_repeated_done_moves_nothing(kiosk, broker) -> None:  # type: i
     assert bridge.complete_job("no-such-job") is None
     bridge.on_job_state("t", b"{not json")
     assert ledger.piece("PC-1").stage == "qc" and ledger.piece("PC-1").version == 9
+
+
+def test_events_moves_committed_before_a_crash_are_published_at_start(kiosk, broker, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    ledger, bridge = kiosk
+    with Ledger(ledger.db.url) as other:  # moves committed while no bridge was listening (a crash)
+        lost = [other.advance("PC-2", operator="OP-SUP", station="plating").event_id for _ in range(2)]
+        other.advance("PC-1", operator="OP-SUP", station="another-station")
+    sub = Subscriber(broker.port, EVENTS)
+    bridge.start()
+    received = sub.wait_for(lambda p: len(p) >= 2 and p, EVENTS)
+    sub.close()
+    assert [p["event_id"] for p in received] == lost
+    assert ledger.unpublished("plating") == [] and len(ledger.unpublished("another-station")) == 1
+    assert bridge.republish() == 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from benchpin.cli import main
 from kiosk.ledger import ImportRejected, Ledger, parse_pieces_csv
@@ -50,7 +52,7 @@ def test_import_csv_names_every_bad_row_by_line_and_column() -> None:
     assert problems[1].startswith("line 3: enamel: must be yes or no")
     assert problems[2].startswith("line 4: route: must be one of production, bespoke (got 'custom')")
     assert problems[3].startswith("line 4: chain_length_cm: must be between 0 and 300")
-    assert problems[4].startswith("line 4: tree_id: must look like TR-")
+    assert problems[4].startswith("line 4: tree_id: must look like TR-0001")
     assert problems[5] == "line 6: piece_id: PC-0001 is also on line 2"
     assert problems[6] == "line 7: piece_id: is required"
     assert problems[7] == "line 8: row: has 2 fields, the header has 6"
@@ -111,3 +113,39 @@ def test_cli_operators_add_and_list(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert capsys.readouterr().out.splitlines() == ["OP-0002\tsetter\tRavi", "OP-0007\tqc\tAsha Rao"]
     with pytest.raises(SystemExit):
         main(["operators", "add", "OP-0008", "--name", "X", "--role", "wizard", "--config", str(config)])
+
+
+@given(st.binary(max_size=400) | st.text(alphabet="PC-TR,\n\"\r yesno0123456789.productionbespoke", max_size=300).map(str.encode))
+@example(b"PC-1\x00,production,,\n")
+@settings(max_examples=300, deadline=None)
+def test_import_csv_fuzz_raises_only_import_rejected(data: bytes) -> None:
+    from kiosk.ledger import load_workflow
+    from kiosk.routes import DEFAULT_ROUTES_FILE
+
+    workflow = _WORKFLOW.setdefault("w", load_workflow(DEFAULT_ROUTES_FILE))
+    for body in (data, b"piece_id,route,enamel,chain_length_cm\n" + data):
+        try:
+            specs = parse_pieces_csv(body, workflow)
+        except ImportRejected as exc:
+            assert exc.problems and all(isinstance(p, str) and p for p in exc.problems)
+        else:
+            assert specs
+            assert all(s.piece_id.startswith("PC-") and s.piece_id.isprintable() and s.route in workflow.routes
+                       for s in specs)
+
+
+_WORKFLOW: dict = {}
+
+
+def test_import_csv_checks_ids_against_the_site_barcode_rules() -> None:
+    from firmware_bridge.barcodes import BarcodeRules, with_check_digit
+    from kiosk.ledger import load_workflow
+    from kiosk.routes import DEFAULT_ROUTES_FILE
+
+    rules = BarcodeRules(check_digit="iso7064-mod37-36")
+    good = with_check_digit("PC-2026-0042", rules)
+    data = f"piece_id,route\n{good},production\nPC-2026-00430,production\n".encode()
+    with pytest.raises(ImportRejected) as caught:
+        parse_pieces_csv(data, load_workflow(DEFAULT_ROUTES_FILE), rules=rules)
+    assert len(caught.value.problems) == 1
+    assert caught.value.problems[0].startswith("line 3: piece_id: PC-2026-00430 is not a valid barcode: check character")

@@ -228,3 +228,12 @@ def test_ledger_operators_have_roles(ledger: Ledger) -> None:
         ledger.add_operator("OP-QC", "Again", "qc")
     with pytest.raises(ValueError, match="unknown role"):
         ledger.add_operator("OP-X", "X", "wizard")
+
+
+def test_ledger_reports_an_unreachable_database_clearly(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from kiosk.ledger import DatabaseUnavailable
+
+    with pytest.raises(DatabaseUnavailable, match="cannot connect to PostgreSQL"):
+        Ledger("postgresql://postgres@127.0.0.1:1/none?connect_timeout=2")
+    with pytest.raises(DatabaseUnavailable, match="unsupported database URL"):
+        Ledger("mysql://x")

@@ -3,6 +3,7 @@
 The public API is :class:`Ledger` (read its docstring) and the records and errors below.
 """
 
+from kiosk.ledger.db import DatabaseUnavailable
 from kiosk.ledger.imports import parse_pieces_csv
 from kiosk.ledger.ledger import Ledger
 from kiosk.ledger.model import (ADVANCE, LASER, REWORK, ROLES, SCRAP, SCRAPPED, DuplicateOperator,
@@ -10,7 +11,7 @@ from kiosk.ledger.model import (ADVANCE, LASER, REWORK, ROLES, SCRAP, SCRAPPED, 
                                 Operator, Piece, PieceSpec, Tree)
 from kiosk.ledger.workflow import Route, Stage, Workflow, WorkflowError, load_workflow
 
-__all__ = ["ADVANCE", "LASER", "REWORK", "ROLES", "SCRAP", "SCRAPPED", "DuplicateOperator", "Event",
+__all__ = ["ADVANCE", "DatabaseUnavailable", "LASER", "REWORK", "ROLES", "SCRAP", "SCRAPPED", "DuplicateOperator", "Event",
            "ImportRejected", "Ledger", "LedgerError", "MoveOption", "MoveRefused", "NotFound",
            "Operator", "Piece", "PieceSpec", "Route", "Stage", "Tree", "Workflow", "WorkflowError",
            "load_workflow", "parse_pieces_csv"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import sqlite3
+import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,6 +51,8 @@ class Connection:
         except Exception as exc:
             if _is_integrity_error(exc):
                 raise IntegrityViolation(str(exc).strip()) from exc
+            if _is_connection_error(exc):
+                raise DatabaseUnavailable(f"the ledger database failed: {str(exc).strip()}") from exc
             raise
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -62,14 +65,19 @@ class Connection:
         return int(self.execute(sql, params).rowcount)
 
 
+def _is_connection_error(exc: Exception) -> bool:
+    if isinstance(exc, sqlite3.OperationalError):  # locked past busy_timeout, disk I/O, unreadable file
+        text = str(exc)
+        return any(w in text for w in ("locked", "disk I/O", "unable to open", "readonly", "full"))
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(exc, psycopg.OperationalError)
+
+
 def _is_integrity_error(exc: Exception) -> bool:
     if isinstance(exc, sqlite3.IntegrityError):
         return True
-    try:
-        import psycopg
-    except ImportError:
-        return False
-    return isinstance(exc, psycopg.errors.IntegrityError)
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(exc, psycopg.errors.IntegrityError)
 
 
 class Database:
@@ -153,10 +161,13 @@ class Database:
                 conn.raw.execute("BEGIN IMMEDIATE")
                 try:
                     yield conn
-                except BaseException:
-                    conn.raw.execute("ROLLBACK")
+                    conn.raw.execute("COMMIT")
+                except BaseException as exc:
+                    if conn.raw.in_transaction:  # also when COMMIT itself failed (disk full, I/O)
+                        conn.raw.execute("ROLLBACK")
+                    if isinstance(exc, sqlite3.OperationalError) and _is_connection_error(exc):
+                        raise DatabaseUnavailable(f"the ledger database failed: {exc}") from exc
                     raise
-                conn.raw.execute("COMMIT")
 
     def close(self) -> None:
         """Close every idle connection; borrowed ones close when returned. Safe to call twice."""

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import uuid
 from typing import Sequence
 
 from benchpin.topics import utc_ts
+from firmware_bridge.barcodes import BarcodeRules, validate
 from kiosk.ledger.db import Connection
 from kiosk.ledger.model import Event, ImportRejected, PieceSpec
 from kiosk.ledger.rows import insert_event
@@ -17,11 +19,16 @@ COLUMNS = ("piece_id", "route", "style", "order_id", "metal", "ring_size", "chai
            "metal_colour", "stone_type", "stone_colour", "stone_shape", "enamel", "tree_id")
 REQUIRED = ("piece_id", "route")
 _MAX_TEXT = 200
+_CODE_TAIL = re.compile(r"[A-Za-z0-9._-]{1,60}")
 
 
-def parse_pieces_csv(data: bytes, workflow: Workflow, *, piece_prefix: str = "PC-",
-                     tree_prefix: str = "TR-") -> list[PieceSpec]:
-    """Parse a pieces CSV (UTF-8, header row) or raise :class:`ImportRejected` listing every problem."""
+def parse_pieces_csv(data: bytes, workflow: Workflow, *, rules: BarcodeRules = BarcodeRules(),
+                     piece_prefix: str = "PC-", tree_prefix: str = "TR-") -> list[PieceSpec]:
+    """Parse a pieces CSV (UTF-8, header row) or raise :class:`ImportRejected` listing every problem.
+
+    Piece and tree ids must be valid barcodes under ``rules`` (the site's ``[barcodes]``:
+    prefixes and check character), as they will be scanned.
+    """
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -48,7 +55,7 @@ def parse_pieces_csv(data: bytes, workflow: Workflow, *, piece_prefix: str = "PC
             problems.append(f"line {start}: row: has {len(fields)} fields, the header has {len(header)}")
             continue
         row = {h: f.strip() for h, f in zip(header, fields)}
-        spec, row_problems = _parse_row(row, start, workflow, piece_prefix, tree_prefix)
+        spec, row_problems = _parse_row(row, start, workflow, rules, piece_prefix, tree_prefix)
         if spec and spec.piece_id in first_line:
             row_problems.append(f"line {start}: piece_id: {spec.piece_id} is also on line {first_line[spec.piece_id]}")
         if spec:
@@ -63,8 +70,8 @@ def parse_pieces_csv(data: bytes, workflow: Workflow, *, piece_prefix: str = "PC
     return specs
 
 
-def _parse_row(row: dict[str, str], line: int, workflow: Workflow, piece_prefix: str,
-               tree_prefix: str) -> tuple[PieceSpec | None, list[str]]:
+def _parse_row(row: dict[str, str], line: int, workflow: Workflow, rules: BarcodeRules,
+               piece_prefix: str, tree_prefix: str) -> tuple[PieceSpec | None, list[str]]:
     problems: list[str] = []
 
     def bad(column: str, problem: str) -> None:
@@ -73,11 +80,15 @@ def _parse_row(row: dict[str, str], line: int, workflow: Workflow, piece_prefix:
     for column, value in row.items():
         if len(value) > _MAX_TEXT:
             bad(column, f"longer than {_MAX_TEXT} characters")
+        if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in value):
+            bad(column, "contains a control character")
     piece_id = row.get("piece_id", "")
     if not piece_id:
         bad("piece_id", "is required")
-    elif not piece_id.startswith(piece_prefix) or len(piece_id) == len(piece_prefix) or " " in piece_id:
-        bad("piece_id", f"must look like {piece_prefix}… without spaces (got {piece_id!r})")
+    elif not _is_code(piece_id, piece_prefix):
+        bad("piece_id", f"must look like {piece_prefix}0001 (letters, digits, '-', '_', '.'; got {piece_id!r})")
+    elif not (verdict := validate(piece_id, rules)).valid:
+        bad("piece_id", f"{piece_id} is not a valid barcode: {verdict.reason}")
     route = row.get("route", "")
     if route not in workflow.routes:
         bad("route", f"must be one of {', '.join(workflow.routes)} (got {route!r})")
@@ -98,14 +109,21 @@ def _parse_row(row: dict[str, str], line: int, workflow: Workflow, piece_prefix:
     if enamel not in ("", "yes", "no"):
         bad("enamel", f"must be yes or no (got {row['enamel']!r})")
     tree_id = row.get("tree_id", "")
-    if tree_id and (not tree_id.startswith(tree_prefix) or len(tree_id) == len(tree_prefix) or " " in tree_id):
-        bad("tree_id", f"must look like {tree_prefix}… without spaces (got {tree_id!r})")
+    if tree_id and not _is_code(tree_id, tree_prefix):
+        bad("tree_id", f"must look like {tree_prefix}0001 (letters, digits, '-', '_', '.'; got {tree_id!r})")
+    elif tree_id and not (verdict := validate(tree_id, rules)).valid:
+        bad("tree_id", f"{tree_id} is not a valid barcode: {verdict.reason}")
     if problems:
         return (PieceSpec(piece_id=piece_id, route=route, line=line) if piece_id else None), problems
     text = {k: row.get(k, "") for k in ("style", "order_id", "ring_size", "metal_colour",
                                          "stone_type", "stone_colour", "stone_shape")}
     return PieceSpec(piece_id=piece_id, route=route, metal=metal, chain_length_cm=chain_cm,
                      enamel=enamel == "yes", tree_id=tree_id, line=line, **text), []
+
+
+def _is_code(value: str, prefix: str) -> bool:
+    """Say whether ``value`` is a barcode id: the prefix then ASCII letters, digits, '-', '_', '.'."""
+    return value.startswith(prefix) and bool(_CODE_TAIL.fullmatch(value[len(prefix):]))
 
 
 def insert_pieces(conn: Connection, workflow: Workflow, specs: Sequence[PieceSpec], *,
@@ -137,5 +155,6 @@ def insert_pieces(conn: Connection, workflow: Workflow, specs: Sequence[PieceSpe
              s.tree_id or None, ts, ts))
         insert_event(conn, Event(event_id=str(uuid.uuid4()), piece_id=s.piece_id, version=0,
                                  from_stage=None, to_stage=first, kind="created", station=station,
-                                 operator=operator, ts=ts, note=f"imported (line {s.line})" if s.line else "imported"))
+                                 operator=operator, ts=ts, note=f"imported (line {s.line})" if s.line else "imported"),
+                     published=True)  # a creation is not a move: nothing to publish
     return len(specs)

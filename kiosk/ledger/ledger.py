@@ -1,27 +1,33 @@
 """The piece ledger: where every piece is, who moved it, and the moves it may make next.
 
-Usage (the UI, the API, the CLI and the MQTT bridge all go through this class)::
+One :class:`Ledger` serves the touch UI, the JSON API, the CLI and the MQTT bridge::
 
     ledger = Ledger("sqlite:////var/lib/benchpin/ledger.sqlite")   # or "postgresql://…"
-    piece = ledger.piece("PC-0001")                  # Piece (raises NotFound)
-    for option in ledger.options("PC-0001", "OP-0007"):
-        ...                                          # MoveOption(to, kind, allowed, why, …)
-    event = ledger.advance("PC-0001", operator="OP-0007", station="casting",
-                           expected_version=piece.version)   # Event (raises MoveRefused)
-    ledger.move("PC-0001", "casting", operator="OP-0002", station="qc", note="porosity")
-    ledger.move_tree("TR-0001", "casting", operator="OP-0007", station="casting")
+    ledger.operator("OP-0007")                       # Operator (badge login; NotFound if unknown)
+    piece = ledger.piece("PC-0001")                  # Piece: stage, version, attributes, serial
+    ledger.history("PC-0001")                        # [Event], oldest first (creation first)
+    ledger.options("PC-0001", "OP-0007")             # [MoveOption(to, kind, allowed, why, reasons, …)]
+    ledger.advance("PC-0001", operator="OP-0007", station="casting",
+                   expected_version=piece.version)   # Event, or MoveRefused saying why
+    ledger.move("PC-0001", "casting", operator="OP-0002", station="qc", note="porosity")  # rework
+    ledger.move("PC-0001", SCRAPPED, operator="OP-0002", station="qc", note="cracked")   # scrap
+    ledger.tree("TR-0001"); ledger.move_tree("TR-0001", "casting", operator=…, station=…)
+    ledger.wip(["casting"])                          # a station's work in progress
+    ledger.when_moved(lambda event, piece: …)        # after each commit (live screens, MQTT)
 
 Every move is checked against the piece's route (the workflow file) and the operator's role,
 then committed with a *conditional* UPDATE on the piece's version: of two kiosks moving the
-same piece at once exactly one wins; the other gets :class:`MoveRefused` "already moved …
-by X at Y". Pass ``expected_version`` (or ``expected_stage``) from what the screen showed so a
-stale screen is refused the same way. Entering the route's engraving stage assigns the
-piece's serial number from ``serial_pattern`` (UNIQUE in the database). After each commit the
-``when_moved`` listeners get ``(event, piece_after)``; they must not block for long.
+same piece at once exactly one wins; the other gets :class:`MoveRefused` "… was already moved
+to X by OP-… at <ts>". Pass ``expected_version`` (or ``expected_stage``) from what the screen
+showed, so a stale screen is refused the same way. Rework and scrap need a ``note`` (the
+reason; the route's suggested reasons are in ``MoveOption.reasons``). Entering the route's
+engraving stage assigns the serial from ``serial_pattern`` (UNIQUE in the database). The
+``when_moved`` listeners get ``(event, piece_after)`` on the mover's thread: keep them short.
 
-Errors: :class:`NotFound` (unknown piece/tree/operator/event), :class:`MoveRefused`,
-:class:`ImportRejected`, :class:`DuplicateOperator`; all are :class:`LedgerError`. A ledger is
-safe to share between threads (a pool of connections); ``close()`` when done.
+Errors: :class:`NotFound` (unknown piece/tree/operator/event), :class:`MoveRefused` (an
+unknown operator too), :class:`ImportRejected`, :class:`DuplicateOperator` — all
+:class:`LedgerError` — and ``DatabaseUnavailable`` when the database cannot be reached. A
+ledger is safe to share between threads (a pool of connections); ``close()`` it when done.
 """
 
 from __future__ import annotations
@@ -101,7 +107,7 @@ class Ledger:
         """Register an operator badge with a role (one of ROLES)."""
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
-        if not operator_id or any(c.isspace() for c in operator_id) or operator_id == LASER:
+        if not operator_id.isprintable() or " " in operator_id or not operator_id or operator_id == LASER:
             raise ValueError(f"bad operator id {operator_id!r}")
         operator = Operator(operator_id, name, role, utc_ts())
         try:
@@ -171,6 +177,18 @@ class Ledger:
                                       roles=move.roles, reasons=move.reasons,
                                       needs_note=move.kind != "advance"))
         return options
+
+    def unpublished(self, station: str, limit: int = 1000) -> list[Event]:
+        """Return moves made at ``station`` not yet marked published, oldest first."""
+        with self.db.connect() as conn:
+            found = conn.rows(f"{rows.EVENT_SELECT} WHERE published = 0 AND station = ? "
+                              "ORDER BY ts, version LIMIT ?", (station, limit))
+        return [rows.event_from_row(r) for r in found]
+
+    def mark_published(self, event_id: str) -> None:
+        """Record that a move is safely in the MQTT outbox."""
+        with self.db.transaction() as conn:
+            conn.execute("UPDATE events SET published = 1 WHERE event_id = ?", (event_id,))
 
     # ------------------------------------------------------------------ importing
 

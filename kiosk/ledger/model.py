@@ -45,15 +45,13 @@ class Operator:
     created: str = ""
 
 
-@dataclass(frozen=True)
-class PieceSpec:
-    """One piece to import; ``line`` is the CSV line it came from (for error messages)."""
+@dataclass(frozen=True, kw_only=True)
+class PieceAttributes:
+    """What a piece is made of and how it is customised (metal colour, size, stones, enamel)."""
 
-    piece_id: str
-    route: str
     style: str = ""
     order_id: str = ""
-    metal: str = ""
+    metal: str = ""  # silver_925 | vermeil_18ct | gold_plated_brass | … (routes file [materials])
     ring_size: str = ""
     chain_length_cm: float | None = None
     metal_colour: str = ""
@@ -62,28 +60,25 @@ class PieceSpec:
     stone_shape: str = ""
     enamel: bool = False
     tree_id: str = ""
+
+
+@dataclass(frozen=True)
+class PieceSpec(PieceAttributes):
+    """One piece to import; ``line`` is the CSV line it came from (for error messages)."""
+
+    piece_id: str
+    route: str
     line: int = 0
 
 
 @dataclass(frozen=True)
-class Piece:
+class Piece(PieceAttributes):
     """A piece as it is now; ``version`` rises by one with every move."""
 
     piece_id: str
     route: str
     stage: str
     version: int
-    style: str = ""
-    order_id: str = ""
-    metal: str = ""
-    ring_size: str = ""
-    chain_length_cm: float | None = None
-    metal_colour: str = ""
-    stone_type: str = ""
-    stone_colour: str = ""
-    stone_shape: str = ""
-    enamel: bool = False
-    tree_id: str = ""
     serial: str | None = None
     created: str = ""
     updated: str = ""

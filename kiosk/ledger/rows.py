@@ -48,7 +48,8 @@ def load_operator(conn: Connection, operator_id: str) -> Operator:
     return Operator(*row)
 
 
-def insert_event(conn: Connection, event: Event) -> None:
-    conn.execute(f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})",
+def insert_event(conn: Connection, event: Event, *, published: bool = False) -> None:
+    columns = (*EVENT_COLUMNS, "published")
+    conn.execute(f"INSERT INTO events ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
                  (event.event_id, event.piece_id, event.version, event.from_stage, event.to_stage,
-                  event.kind, event.station, event.operator, event.ts, event.note))
+                  event.kind, event.station, event.operator, event.ts, event.note, int(published)))

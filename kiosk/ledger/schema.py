@@ -6,7 +6,8 @@ from kiosk.ledger.db import Connection
 
 SCHEMA_VERSION = 1
 
-# enamel is an INTEGER 0/1 (portable); timestamps are RFC 3339 UTC text. The UNIQUE
+# enamel is an INTEGER 0/1 (portable); timestamps are RFC 3339 UTC text. events.published
+# is set once a move is in the kiosk's MQTT outbox, so a crash in between is repaired at start. The UNIQUE
 # constraints are the guarantees: a serial is never given twice, and two moves of one piece
 # can never both claim the same version.
 STATEMENTS = (
@@ -50,7 +51,9 @@ STATEMENTS = (
         operator TEXT NOT NULL,
         ts TEXT NOT NULL,
         note TEXT NOT NULL DEFAULT '',
+        published INTEGER NOT NULL DEFAULT 0,
         CONSTRAINT events_piece_version_unique UNIQUE (piece_id, version))""",
+    """CREATE INDEX IF NOT EXISTS events_unpublished ON events (published, station)""",
     """CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)""",
     """INSERT INTO counters (name, value) VALUES ('serial', 0) ON CONFLICT (name) DO NOTHING""",
     f"""INSERT INTO meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}')

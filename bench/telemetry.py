@@ -1,0 +1,298 @@
+"""Telemetry benchmark: pty probe → gateway → mosquitto → subscriber, beside a naive baseline.
+
+Run: ``.venv/bin/python bench/telemetry.py [--quick]``. Prints, for benchpin's gateway and
+for the naive 30-line pyserial+paho loop in ``bench/naive_gateway.py``:
+
+- sustained readings/s end to end, and whether every reading arrived (zero loss);
+- CPU seconds the gateway process spent per 10,000 readings;
+- idle and peak RSS of the gateway process;
+- p50/p99 latency (line written on the pty → message at the subscriber) at 100 readings/s;
+- drain rate after a 100,000-reading backlog built while the broker was down (for the naive
+  loop the backlog sits in paho's memory; how many arrive is reported too).
+
+Figures are printed, never asserted; the machine is shared, so compare within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import paho.mqtt.client as mqtt  # noqa: E402
+from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
+
+from benchpin.broker import Mosquitto  # noqa: E402
+from firmware_bridge.probe import ProbeReading, format_line  # noqa: E402
+from firmware_bridge.sim.pty import PtyLink  # noqa: E402
+
+TOPIC = "benchpin/bench/gw/probe/p1/temperature"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def rss_kib(pid: int, key: str = "VmRSS") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+class Counter:
+    """A fast subscriber (mosquitto_sub, persistent session) recording each reading's arrival.
+
+    mosquitto_sub is C, so the figures measure the gateway, not a Python subscriber; its
+    persistent session keeps the subscription across a broker restart.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.arrived: dict[int, float] = {}
+        self.messages = 0
+        self.done = threading.Event()
+        self.expect = 0
+        self.process = subprocess.Popen(
+            ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-c",
+             "-i", f"bench-{os.getpid()}-{time.time_ns()}", "-t", TOPIC],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.subscribed = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout
+        for line in self.process.stdout:
+            now = time.monotonic()
+            self.messages += 1
+            value = json.loads(line)["value_c"]
+            if value is None or value < 0:
+                continue
+            index = int(value)
+            if index not in self.arrived:
+                self.arrived[index] = now
+                if len(self.arrived) >= self.expect > 0:
+                    self.done.set()
+
+    def wait(self, expect: int, timeout: float) -> bool:
+        self.expect = expect
+        if len(self.arrived) >= expect:
+            return True
+        return self.done.wait(timeout)
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(5)
+
+
+@dataclass
+class Result:
+    name: str
+    figures: dict[str, str] = field(default_factory=dict)
+
+
+class Rig:
+    """A fresh broker, pty and gateway process of one kind."""
+
+    def __init__(self, kind: str, workdir: Path) -> None:
+        self.kind = kind
+        self.workdir = workdir
+        self.broker = Mosquitto(workdir=workdir / "mqtt")
+        self.broker.start()
+        self.link = PtyLink(workdir / "ttyPROBE")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start_gateway(self) -> None:
+        if self.kind == "benchpin":
+            config = self.workdir / "station.toml"
+            config.write_text(
+                f'[site]\nid = "bench"\n[mqtt]\nport = {self.broker.port}\n'
+                f'[gateway]\nid = "gw"\nstate_dir = "{self.workdir / "state"}"\nstatus_interval_s = 5.0\n'
+                f'[[gateway.probes]]\nid = "p1"\nkind = "serial"\nport = "{self.link.link}"\n'
+                f'stall_timeout_s = 600.0\n')
+            cmd = [sys.executable, "-m", "benchpin", "--log-level", "WARNING", "gateway", "--config", str(config)]
+        else:
+            cmd = [sys.executable, str(ROOT / "bench" / "naive_gateway.py"), str(self.link.link),
+                   str(self.broker.port), TOPIC]
+        self.process = subprocess.Popen(cmd, cwd=ROOT)
+        # Wait until the gateway has the port open (pyserial discards input on open).
+        self.warm_up()
+
+    def warm_up(self) -> None:
+        probe = Counter(self.broker.port)
+        broker_up = self.broker.running
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if broker_up and probe.messages:
+                break
+            if not broker_up and self.kind == "benchpin" and self.outbox_rows() > 0:
+                break
+            if not broker_up and self.kind == "naive":
+                time.sleep(2.0)  # no way to observe it: give it time to open the port
+                break
+            self.link.write(format_line(ProbeReading(1, -1.0)))
+            time.sleep(0.1)
+        probe.close()
+
+    def outbox_rows(self) -> int:
+        import sqlite3
+
+        path = self.workdir / "state" / "outbox.sqlite"
+        if not path.exists():
+            return 0
+        with sqlite3.connect(path) as db:
+            return db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+
+    def send(self, values: range) -> None:
+        self.link.write(b"".join(format_line(ProbeReading(1, float(v))) for v in values))
+
+    def close(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.link.close()
+        self.broker.close()
+
+
+def throughput(kind: str, workdir: Path, n: int) -> dict[str, str]:
+    rig = Rig(kind, workdir)
+    try:
+        rig.start_gateway()
+        assert rig.process
+        pid = rig.process.pid
+        time.sleep(1.0)
+        idle_rss = rss_kib(pid)
+        counter = Counter(rig.broker.port)
+        time.sleep(0.5)
+        cpu0 = cpu_seconds(pid)
+        t0 = time.monotonic()
+        writer = threading.Thread(target=rig.send, args=(range(n),))
+        writer.start()
+        complete = counter.wait(n, timeout=300)
+        elapsed = (max(counter.arrived.values()) if counter.arrived else time.monotonic()) - t0
+        cpu = cpu_seconds(pid) - cpu0
+        writer.join()
+        got = len([i for i in counter.arrived if 0 <= i < n])
+        peak_rss = rss_kib(pid, "VmHWM")
+        counter.close()
+        return {
+            "readings/s end to end": f"{got / elapsed:,.0f}",
+            "delivered": f"{got:,}/{n:,}" + ("" if complete else "  (LOSS)"),
+            "CPU s per 10,000 readings": f"{cpu / max(got, 1) * 10_000:.2f}",
+            "idle RSS": f"{idle_rss / 1024:.1f} MiB",
+            "peak RSS": f"{peak_rss / 1024:.1f} MiB",
+        }
+    finally:
+        rig.close()
+
+
+def latency(kind: str, workdir: Path, n: int, rate: float = 100.0) -> dict[str, str]:
+    rig = Rig(kind, workdir)
+    try:
+        rig.start_gateway()
+        counter = Counter(rig.broker.port)
+        time.sleep(0.5)
+        sent: dict[int, float] = {}
+        start = time.monotonic()
+        for i in range(n):
+            target = start + i / rate
+            delay = target - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            sent[i] = time.monotonic()
+            rig.send(range(i, i + 1))
+        counter.wait(n, timeout=30)
+        lat = sorted((counter.arrived[i] - sent[i]) * 1000 for i in sent if i in counter.arrived)
+        counter.close()
+        return {
+            f"latency p50 at {rate:g}/s": f"{statistics.median(lat):.1f} ms",
+            f"latency p99 at {rate:g}/s": f"{lat[int(len(lat) * 0.99) - 1]:.1f} ms",
+        }
+    finally:
+        rig.close()
+
+
+def drain(kind: str, workdir: Path, n: int) -> dict[str, str]:
+    rig = Rig(kind, workdir)
+    try:
+        counter = Counter(rig.broker.port)  # its session outlives the outage
+        time.sleep(1.0)
+        rig.broker.stop()
+        rig.start_gateway()
+        warm = rig.outbox_rows() if kind == "benchpin" else 0
+        chunk = 5000
+        for start in range(0, n, chunk):
+            rig.send(range(start, min(n, start + chunk)))
+        if kind == "benchpin":
+            deadline = time.monotonic() + 300
+            while rig.outbox_rows() < warm + n and time.monotonic() < deadline:
+                time.sleep(0.2)
+        else:
+            time.sleep(max(5.0, n / 20_000))  # give paho time to queue all of it in memory
+        rig.broker.start()
+        t0 = time.monotonic()
+        emptied = None
+        if kind == "benchpin":
+            while rig.outbox_rows() > 0 and time.monotonic() - t0 < 300:
+                time.sleep(0.05)
+            emptied = time.monotonic() - t0
+        complete = counter.wait(n, timeout=120)
+        if not complete:  # let stragglers arrive, then count what was lost
+            time.sleep(5)
+        got = len([i for i in counter.arrived if 0 <= i < n])
+        first = min(counter.arrived.values()) if counter.arrived else t0
+        last = max(counter.arrived.values()) if counter.arrived else time.monotonic()
+        counter.close()
+        return {
+            "reconnect after broker restart": f"{first - t0:.1f} s",
+            f"drain after {n:,} backlog": f"{got / max(last - first, 1e-6):,.0f} readings/s",
+            "outbox emptied (acked), from restart": f"{n / emptied:,.0f} readings/s" if emptied else "n/a (no outbox)",
+            "backlog delivered": f"{got:,}/{n:,}" + ("" if got >= n else "  (LOSS)"),
+        }
+    finally:
+        rig.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller counts, for a smoke run")
+    args = parser.parse_args()
+    n_tp, n_lat, n_drain = (2_000, 200, 10_000) if args.quick else (20_000, 1_000, 100_000)
+    results = []
+    for kind in ("benchpin", "naive"):
+        with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as tmp:
+            work = Path(tmp)
+            figures: dict[str, str] = {}
+            print(f"[{kind}] throughput…", flush=True)
+            figures.update(throughput(kind, work / "tp", n_tp))
+            print(f"[{kind}] latency…", flush=True)
+            figures.update(latency(kind, work / "lat", n_lat))
+            print(f"[{kind}] backlog drain…", flush=True)
+            figures.update(drain(kind, work / "drain", n_drain))
+            results.append(Result(kind, figures))
+    keys = list(results[0].figures)
+    width = max(len(k) for k in keys)
+    print()
+    print(f"{'':{width}}  {'benchpin gateway':>22}  {'naive loop (baseline)':>22}")
+    for key in keys:
+        print(f"{key:{width}}  {results[0].figures.get(key, '-'):>22}  {results[1].figures.get(key, '-'):>22}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""The gateway's MQTT session: birth and Last Will, counters in the status, authentication."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from benchpin.broker import Mosquitto
+from benchpin.config import parse_config
+from gateway.service import Gateway
+from tests.helpers import Subscriber
+
+STATUS = "benchpin/jaipur/casting-1/status"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_gateway_status_goes_offline_by_last_will_when_killed(tmp_path, broker):
+    config = tmp_path / "station.toml"
+    config.write_text(f'[site]\nid = "jaipur"\n[mqtt]\nport = {broker.port}\nkeepalive_s = 5\n'
+                      f'[gateway]\nid = "casting-1"\nstate_dir = "{tmp_path / "state"}"\n'
+                      'status_interval_s = 0.2\n')
+    sub = Subscriber(broker.port, STATUS)
+    gateway = subprocess.Popen([sys.executable, "-m", "benchpin", "gateway", "--config", str(config)], cwd=ROOT)
+    try:
+        online = sub.wait_for(lambda p: [s for s in p if s["state"] == "online" and "outbox" in s], STATUS)
+        gateway.send_signal(signal.SIGKILL)
+        gateway.wait(10)
+        # The broker publishes the will after 1.5 keepalives without a word from the client.
+        sub.wait_for(lambda p: p[-1]["state"] == "offline", STATUS, timeout=20, message="Last Will")
+    finally:
+        if gateway.poll() is None:
+            gateway.kill()
+    sub.close()
+    assert online[0]["outbox"] == {"pending": 0, "dropped": 0, "inflight": 0}
+    # A late subscriber sees the retained offline status at once.
+    late = Subscriber(broker.port, STATUS)
+    statuses = late.wait_for(lambda p: p, STATUS)
+    late.close()
+    assert statuses[-1]["state"] == "offline"
+
+
+def test_gateway_authenticates_with_password_file(tmp_path):
+    passwords = tmp_path / "passwd"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwords), "gateway", "s3cret"], check=True)
+    passwords.chmod(0o600)
+    with Mosquitto(workdir=tmp_path / "mqtt", extra_config=f"password_file {passwords}") as broker:
+        broker.config_path.write_text(broker.config_path.read_text().replace("allow_anonymous true",
+                                                                               "allow_anonymous false"))
+        broker.restart()
+        (tmp_path / "good").write_text("s3cret\n")
+        (tmp_path / "bad").write_text("wrong\n")
+
+        def config(name: str) -> dict:
+            return {"site": {"id": "jaipur"},
+                    "mqtt": {"port": broker.port, "username": "gateway",
+                             "password_file": str(tmp_path / name)},
+                    "gateway": {"id": "casting-1", "state_dir": str(tmp_path / f"state-{name}")}}
+
+        with Gateway(parse_config(config("good"))) as accepted:
+            assert accepted.session.connected.wait(10)
+        with Gateway(parse_config(config("bad"))) as refused:
+            assert not refused.session.connected.wait(3)
+            assert refused.session.counters.connects == 0
