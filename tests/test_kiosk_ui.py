@@ -10,7 +10,9 @@ from flask import Flask
 
 from kiosk.app import close_app, create_app, get_ledger
 from kiosk.ledger import Ledger
+from firmware_bridge.barcodes import BarcodeRules, with_check_digit
 from kiosk.ui import close_ui
+from kiosk.ui.barcodes import COMMAND, OPERATOR, PIECE, TREE, Barcode, read_barcode
 from kiosk.ui.state import ui_state
 from tests.kiosk_ui_support import SECRET, Kiosk, messages, seed, ui_config
 
@@ -148,12 +150,23 @@ def test_ui_unknown_piece_and_tree_get_a_clear_message(supervisor: Kiosk) -> Non
 
 
 def test_ui_invalid_barcodes_get_a_clear_message(supervisor: Kiosk) -> None:
-    cases = {"pc-1": "lower case: is Caps Lock on", "XYZ-1": "not a workshop code: expected PC-, TR-, OP-, CMD-",
+    cases = {"pc-1": "lower case: is Caps Lock on", "XYZ-1": "no known prefix (expected one of PC-, TR-, OP-, CMD-)",
              "CMD-JUMP": "unknown command (known: CMD-ADVANCE", "PC-": "nothing after the prefix PC-",
-             "   ": "empty scan"}
+             "   ": "empty code", "PC-1 2": "contains spaces"}
     for code, said in cases.items():
         shown = " ".join(messages(text(supervisor.scan(code))))
         assert said in shown, (code, shown)
+
+
+def test_read_barcode_applies_the_site_rules_and_knows_the_kinds() -> None:
+    rules = BarcodeRules(check_digit="iso7064-mod37-36")
+    good = with_check_digit("PC-2026-0042", rules)
+    assert read_barcode(f" {good}\r\n", rules) == Barcode(good, PIECE)
+    assert "expected" in read_barcode(good[:-1] + ("0" if good[-1] != "0" else "1"), rules).problem
+    assert read_barcode("CMD-ADVANCE", rules) == Barcode("CMD-ADVANCE", COMMAND)
+    assert read_barcode("OP-7") == Barcode("OP-7", OPERATOR) and read_barcode("TR-7") == Barcode("TR-7", TREE)
+    assert "means nothing to the kiosk" in read_barcode("BX-1", BarcodeRules(prefixes=("BX-",))).problem
+    assert "too long" in read_barcode("PC-" + "9" * 80).problem
 
 
 def test_ui_scan_never_redirects_to_another_site(supervisor: Kiosk) -> None:

@@ -37,7 +37,7 @@ def logout() -> Answer:
 @bp.post("/scan")
 def scan() -> Answer:
     """Act on one scan: a badge logs in, a piece or tree opens, a command acts like its button."""
-    barcode = read_barcode(request.form.get("code", ""))
+    barcode = read_barcode(request.form.get("code", ""), kiosk_state().config.barcodes)
     back = _local(request.form.get("next", "")) or url_for("ui.idle")
     if barcode.problem:
         flash(f"Scan “{barcode.code}”: {barcode.problem}.", "error")
