@@ -43,8 +43,8 @@ class Topics:
         """Subscription to every job state of one engraver (``…/job/+``)."""
         return f"{self.prefix}/{gateway}/engraver/{engraver}/job/+"
 
-    def engraver_job_command(self, gateway: str, engraver: str, job_id: str) -> str:
-        """Operator command for one job (``{"action": "retry"|"cancel", "operator"}``)."""
+    def engraver_job_command(self, gateway: str, engraver: str, job_id: str = "+") -> str:
+        """An operator's retry/cancel for one job (``+``: every job of the engraver)."""
         return f"{self.prefix}/{gateway}/engraver/{engraver}/job/{job_id}/command"
 
     def engraver_state(self, gateway: str, engraver: str) -> str:

@@ -111,12 +111,16 @@ def test_kiosk_engraving_retry_is_sent_to_the_engraver_gateway(server: KioskServ
                 ledger.advance("PC-1", operator="OP-SUP", station="setup")
             job_id = ledger.history("PC-1")[-1].event_id
         assert bridge is not None
+        kiosk = Kiosk(server.app)
+        kiosk.scan("OP-ENG")
+        early = kiosk.post(f"/engraving/{job_id}/retry")
+        assert early.status_code == 409
+        assert "is sent: only a job that is interrupted or failed or rejected can be retried" in \
+            early.get_data(as_text=True)
         state_topic = TOPICS.engraver_job_state("engrave-1", "laser-1", job_id)
         send(broker, state_topic, {"job_id": job_id, "state": "interrupted", "ts": "t", "detail": "door opened"},
              retain=True)
         wait_until(lambda: bridge.jobs.get(job_id, {}).get("state") == "interrupted", timeout=10)
-        kiosk = Kiosk(server.app)
-        kiosk.scan("OP-ENG")
         page = kiosk.get("/engraving").get_data(as_text=True)
         assert "interrupted" in page and "door opened" in page and f"/engraving/{job_id}/retry" in page
         sent = kiosk.post(f"/engraving/{job_id}/retry")

@@ -15,9 +15,10 @@ from kiosk.ui.view import render_screen, see
 
 bp = Blueprint("station", __name__)
 
-JOB_ACTIONS = ("retry", "cancel")
 JOB_ROLES = ("engraver", "supervisor")
-INTERRUPTED = "interrupted"
+# The job states the engraver's gateway accepts each command in (see its job journal).
+JOB_ACTIONS = {"retry": ("interrupted", "failed", "rejected"),
+               "cancel": ("accepted", "interrupted", "failed", "rejected")}
 
 
 @bp.get("/wip")
@@ -36,9 +37,10 @@ def engraving_jobs() -> list[dict[str, Any]]:
     for piece in ledger.wip(stages):
         entered = ledger.history(piece.piece_id)[-1]
         seen = bridge.jobs.get(entered.event_id, {}) if bridge is not None else {}
-        jobs.append({"piece": piece, "job_id": entered.event_id, "since": entered.ts,
-                     "state": seen.get("state", "sent" if bridge is not None else "unknown"),
-                     "detail": str(seen.get("detail") or "")})
+        state = seen.get("state", "sent" if bridge is not None else "unknown")
+        jobs.append({"piece": piece, "job_id": entered.event_id, "since": entered.ts, "state": state,
+                     "detail": str(seen.get("detail") or ""),
+                     "actions": [action for action, states in JOB_ACTIONS.items() if state in states]})
     return jobs
 
 
@@ -53,7 +55,7 @@ def engraving() -> tuple[str, int]:
 @bp.post("/engraving/<job_id>/<action>")
 @auth.login_required
 def job_command(job_id: str, action: str) -> Response | tuple[str, int]:
-    """Send retry or cancel for an interrupted laser job to the engraver's gateway."""
+    """Send retry or cancel for a laser job to the engraver's gateway (through the outbox)."""
     if action not in JOB_ACTIONS:
         abort(404, description=f"Unknown job action {action!r} (retry or cancel).")
     operator = auth.current_operator()
@@ -67,8 +69,9 @@ def job_command(job_id: str, action: str) -> Response | tuple[str, int]:
         problem = f"job {job_id} is not in the engraving queue (its piece has moved on)"
     elif bridge is None or not bridge.engraver:
         problem = "this kiosk does not talk to an engraver (kiosk.engraver is not set)"
-    elif job["state"] != INTERRUPTED:
-        problem = f"job {job_id} is {job['state']}: only an interrupted job can be retried or cancelled"
+    elif job["state"] not in JOB_ACTIONS[action]:
+        problem = (f"job {job_id[:8]} is {job['state']}: only a job that is "
+                   f"{' or '.join(JOB_ACTIONS[action])} can be {action}{'led' if action == 'cancel' else 'ed'}")
     if problem:
         return render_screen("engraving.html", status=409, page="engraving", jobs=engraving_jobs(),
                              may_command=operator.role in JOB_ROLES, error=f"Not sent: {problem}.")
