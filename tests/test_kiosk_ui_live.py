@@ -104,6 +104,7 @@ def test_kiosk_server_ignores_garbage_on_the_scan_topic(server: KioskServer, bro
 
 def test_kiosk_engraving_retry_is_sent_to_the_engraver_gateway(server: KioskServer, broker: Mosquitto) -> None:
     commands = Subscriber(broker.port, TOPICS.engraver_job_command("engrave-1", "laser-1", "+"))
+    state_topic = ""
     try:
         with server.app.app_context():
             ledger, bridge = get_ledger(), get_bridge()
@@ -129,7 +130,8 @@ def test_kiosk_engraving_retry_is_sent_to_the_engraver_gateway(server: KioskServ
         assert (command["job_id"], command["action"], command["operator"]) == (job_id, "retry", "OP-ENG")
     finally:
         commands.close()
-        publish.single(state_topic, b"", retain=True, hostname="127.0.0.1", port=broker.port)
+        if state_topic:
+            publish.single(state_topic, b"", retain=True, hostname="127.0.0.1", port=broker.port)
 
 
 def test_benchpin_kiosk_serves_the_screens_and_stops_on_sigterm(tmp_path: Path, broker: Mosquitto) -> None:

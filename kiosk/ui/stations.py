@@ -19,6 +19,7 @@ JOB_ROLES = ("engraver", "supervisor")
 # The job states the engraver's gateway accepts each command in (see its job journal).
 JOB_ACTIONS = {"retry": ("interrupted", "failed", "rejected"),
                "cancel": ("accepted", "interrupted", "failed", "rejected")}
+PAST = {"retry": "retried", "cancel": "cancelled"}
 
 
 @bp.get("/wip")
@@ -71,7 +72,7 @@ def job_command(job_id: str, action: str) -> Response | tuple[str, int]:
         problem = "this kiosk does not talk to an engraver (kiosk.engraver is not set)"
     elif job["state"] not in JOB_ACTIONS[action]:
         problem = (f"job {job_id[:8]} is {job['state']}: only a job that is "
-                   f"{' or '.join(JOB_ACTIONS[action])} can be {action}{'led' if action == 'cancel' else 'ed'}")
+                   f"{' or '.join(JOB_ACTIONS[action])} can be {PAST[action]}")
     if problem:
         return render_screen("engraving.html", status=409, page="engraving", jobs=engraving_jobs(),
                              may_command=operator.role in JOB_ROLES, error=f"Not sent: {problem}.")
