@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from flask import Flask
 from flask.testing import FlaskClient
 
 from benchpin.config import StationConfig, parse_config
+from kiosk.app import get_ledger
 from kiosk.ledger import Ledger
+from kiosk.server import KioskServer
 from tests.kiosk_support import add_operators, spec
 
 SECRET = "test-secret-key-0123456789abcdef0123456789"
@@ -39,6 +42,16 @@ def seed(ledger: Ledger) -> None:
             ledger.advance(piece_id, operator="OP-SUP", station="setup")
     for _ in range(4):  # consultation → design_approval → cad → model → casting
         ledger.advance("PC-3", operator="OP-SUP", station="setup")
+
+
+@contextmanager
+def served_kiosk(tmp_path: Path, mqtt_port: int) -> Iterator[KioskServer]:
+    """The seeded kiosk served by its production server (waitress) on a free port."""
+    config = ui_config(tmp_path, mqtt_port=mqtt_port, listen="127.0.0.1:0", threads=8)
+    with KioskServer(config, {"SECRET_KEY": SECRET}) as kiosk:
+        with kiosk.app.app_context():
+            seed(get_ledger())
+        yield kiosk
 
 
 def csrf(client: FlaskClient) -> str:

@@ -17,7 +17,7 @@ from benchpin.topics import Topics
 from kiosk.app import get_bridge, get_ledger
 from kiosk.server import KioskServer
 from tests.helpers import wait_until
-from tests.kiosk_ui_support import SECRET, seed, ui_config
+from tests.kiosk_ui_support import served_kiosk
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -37,10 +37,7 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def server(tmp_path: Path, broker: Mosquitto) -> Iterator[KioskServer]:
-    config = ui_config(tmp_path, mqtt_port=broker.port, listen="127.0.0.1:0", threads=8)
-    with KioskServer(config, {"SECRET_KEY": SECRET}) as kiosk:
-        with kiosk.app.app_context():
-            seed(get_ledger())
+    with served_kiosk(tmp_path, broker.port) as kiosk:
         yield kiosk
 
 

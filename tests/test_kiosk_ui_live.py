@@ -1,14 +1,9 @@
-"""Live push through the production server (waitress) with a real mosquitto; `benchpin kiosk`."""
+"""Live push through the production server (waitress) with a real mosquitto; laser job commands."""
 
 from __future__ import annotations
 
 import http.client
 import json
-import os
-import signal
-import subprocess
-import sys
-import urllib.request
 from pathlib import Path
 from typing import Iterator
 
@@ -20,17 +15,14 @@ from benchpin.topics import Topics
 from kiosk.app import get_bridge, get_ledger
 from kiosk.server import KioskServer
 from tests.helpers import Subscriber, wait_until
-from tests.kiosk_ui_support import SECRET, Kiosk, seed, ui_config
+from tests.kiosk_ui_support import Kiosk, served_kiosk
 
 TOPICS = Topics("jaipur")
 
 
 @pytest.fixture
 def server(tmp_path: Path, broker: Mosquitto) -> Iterator[KioskServer]:
-    config = ui_config(tmp_path, mqtt_port=broker.port, listen="127.0.0.1:0", threads=8)
-    with KioskServer(config, {"SECRET_KEY": SECRET}) as kiosk:
-        with kiosk.app.app_context():
-            seed(get_ledger())
+    with served_kiosk(tmp_path, broker.port) as kiosk:
         yield kiosk
 
 
@@ -132,31 +124,3 @@ def test_kiosk_engraving_retry_is_sent_to_the_engraver_gateway(server: KioskServ
         commands.close()
         if state_topic:
             publish.single(state_topic, b"", retain=True, hostname="127.0.0.1", port=broker.port)
-
-
-def test_benchpin_kiosk_serves_the_screens_and_stops_on_sigterm(tmp_path: Path, broker: Mosquitto) -> None:
-    config = tmp_path / "station.toml"
-    config.write_text(f'[site]\nid = "jaipur"\n[mqtt]\nport = {broker.port}\n[kiosk]\nstation = "casting"\n'
-                      f'database = "sqlite:///{tmp_path / "ledger.sqlite"}"\nlisten = "127.0.0.1:0"\n'
-                      f'gateway = "casting-1"\n')
-    process = subprocess.Popen([sys.executable, "-m", "benchpin.cli", "kiosk", "--config", str(config)],
-                               stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        line = wait_until(lambda: _listening_line(process), timeout=20, message="the kiosk to listen")
-        url = line.rsplit(" ", 1)[1]
-        with urllib.request.urlopen(f"{url}/", timeout=10) as response:
-            assert response.status == 200 and "Scan your badge" in response.read().decode()
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(20) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-
-
-def _listening_line(process: subprocess.Popen) -> str | None:
-    assert process.stderr is not None
-    line = process.stderr.readline()
-    if not line and process.poll() is not None:
-        raise AssertionError(f"benchpin kiosk exited with {process.returncode}")
-    return line.strip() if "listening on http://" in line else None

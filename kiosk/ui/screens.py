@@ -11,7 +11,7 @@ from kiosk.app import get_ledger, kiosk_state
 from kiosk.ledger import REWORK, SCRAP, SCRAPPED, MoveOption, MoveRefused, NotFound, Piece
 from kiosk.ui import auth
 from kiosk.ui.barcodes import ADVANCE, COMMAND, LOGOUT, OPERATOR, PIECE, TREE, read_barcode
-from kiosk.ui.view import render_screen, see
+from kiosk.ui.view import render_screen, see, stage_label
 
 bp = Blueprint("ui", __name__)
 
@@ -154,7 +154,7 @@ def _move_piece(piece_id: str, to: str, version: str, note: str) -> Answer:
         abort(404, description=f"{exc}.")
     except MoveRefused as exc:
         return piece(piece_id, error=f"Not moved: {exc}.", status=409)
-    flash(f"{piece_id}: {_label(event.from_stage or '')} → {_label(event.to_stage)}.", "done")
+    flash(f"{piece_id}: {stage_label(event.from_stage or '')} → {stage_label(event.to_stage)}.", "done")
     return see(url_for("ui.piece", piece_id=piece_id))
 
 
@@ -175,7 +175,7 @@ def reasons(piece_id: str) -> Answer:
     of_kind = [o for o in options if o.kind == kind]
     allowed = [o for o in of_kind if o.allowed]
     if not allowed:
-        why = of_kind[0].why if of_kind else f"the route offers no {kind} from {_label(current.stage)}"
+        why = of_kind[0].why if of_kind else f"the route offers no {kind} from {stage_label(current.stage)}"
         return piece(piece_id, error=f"Cannot {kind} {piece_id}: {why}.", status=409)
     suggested = sorted({r for o in options if o.kind == REWORK for r in o.reasons})
     return render_screen("reasons.html", page="reasons", piece=current, kind=kind, options=allowed,
@@ -224,12 +224,8 @@ def _move_tree(tree_id: str, to: str) -> Answer:
         abort(404, description=f"{exc}.")
     except MoveRefused as exc:
         return tree(tree_id, error=f"Nothing moved: {exc}.", status=409)
-    flash(f"{tree_id}: {len(events)} pieces → {_label(to)}.", "done")
+    flash(f"{tree_id}: {len(events)} pieces → {stage_label(to)}.", "done")
     return see(url_for("ui.tree", tree_id=tree_id))
-
-
-def _label(stage: str) -> str:
-    return stage.replace("_", " ")
 
 
 def _local(url: str) -> str:
