@@ -10,6 +10,7 @@ from flask import Flask
 
 from kiosk.app import close_app, create_app, get_ledger
 from kiosk.ledger import Ledger
+from kiosk.ledger.workflow import parse_workflow
 from firmware_bridge.barcodes import BarcodeRules, with_check_digit
 from kiosk.ui import close_ui
 from kiosk.ui.barcodes import COMMAND, OPERATOR, PIECE, TREE, Barcode, read_barcode
@@ -202,6 +203,21 @@ def test_ui_rework_and_scrap_take_a_reason_from_the_route(supervisor: Kiosk, led
     scrapped = supervisor.post("/pieces/PC-2/moves", to="scrapped", version="4", other_note="cracked sprue")
     assert "PC-2: casting → scrapped." in messages(text(scrapped)) and ledger.piece("PC-2").stage == "scrapped"
     assert "Scrapped: its metal goes back to refining." in text(scrapped)
+
+
+def test_ui_scrap_offers_the_stage_scrap_reasons(supervisor: Kiosk, ledger: Ledger) -> None:
+    page = text(supervisor.get("/pieces/PC-1/reasons?kind=scrap"))
+    for reason in ledger.workflow.route("production").stage("casting").scrap_reasons:
+        assert f'name="note" value="{reason}"' in page
+    scrapped = supervisor.post("/pieces/PC-1/moves", to="scrapped", version="4", note="wrong alloy")
+    assert ledger.history("PC-1")[-1].note == "wrong alloy" and "PC-1: casting → scrapped." in text(scrapped)
+
+
+def test_workflow_scrap_reasons_need_scrap_roles() -> None:
+    problems: list[str] = []
+    parse_workflow({"materials": {"metals": ["silver_925"]}, "r": {"stages": [
+        {"name": "a", "advance": ["artisan"], "scrap_reasons": ["cracks"]}, {"name": "b"}]}}, problems)
+    assert problems == ["r.stages[0].scrap_reasons: given but nobody may scrap here (add `scrap` roles)"]
 
 
 def test_ui_reasons_screen_refuses_what_the_operator_may_not_do(kiosk: Kiosk) -> None:
