@@ -12,6 +12,7 @@ import json
 import logging
 import queue
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -132,7 +133,7 @@ class LiveFeed:
         if data is None:
             return
         value = data.get("value_c")
-        reading = {"probe": _segment(topic, -2), "ts": str(data.get("ts") or ""),
+        reading = {"probe": _segment(topic, -2), "ts": str(data.get("ts") or ""), "received_ms": int(time.time() * 1000),
                    "value_c": value if isinstance(value, (int, float)) and not isinstance(value, bool) else None,
                    "fault": str(data.get("fault") or "")}
         with self._lock:

@@ -91,11 +91,13 @@ def test_kiosk_browser_badge_scan_advance_and_history(page, broker: Mosquitto, a
     assert page.evaluate("window.__notReloaded") is True
     assert page.url.endswith("/pieces/PC-1")
     shoot(page, artifacts_dir, "piece")
-    page.get_by_role("button", name="Advance to filing").click()
+    page.get_by_role("button", name="Advance to filing").dblclick()  # a gloved double tap moves it once
     expect(page.locator("#messages")).to_contain_text("PC-1: casting → filing.")
     expect(page.locator("#stage")).to_have_text("filing")
     expect(page.locator("#history tbody tr").first).to_contain_text("casting → filing")
     expect(page.locator("#history tbody tr").first).to_contain_text("OP-SUP")
+    expect(page.locator("#history tbody tr")).to_have_count(6)  # created + 4 seeded moves + this one
+    expect(page.locator("#messages .error")).to_have_count(0)
     assert page.evaluate("window.__notReloaded") is True
     shoot(page, artifacts_dir, "piece-advanced")
     scan_over_mqtt(broker, "CMD-REWORK")
@@ -159,7 +161,12 @@ def test_kiosk_browser_tree_wip_engraving_and_refusals(page, server: KioskServer
     expect(page.locator("#stage")).to_have_text("try on")
     scan_over_mqtt(broker, "CMD-ADVANCE")
     expect(page.locator("#messages")).to_contain_text("Not moved: role setter may not advance")
+    assert page.url.endswith("/pieces/PC-3")
     shoot(page, artifacts_dir, "refused")
+    page.get_by_role("link", name="Rework…").click()  # not allowed for a setter: refused with why
+    expect(page.locator("#messages")).to_contain_text("Cannot rework PC-3: needs artisan or supervisor")
+    page.reload()  # the refused screen's address is a real screen
+    expect(page.locator("#stage")).to_have_text("try on")
     page.goto("/pieces/PC-404")
     expect(page.locator("h1")).to_have_text("Not Found")
     shoot(page, artifacts_dir, "not-found")

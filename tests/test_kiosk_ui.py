@@ -100,6 +100,7 @@ def test_ui_refused_move_says_the_role_is_wrong(kiosk: Kiosk, ledger: Ledger) ->
     assert "Not moved: role setter may not advance a piece at casting (allowed: artisan, supervisor)." \
         in messages(text(response))
     assert ledger.piece("PC-1").stage == "casting"
+    assert 'name="next" value="/pieces/PC-1"' in text(response)  # a scan from here returns to the piece
     assert "needs artisan or supervisor (you are setter)" in text(kiosk.get("/pieces/PC-1"))
 
 

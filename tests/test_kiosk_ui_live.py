@@ -67,8 +67,10 @@ def test_kiosk_server_flushes_each_pushed_event_through_waitress(server: KioskSe
         # Publish until the subscription is in place; each reading must arrive while the stream stays open.
         wait_until(lambda: send(broker, temperature, {"ts": "t", "seq": 1, "value_c": 1052.25, "fault": None})
                    or server.app.extensions["benchpin.kiosk.ui"].live.temperatures(), timeout=10)
-        assert stream.next_event() == ("temperature", json.dumps(
-            {"probe": "furnace-1", "ts": "t", "value_c": 1052.25, "fault": ""}, separators=(",", ":")))
+        event, data = stream.next_event()
+        reading = json.loads(data)
+        assert event == "temperature" and reading.pop("received_ms") > 0
+        assert reading == {"probe": "furnace-1", "ts": "t", "value_c": 1052.25, "fault": ""}
         send(broker, TOPICS.scan("casting-1", "bench-3"), {"ts": "t", "seq": 7, "code": "PC-1", "valid": True,
                                                           "reason": None})
         while (event := stream.next_event())[0] != "scan":

@@ -4,6 +4,8 @@
 (function () {
   let chain = Promise.resolve();
   let idleTimer = null;
+  let tapInFlight = false;
+  const STALE_MS = 30000;
 
   // One action at a time, in order: a badge scan then a piece scan must not race.
   function enqueue(action) {
@@ -21,18 +23,21 @@
     if (input && !isTextField(document.activeElement)) input.focus({ preventScroll: true });
   }
 
-  async function swap(response) {
+  async function swap(response, method) {
     const doc = new DOMParser().parseFromString(await response.text(), "text/html");
     document.title = doc.title;
     document.body.replaceWith(document.adoptNode(doc.body));
-    if (response.url && response.url !== location.href) history.pushState(null, "", response.url);
+    // A refused POST answers in place (409 with why): its URL is not a screen to come back to.
+    const screen = method === "GET" || response.redirected;
+    if (screen && response.url && response.url !== location.href) history.pushState(null, "", response.url);
     window.scrollTo(0, 0);
     focusScan();
     armIdle();
     document.dispatchEvent(new CustomEvent("kiosk:swapped"));
   }
 
-  async function go(url, init, push) {
+  async function go(url, init) {
+    const method = (init && init.method) || "GET";
     document.body.classList.add("busy");
     let response;
     try {
@@ -42,7 +47,7 @@
       document.body.classList.remove("busy");
       return;
     }
-    await swap(response);
+    await swap(response, method);
   }
 
   function submitForm(form, submitter) {
@@ -81,8 +86,16 @@
       box.append(span);
     }
     span.className = "reading" + (reading.fault ? " fault" : "");
+    span.dataset.received = String(Date.now());
     span.querySelector("b").textContent = reading.fault ? reading.fault
       : (reading.value_c === null ? "—" : Math.round(reading.value_c) + " °C");
+  }
+
+  // A probe that stopped reporting must not look live: grey out a reading older than STALE_MS.
+  function markStale() {
+    document.querySelectorAll("#furnace [data-received]").forEach(function (span) {
+      span.classList.toggle("stale", Date.now() - parseInt(span.dataset.received, 10) > STALE_MS);
+    });
   }
 
   function armIdle() {
@@ -102,8 +115,10 @@
       const code = form.elements.code.value.trim();
       form.elements.code.value = "";
       enqueue(function () { return scan(code); });
-    } else {
-      enqueue(function () { return submitForm(form, event.submitter); });
+    } else if (!tapInFlight) {  // a gloved double tap must not send the move twice
+      tapInFlight = true;
+      enqueue(function () { return submitForm(form, event.submitter); })
+        .finally(function () { tapInFlight = false; });
     }
   });
 
@@ -142,5 +157,6 @@
     focusScan();
     armIdle();
     listen();
+    setInterval(markStale, 5000);
   });
 })();

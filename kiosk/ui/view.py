@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import redirect, render_template, request
+from flask import redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from kiosk.app import kiosk_state
@@ -38,9 +38,20 @@ def render_screen(template: str, *, status: int = 200, **context: Any) -> tuple[
     return render_template(template, station=kiosk.station, operator=auth.current_operator(),
                            furnace="casting" in state.stages,
                            temperatures=state.live.temperatures(),
-                           idle_ms=int(state.idle_logout_s * 1000), here=request.full_path.rstrip("?"),
+                           idle_ms=int(state.idle_logout_s * 1000), here=_here(context),
                            stage_label=stage_label, metal_label=metal_label, swatches=SWATCHES,
                            **context), status
+
+
+def _here(context: dict[str, Any]) -> str:
+    """Return the screen a scan should come back to: this page, or for a refused POST its screen."""
+    if request.method == "GET":
+        return request.full_path.rstrip("?")
+    if context["scan_piece"]:
+        return url_for("ui.piece", piece_id=context["scan_piece"])
+    if context["scan_tree"]:
+        return url_for("ui.tree", tree_id=context["scan_tree"])
+    return url_for("ui.idle")
 
 
 def see(url: str) -> Response:
