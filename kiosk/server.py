@@ -92,7 +92,11 @@ class KioskServer:
         self.server.task_dispatcher.shutdown(timeout=5)
         channels = self.server._map  # type: ignore[attr-defined]
         # Closing the channels inside the loop's own thread (a trigger thunk) ends loop() cleanly.
-        self.server.trigger.pull_trigger(lambda: wasyncore.close_all(channels))  # type: ignore[attr-defined]
+        try:
+            self.server.trigger.pull_trigger(lambda: wasyncore.close_all(channels))  # type: ignore[attr-defined]
+        except OSError as exc:  # the trigger is gone: the loop failed or ended already
+            log.warning("kiosk server loop not reachable (%s); closing its sockets directly", exc)
+            wasyncore.close_all(channels)
         if self._serving.is_set() and not self._served.wait(5):
             log.warning("the kiosk server loop did not stop within 5 s")
         close_app(self.app)

@@ -45,9 +45,9 @@ def seed(ledger: Ledger) -> None:
 
 
 @contextmanager
-def served_kiosk(tmp_path: Path, mqtt_port: int) -> Iterator[KioskServer]:
+def served_kiosk(tmp_path: Path, mqtt_port: int, **kiosk: Any) -> Iterator[KioskServer]:
     """The seeded kiosk served by its production server (waitress) on a free port."""
-    config = ui_config(tmp_path, mqtt_port=mqtt_port, listen="127.0.0.1:0", threads=8)
+    config = ui_config(tmp_path, mqtt_port=mqtt_port, listen="127.0.0.1:0", threads=8, **kiosk)
     with KioskServer(config, {"SECRET_KEY": SECRET}) as kiosk:
         with kiosk.app.app_context():
             seed(get_ledger())

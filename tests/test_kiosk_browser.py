@@ -43,6 +43,11 @@ def server(tmp_path: Path, broker: Mosquitto) -> Iterator[KioskServer]:
 
 @pytest.fixture
 def page(browser, server: KioskServer, broker: Mosquitto):  # type: ignore[no-untyped-def]
+    yield from open_kiosk(browser, server, broker)
+
+
+def open_kiosk(browser, server: KioskServer, broker: Mosquitto):  # type: ignore[no-untyped-def]
+    """Open the kiosk at 1280x800 once its live stream and MQTT subscriptions are up."""
     context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=server.url)
     page = context.new_page()
     errors: list[str] = []
@@ -170,3 +175,20 @@ def test_kiosk_browser_tree_wip_engraving_and_refusals(page, server: KioskServer
     page.goto("/pieces/PC-404")
     expect(page.locator("h1")).to_have_text("Not Found")
     shoot(page, artifacts_dir, "not-found")
+
+
+def test_kiosk_browser_scan_into_a_note_field_and_idle_logout(browser, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                             broker: Mosquitto) -> None:
+    expect = playwright_api.expect
+    with served_kiosk(tmp_path, broker.port, idle_logout_s=5) as server:
+        for page in open_kiosk(browser, server, broker):
+            wedge(page, "OP-SUP")
+            expect(page.locator(".badge")).to_contain_text("Supervisor One")
+            page.goto("/pieces/PC-2/reasons?kind=scrap")
+            note = page.get_by_placeholder("other reason…").first
+            note.click()
+            note.type("rough", delay=120)  # typed by hand: stays in the note
+            page.wait_for_timeout(120)  # the hand leaves the screen before the scanner fires
+            wedge(page, "PC-1")  # a scan while the note has focus opens the piece instead
+            expect(page.locator("#piece-id")).to_have_text("PC-1")  # not "roughPC-1": the burst alone
+            expect(page.locator(".badge")).to_have_text("not badged in", timeout=15_000)  # idle logout

@@ -6,6 +6,8 @@
   let idleTimer = null;
   let tapInFlight = false;
   const STALE_MS = 30000;
+  const WEDGE_GAP_MS = 35;  // a scanner types far faster than a finger on a touch keyboard
+  let burst = { text: "", last: 0, before: "" };
 
   // One action at a time, in order: a badge scan then a piece scan must not race.
   function enqueue(action) {
@@ -128,6 +130,24 @@
     event.preventDefault();
     enqueue(function () { return go(link.href); });
   });
+
+  // A scan while a note field has focus: take the burst of fast keys back out and scan it.
+  document.addEventListener("keydown", function (event) {
+    const field = event.target;
+    if (!isTextField(field)) return;
+    const now = performance.now();
+    if (event.key.length === 1) {
+      if (now - burst.last > WEDGE_GAP_MS) burst = { text: "", last: now, before: field.value };
+      burst.text += event.key;
+      burst.last = now;
+    } else if (event.key === "Enter" && burst.text.length >= 4 && now - burst.last <= WEDGE_GAP_MS * 2) {
+      event.preventDefault();
+      const code = burst.text;
+      field.value = burst.before;
+      burst = { text: "", last: 0, before: "" };
+      enqueue(function () { return scan(code); });
+    }
+  }, true);
 
   document.addEventListener("pointerdown", armIdle);
   document.addEventListener("keydown", armIdle);
