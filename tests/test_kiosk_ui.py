@@ -143,7 +143,7 @@ def test_ui_escapes_a_note_containing_a_script(supervisor: Kiosk, ledger: Ledger
 
 def test_ui_unknown_piece_and_tree_get_a_clear_message(supervisor: Kiosk) -> None:
     for code, said in (("PC-404", "Unknown piece PC-404: it is not in the ledger."),
-                       ("TR-404", "Unknown wax tree TR-404.")):
+                       ("TR-404", "Unknown wax tree TR-404: it is not in the ledger.")):
         response = supervisor.scan(code, next="/wip")
         assert response.request.path == "/wip" and said in messages(text(response))
     direct = supervisor.get("/pieces/PC-404")

@@ -68,12 +68,6 @@ def load_operator() -> None:
         session["seen"] = now
 
 
-def touch() -> None:
-    """Record activity (a tap or a scan) so the idle logout starts over."""
-    if session.get("operator"):
-        session["seen"] = ui_state().clock()
-
-
 def login(operator: Operator) -> None:
     session["operator"] = operator.operator_id
     session["seen"] = ui_state().clock()

@@ -42,7 +42,6 @@ def scan() -> Answer:
     if barcode.problem:
         flash(f"Scan “{barcode.code}”: {barcode.problem}.", "error")
         return see(back)
-    auth.touch()
     if barcode.kind == OPERATOR:
         try:
             operator = get_ledger().operator(barcode.code)
@@ -57,23 +56,20 @@ def scan() -> Answer:
     if auth.current_operator() is None:
         flash(f"Scan your badge first ({barcode.code} was not opened).", "error")
         return see(url_for("ui.idle"))
-    if barcode.kind == PIECE:
-        return _open(barcode.code, "ui.piece", "piece_id", f"Unknown piece {barcode.code}: it is not in the ledger.",
-                     back)
-    if barcode.kind == TREE:
-        return _open(barcode.code, "ui.tree", "tree_id", f"Unknown wax tree {barcode.code}.", back)
-    assert barcode.kind == COMMAND
-    return _command(barcode.code, back)
-
-
-def _open(code: str, endpoint: str, arg: str, unknown: str, back: str) -> Answer:
     ledger = get_ledger()
     try:
-        ledger.piece(code) if arg == "piece_id" else ledger.tree(code)
+        if barcode.kind == PIECE:
+            ledger.piece(barcode.code)
+            return see(url_for("ui.piece", piece_id=barcode.code))
+        if barcode.kind == TREE:
+            ledger.tree(barcode.code)
+            return see(url_for("ui.tree", tree_id=barcode.code))
     except NotFound:
-        flash(unknown, "error")
+        what = "piece" if barcode.kind == PIECE else "wax tree"
+        flash(f"Unknown {what} {barcode.code}: it is not in the ledger.", "error")
         return see(back)
-    return see(url_for(endpoint, **{arg: code}))
+    assert barcode.kind == COMMAND
+    return _command(barcode.code, back)
 
 
 def _command(code: str, back: str) -> Answer:
