@@ -293,3 +293,10 @@ def test_ui_idle_logout_after_the_configured_time(app: Flask, supervisor: Kiosk)
 def test_ui_api_errors_stay_json(app: Flask) -> None:
     response = app.test_client().get("/api/pieces/PC-1")
     assert response.status_code == 401 and response.is_json
+
+
+def test_ui_ledger_outage_shows_a_503_screen_not_a_traceback(supervisor: Kiosk, ledger: Ledger) -> None:
+    ledger.close()
+    for response in (supervisor.get("/pieces/PC-1"), supervisor.post("/pieces/PC-1/moves", to="filing", version="4")):
+        assert response.status_code == 503
+        assert "The ledger database does not answer" in text(response) and "Traceback" not in text(response)

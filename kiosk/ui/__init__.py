@@ -79,12 +79,6 @@ def close_ui(app: Flask) -> None:
         state.live.stop()
 
 
-def live_feed() -> LiveFeed:
-    from kiosk.ui.state import ui_state
-
-    return ui_state().live
-
-
 def _is_api() -> bool:
     return request.blueprint == "api" or request.path.startswith("/api/") or request.path == "/healthz"
 
