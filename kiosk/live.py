@@ -65,7 +65,7 @@ class LiveFeed:
         if connect and (self.gateway or self.engraver):
             self.session = MqttSession(config.mqtt, client_id=f"benchpin-kiosk-live-{config.site.id}-"
                                                               f"{uuid.uuid4().hex[:8]}")
-        elif connect:
+        if connect and not self.gateway:
             log.warning("kiosk.gateway is not set: scans reach the screen only from a keyboard-wedge scanner")
 
     def start(self) -> None:
