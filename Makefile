@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-SYSTEM_PACKAGES ?= mosquitto mosquitto-clients chromium libusb-1.0-0
+SYSTEM_PACKAGES ?= mosquitto mosquitto-clients chromium libusb-1.0-0 systemd cage
 
 .PHONY: test demo install system-packages bench clean
 
@@ -26,6 +26,7 @@ demo: system-packages install
 bench: system-packages install
 	$(PY) bench/telemetry.py
 	$(PY) bench/scan.py
+	$(PY) bench/engrave.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache tests/artifacts

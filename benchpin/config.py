@@ -189,11 +189,40 @@ class ScannerConfig:
 
 
 @dataclass(frozen=True)
+class MaterialConfig:
+    """Laser power ``S`` (0..GRBL's $30) and feed in mm/min that mark one material."""
+
+    power: int
+    feed_mm_min: float
+
+
+# Starting points for a diode/fibre laser with $30=1000; calibrate per machine. The plated
+# materials get less energy: 2.5 µm of vermeil gold or 2 µm on brass must not be burned through.
+DEFAULT_MATERIALS: dict[str, MaterialConfig] = {
+    "silver_925": MaterialConfig(power=800, feed_mm_min=600.0),
+    "vermeil_18ct": MaterialConfig(power=450, feed_mm_min=900.0),
+    "gold_plated_brass": MaterialConfig(power=350, feed_mm_min=1200.0),
+}
+
+
+@dataclass(frozen=True)
 class EngraverConfig:
     id: str
     port: str
     baudrate: int = 115200
     door_pin: int | None = None
+    materials: tuple[tuple[str, MaterialConfig], ...] = tuple(DEFAULT_MATERIALS.items())
+    cap_height_mm: float = 1.0  # a job's height_mm wins
+    max_width_mm: float = 20.0
+    min_cap_height_mm: float = 0.3
+    origin_x_mm: float = 0.0
+    origin_y_mm: float = 0.0
+    direction: str = "+x"  # "+x" | "-x" | "+y" | "-y": the way text runs on the bed
+    status_interval_s: float = 0.2  # how often the gateway asks GRBL for "?" status
+    reply_timeout_s: float = 10.0  # no reply for this long while streaming: the link is stalled
+
+    def material(self, name: str) -> MaterialConfig | None:
+        return dict(self.materials).get(name)
 
 
 @dataclass(frozen=True)
@@ -215,6 +244,7 @@ class GatewayConfig:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     status_interval_s: float = 10.0
+    ready_timeout_s: float = 60.0  # tell systemd READY=1 (degraded) after this even if not all is up
 
 
 @dataclass(frozen=True)
@@ -319,6 +349,21 @@ def _parse_scanner(t: _Table) -> ScannerConfig:
     return scanner
 
 
+def _parse_materials(t: _Table | None) -> tuple[tuple[str, MaterialConfig], ...]:
+    if t is None:
+        return tuple(DEFAULT_MATERIALS.items())
+    materials = []
+    for name in list(t.data):
+        m = t.table(name)
+        assert m is not None
+        materials.append((name, MaterialConfig(power=m.int("power", min=0, max=100_000),
+                                               feed_mm_min=m.float("feed_mm_min", min=1.0))))
+        m.done()
+    if not materials:
+        t._problem("", "must name at least one material")
+    return tuple(materials)
+
+
 def _str_list(t: _Table, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
     value = t._get(key, default)
     if key in t.data and (not isinstance(value, list) or not all(isinstance(v, str) and v for v in value)):
@@ -348,6 +393,15 @@ def _parse_engraver(t: _Table) -> EngraverConfig:
         port=t.str("port", nonempty=True),
         baudrate=t.int("baudrate", 115200, min=50, max=4_000_000),
         door_pin=door_pin,
+        materials=_parse_materials(t.table("materials")),
+        cap_height_mm=t.float("cap_height_mm", 1.0, min=0.1, max=50.0),
+        max_width_mm=t.float("max_width_mm", 20.0, min=1.0, max=1000.0),
+        min_cap_height_mm=t.float("min_cap_height_mm", 0.3, min=0.05),
+        origin_x_mm=t.float("origin_x_mm", 0.0),
+        origin_y_mm=t.float("origin_y_mm", 0.0),
+        direction=t.str("direction", "+x", choices=("+x", "-x", "+y", "-y")),
+        status_interval_s=t.float("status_interval_s", 0.2, min=0.02, max=5.0),
+        reply_timeout_s=t.float("reply_timeout_s", 10.0, min=0.5),
     )
     t.done()
     return engraver
@@ -382,6 +436,7 @@ def _parse_gateway(t: _Table) -> GatewayConfig:
         backoff_initial_s=t.float("backoff_initial_s", 0.5, min=0.01),
         backoff_max_s=t.float("backoff_max_s", 30.0, min=0.1),
         status_interval_s=t.float("status_interval_s", 10.0, min=0.1),
+        ready_timeout_s=t.float("ready_timeout_s", 60.0, min=0.0),
     )
     t.done()
     return gateway

@@ -21,12 +21,16 @@ from pathlib import Path
 from typing import Any, Callable
 
 from benchpin.broker import Mosquitto, free_port
+from firmware_bridge.sim.grbl import GrblSim
 from firmware_bridge.sim.probe import ProbeBoardSim, pour_curve
+from firmware_bridge.sim.scanner import SerialScannerSim
 
 log = logging.getLogger(__name__)
 
 SITE = "demo"
+SCAN_FIFO = "scan"
 GATEWAY = "bench-1"
+SCANNER = "bench-scanner"
 
 
 class Demo:
@@ -54,6 +58,9 @@ class Demo:
             "status_interval_s = 5.0",
             "[[gateway.probes]]", 'id = "furnace-1"', 'kind = "serial"',
             f'port = "{self.devdir / "probe"}"', "stall_timeout_s = 10.0",
+            "[[gateway.engravers]]", 'id = "laser-1"', f'port = "{self.devdir / "laser"}"',
+            "[[gateway.scanners]]", f'id = "{SCANNER}"', 'kind = "serial"',
+            f'port = "{self.devdir / "scanner"}"',
         ]) + "\n"
 
     # ------------------------------------------------------------------ running
@@ -65,14 +72,64 @@ class Demo:
         probe.start()
         self.sims["probe"] = probe
         self.closers.append(probe.close)
+        laser = GrblSim(str(self.devdir / "laser"))
+        laser.start()
+        self.sims["laser"] = laser
+        self.closers.append(laser.close)
+        scanner = SerialScannerSim(str(self.devdir / "scanner"))
+        self.sims["scanner"] = scanner
+        self.closers.append(scanner.close)
+        self.start_scan_fifo(scanner)
         config = self.workdir / "station.toml"
         config.write_text(self.station_toml())
         self.spawn("gateway", [sys.executable, "-m", "benchpin", "gateway", "--config", str(config)])
         self.lines += [
+            f"scan a code   type it here and press Enter, or: benchpin demo --dir {self.workdir} --scan PC-0001",
             f"MQTT broker   127.0.0.1:{self.broker.port}",
             f"watch it all  mosquitto_sub -h 127.0.0.1 -p {self.broker.port} -t 'benchpin/#' -v",
             f"config        {config}",
+            f"engrave       mosquitto_pub -h 127.0.0.1 -p {self.broker.port} -t "
+            f"'benchpin/{SITE}/{GATEWAY}/engraver/laser-1/job' -m '{{\"job_id\":\"J-1\",\"piece_id\":"
+            f"\"PC-0042\",\"serial\":\"PC-0042\",\"text\":\"PC-0042\",\"material\":\"silver_925\","
+            f"\"height_mm\":1.5}}'",
         ]
+
+    def start_scan_fifo(self, scanner: SerialScannerSim) -> None:
+        """Read codes from ``<workdir>/scan`` (one per line) and scan them on the simulator."""
+        fifo = self.workdir / SCAN_FIFO
+        if fifo.exists():
+            fifo.unlink()
+        os.mkfifo(fifo, 0o600)
+        # O_RDWR: the open never blocks and reads never see EOF when a writer leaves.
+        fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
+        stop = threading.Event()
+
+        def pump() -> None:
+            buffer = b""
+            while not stop.wait(0.05):
+                try:
+                    buffer += os.read(fd, 4096)
+                except BlockingIOError:
+                    continue
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    self.scan(line.decode("utf-8", "replace").strip())
+
+        thread = threading.Thread(target=pump, name="demo-scan-fifo", daemon=True)
+        thread.start()
+
+        def close() -> None:
+            stop.set()
+            thread.join(2)
+            os.close(fd)
+
+        self.closers.append(close)
+
+    def scan(self, code: str) -> None:
+        """Scan ``code`` on the simulated bench scanner."""
+        if code:
+            log.info("simulated scanner reads %s", code)
+            self.sims["scanner"].scan(code)
 
     def spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         """Start a child in its own process group, logging to ``<workdir>/<name>.log``."""
@@ -113,9 +170,45 @@ class Demo:
                 log.exception("while stopping the demo")
 
 
+def send_scan(workdir: str | None, code: str) -> int:
+    """Hand ``code`` to a running demo's simulated scanner."""
+    if not workdir:
+        print("benchpin demo --scan needs --dir: the directory the running demo printed", file=sys.stderr)
+        return 2
+    fifo = Path(workdir) / SCAN_FIFO
+    if not fifo.exists():
+        print(f"benchpin demo: no demo is running in {workdir} (no {fifo})", file=sys.stderr)
+        return 1
+    try:
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        print(f"benchpin demo: cannot reach the running demo: {exc.strerror}", file=sys.stderr)
+        return 1
+    with os.fdopen(fd, "w") as pipe:
+        pipe.write(code.strip() + "\n")
+    print(f"scanned {code.strip()}")
+    return 0
+
+
+def read_typed_scans(demo: Demo, stop: threading.Event) -> None:
+    """Treat each line typed on the demo's terminal as a scan."""
+    if not sys.stdin.isatty():
+        return
+
+    def pump() -> None:
+        for line in sys.stdin:
+            if stop.is_set():
+                return
+            demo.scan(line.strip())
+
+    threading.Thread(target=pump, name="demo-stdin", daemon=True).start()
+
+
 def run_demo(args: argparse.Namespace) -> int:
     from benchpin.cli import stop_event_on_signals
 
+    if args.scan:
+        return send_scan(args.dir, args.scan)
     own_dir = args.dir is None
     workdir = Path(args.dir or tempfile.mkdtemp(prefix="benchpin-demo-")).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -126,6 +219,7 @@ def run_demo(args: argparse.Namespace) -> int:
         print("benchpin demo is running — Ctrl-C stops everything.", flush=True)
         for line in demo.lines:
             print(f"  {line}", flush=True)
+        read_typed_scans(demo, stop)
         while not stop.wait(0.5):
             problem = demo.check_children()
             if problem:
@@ -149,5 +243,7 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
                         help="working directory for the broker, ptys, ledger and logs "
                              "(default: a new temporary directory, removed on exit)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory on exit")
+    parser.add_argument("--scan", metavar="CODE", default=None,
+                        help="scan CODE on the simulated scanner of the demo running in --dir, then exit")
     parser.add_argument("--kiosk-port", type=int, default=None, help="kiosk HTTP port (default: a free one)")
     parser.set_defaults(func=run_demo)

@@ -7,12 +7,14 @@ import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from benchpin.config import StationConfig
 from benchpin.mqtt import MqttSession, OutboxSender
 from benchpin.outbox import Outbox
 from benchpin.topics import Topics
+from gateway.engravers import build_engravers
+from gateway.health import systemd_watch
 from gateway.probes import MAX31855Probe, ProbeBridge, SerialProbe
 from gateway.scanners import build_scanners
 from gateway.supervisor import Device, Stalled, StateListener, Supervisor
@@ -48,8 +50,10 @@ class Gateway:
         self.counters: dict[str, Any] = {}
         self._stopped = threading.Event()
         self._started = False
+        self.closers: list[Callable[[], None]] = []  # run by stop() after the devices stopped
         self._build_probes()
         build_scanners(self)
+        self.engravers = build_engravers(self)
 
     # ------------------------------------------------------------------ devices
 
@@ -97,11 +101,14 @@ class Gateway:
     def run(self, stop: threading.Event) -> None:
         """Run until ``stop`` is set, publishing the retained status every status interval."""
         self.start()
+        systemd = systemd_watch(self)  # READY=1, then WATCHDOG=1 only while healthy()
         next_status = time.monotonic() + self.gw.status_interval_s
-        while not stop.wait(max(0.0, min(1.0, next_status - time.monotonic()))):
+        while not stop.wait(max(0.0, min(1.0, next_status - time.monotonic(), systemd.due_in()))):
             if time.monotonic() >= next_status:
                 self.session.publish_status()
                 next_status = time.monotonic() + self.gw.status_interval_s
+            systemd.tick()
+        systemd.stopping()
         self.stop()
 
     def healthy(self, max_age_s: float = 30.0) -> bool:
@@ -134,6 +141,8 @@ class Gateway:
         self._stopped.set()
         for supervisor in self.supervisors:
             supervisor.stop()
+        for close in self.closers:
+            close()
         self.outbox.flush(timeout=5.0)
         self.sender.stop()
         self.session.stop()

@@ -1,0 +1,57 @@
+"""What the gateway tells systemd: ready once devices and broker are up, alive while loops beat."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from benchpin.sdnotify import ServiceWatch, watchdog_interval
+
+if TYPE_CHECKING:
+    from gateway.service import Gateway
+
+
+class GatewayHealth:
+    """The gateway's answers to :class:`ServiceWatch`: what start-up waits for, what is wrong.
+
+    Start-up waits until every device has been ``up`` once (a device that opened and failed
+    later is reported on the MQTT status topic, not here) and the broker session is connected.
+    The gateway is healthy while every device loop and the outbox sender have beaten within
+    ``max_age_s`` (systemd's watchdog interval), so a device stuck inside ``poll()`` stops the
+    watchdog pings.
+    """
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self._seen_up: set[str] = set()
+
+    def waiting_for(self) -> list[str]:
+        """Name the broker if not connected and every device that has never been up."""
+        gw = self.gateway
+        missing = []
+        if not gw.session.connected.is_set():
+            missing.append(f"broker {gw.config.mqtt.host}:{gw.config.mqtt.port}")
+        for supervisor in gw.supervisors:
+            if supervisor.state == "up":
+                self._seen_up.add(supervisor.name)
+            if supervisor.name not in self._seen_up:
+                missing.append(f"{supervisor.name} ({supervisor.detail or supervisor.state})")
+        return missing
+
+    def problems(self, max_age_s: float) -> list[str]:
+        """Name every loop whose heartbeat is older than ``max_age_s``; empty when healthy."""
+        gw = self.gateway
+        if gw.healthy(max_age_s):
+            return []
+        now = time.monotonic()
+        loops = [(s.name, s.heartbeat) for s in gw.supervisors] + [("outbox sender", gw.sender.heartbeat)]
+        return [f"{name} loop silent for {now - beat:.0f}s" for name, beat in loops if now - beat >= max_age_s]
+
+
+def systemd_watch(gateway: Gateway) -> ServiceWatch:
+    """Build the gateway's :class:`ServiceWatch` (inert when not started by systemd)."""
+    health = GatewayHealth(gateway)
+    interval_s = watchdog_interval()
+    max_age_s = interval_s or 30.0  # a loop silent for a whole watchdog interval is hung
+    return ServiceWatch(waiting_for=health.waiting_for, problems=lambda: health.problems(max_age_s),
+                        ready_timeout_s=gateway.gw.ready_timeout_s, interval_s=interval_s)
