@@ -63,6 +63,19 @@ class KioskServer:
         host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         return f"http://{host}:{self.port}"
 
+    def waiting_for(self) -> list[str]:
+        """Name what the kiosk still lacks to be fully up (for systemd's readiness)."""
+        from kiosk.app import kiosk_state
+        from kiosk.ui.state import ui_state
+
+        missing = []
+        bridge = kiosk_state(self.app).bridge
+        live = ui_state(self.app).live.session
+        for name, session in (("event outbox", bridge.session if bridge else None), ("live scans", live)):
+            if session is not None and not session.connected.is_set():
+                missing.append(f"MQTT broker {self.config.mqtt.host}:{self.config.mqtt.port} ({name})")
+        return missing
+
     def start(self) -> KioskServer:
         """Serve on a background thread; returns at once."""
         self._thread.start()
@@ -110,6 +123,7 @@ class KioskServer:
 
 def _run_kiosk(args: argparse.Namespace) -> int:
     from benchpin.cli import load_or_exit, stop_event_on_signals
+    from benchpin.sdnotify import watch_http_service
 
     config = load_or_exit(args.config)
     if config.kiosk is None:
@@ -117,7 +131,15 @@ def _run_kiosk(args: argparse.Namespace) -> int:
         return 2
     stop = stop_event_on_signals()
     server = KioskServer(config)
-    threading.Thread(target=lambda: (stop.wait(), server.stop()), name="kiosk-stop", daemon=True).start()
+    # Type=notify under systemd: READY once /healthz answers and MQTT is up, pings while it answers.
+    watch = watch_http_service(f"{server.url}/healthz", waiting_for=server.waiting_for)
+
+    def stop_when_asked() -> None:
+        stop.wait()
+        watch.set()  # STOPPING=1 first: the streams and workers may take a moment
+        server.stop()
+
+    threading.Thread(target=stop_when_asked, name="kiosk-stop", daemon=True).start()
     server.run()
     server.stop()
     log.info("kiosk stopped")

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Iterator
 
@@ -15,6 +19,7 @@ from benchpin.topics import Topics
 from kiosk.app import get_bridge, get_ledger
 from kiosk.server import KioskServer
 from tests.helpers import Subscriber, wait_until
+from tests.notify_socket import NotifySocket
 from tests.kiosk_ui_support import Kiosk, served_kiosk
 
 TOPICS = Topics("jaipur")
@@ -126,3 +131,27 @@ def test_kiosk_engraving_retry_is_sent_to_the_engraver_gateway(server: KioskServ
         commands.close()
         if state_topic:
             publish.single(state_topic, b"", retain=True, hostname="127.0.0.1", port=broker.port)
+
+
+def test_benchpin_kiosk_tells_systemd_it_is_ready_pings_and_stops(tmp_path: Path, broker: Mosquitto) -> None:
+    config = tmp_path / "station.toml"
+    config.write_text(f'[site]\nid = "jaipur"\n[mqtt]\nport = {broker.port}\n[kiosk]\nstation = "casting"\n'
+                      f'database = "sqlite:///{tmp_path / "ledger.sqlite"}"\nlisten = "127.0.0.1:0"\n'
+                      f'gateway = "casting-1"\n')
+    with NotifySocket(abstract=True) as notify:
+        env = {**os.environ, "NOTIFY_SOCKET": notify.address, "WATCHDOG_USEC": "2000000"}
+        process = subprocess.Popen([sys.executable, "-m", "benchpin", "kiosk", "--config", str(config)],
+                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            notify.wait_for(lambda: notify.count("READY"), timeout=30, message="READY=1 from benchpin kiosk")
+            assert notify.statuses()[-1] == "ready"  # MQTT up and /healthz answering, not degraded
+            notify.wait_for(lambda: notify.count("WATCHDOG") >= 2, message="watchdog pings")
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(20) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            stderr = process.stderr.read().decode() if process.stderr else ""
+        assert notify.count("STOPPING") == 1, stderr
+        assert "kiosk stopped" in stderr and "Traceback" not in stderr
