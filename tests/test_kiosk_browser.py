@@ -114,6 +114,12 @@ def test_kiosk_browser_badge_scan_advance_and_history(page, broker: Mosquitto, a
     scan_over_mqtt(broker, "CMD-SCRAP")
     expect(page.locator("h1")).to_contain_text("Scrap PC-1")
     shoot(page, artifacts_dir, "scrap")
+    page.get_by_role("button", name="wrong alloy").click()  # scrapping is final: one tap only arms it
+    expect(page.get_by_role("button", name="Tap again to scrap: wrong alloy")).to_be_visible()
+    shoot(page, artifacts_dir, "scrap-confirm")
+    page.get_by_role("button", name="Tap again to scrap: wrong alloy").click()
+    expect(page.locator("#stage")).to_have_text("scrapped")
+    expect(page.locator("#history tbody tr").first).to_contain_text("wrong alloy")
     page.go_back()
     expect(page.locator("#piece-id")).to_have_text("PC-1")
     assert page.evaluate("window.__notReloaded") is True

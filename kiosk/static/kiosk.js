@@ -110,6 +110,26 @@
     }, ms);
   }
 
+  // Scrapping cannot be undone: a button with data-confirm needs a second tap within 4 s.
+  function needsSecondTap(button) {
+    if (!button || !button.dataset.confirm) return false;
+    if (button.dataset.armed && Date.now() - parseInt(button.dataset.armed, 10) < 4000) return false;
+    document.querySelectorAll("[data-armed]").forEach(function (other) {
+      other.textContent = other.dataset.label;
+      delete other.dataset.armed;
+    });
+    button.dataset.label = button.dataset.label || button.textContent;
+    button.dataset.armed = String(Date.now());
+    button.textContent = button.dataset.confirm;
+    setTimeout(function () {
+      if (button.dataset.armed && Date.now() - parseInt(button.dataset.armed, 10) >= 4000) {
+        button.textContent = button.dataset.label;
+        delete button.dataset.armed;
+      }
+    }, 4100);
+    return true;
+  }
+
   document.addEventListener("submit", function (event) {
     const form = event.target;
     event.preventDefault();
@@ -117,6 +137,8 @@
       const code = form.elements.code.value.trim();
       form.elements.code.value = "";
       enqueue(function () { return scan(code); });
+    } else if (needsSecondTap(event.submitter)) {
+      return;
     } else if (!tapInFlight) {  // a gloved double tap must not send the move twice
       tapInFlight = true;
       enqueue(function () { return submitForm(form, event.submitter); })
