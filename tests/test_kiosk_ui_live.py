@@ -17,10 +17,12 @@ import pytest
 from benchpin.broker import Mosquitto
 from benchpin.topics import Topics
 from kiosk.app import get_bridge, get_ledger
+from kiosk.live import LISTENER_BACKLOG, LiveFeed, LiveMessage
 from kiosk.server import KioskServer
+from kiosk.ui.stream import event_stream
 from tests.helpers import Subscriber, wait_until
 from tests.notify_socket import NotifySocket
-from tests.kiosk_ui_support import Kiosk, served_kiosk
+from tests.kiosk_ui_support import Kiosk, served_kiosk, ui_config
 
 TOPICS = Topics("jaipur")
 
@@ -155,3 +157,20 @@ def test_benchpin_kiosk_tells_systemd_it_is_ready_pings_and_stops(tmp_path: Path
             stderr = process.stderr.read().decode() if process.stderr else ""
         assert notify.count("STOPPING") == 1, stderr
         assert "kiosk stopped" in stderr and "Traceback" not in stderr
+
+
+def test_live_feed_cuts_off_a_screen_that_fell_behind(tmp_path: Path) -> None:
+    feed = LiveFeed(ui_config(tmp_path), connect=False)
+    slow, fast = feed.listen(), feed.listen()
+    for n in range(LISTENER_BACKLOG + 1):
+        feed.push(LiveMessage("scan", {"code": f"PC-{n}"}))
+        if n < LISTENER_BACKLOG:
+            assert fast.get(timeout=1) is not None
+    assert slow.overflowed and not fast.overflowed
+    stream = event_stream(feed, heartbeat_s=0.01)
+    assert next(stream).startswith(b"retry: ")
+    assert next(stream) == b": heartbeat\n\n"  # nothing to say: a comment keeps the connection checked
+    feed.push(LiveMessage("scan", {"code": "PC-X"}))
+    assert next(stream) == b'event: scan\ndata: {"code":"PC-X"}\n\n'
+    feed.stop()  # ends every open stream
+    assert list(stream) == []
