@@ -261,6 +261,8 @@ def test_ui_engraving_queue_lists_jobs_and_refuses_commands_it_cannot_send(kiosk
     kiosk.scan("OP-ART")
     page = text(kiosk.get("/engraving"))
     assert "queue: 1 job" in page and "BP-" in page and job_id[:8] in page
+    assert 'Laser job: <a href="/engraving"><span class="state state-unknown">unknown</span>' in \
+        text(kiosk.get("/pieces/PC-1"))  # this test kiosk has no MQTT, so it cannot know
     refused = kiosk.post(f"/engraving/{job_id}/retry")
     assert refused.status_code == 409 and "role artisan may not retry a laser job" in text(refused)
     kiosk.scan("OP-ENG")

@@ -125,6 +125,7 @@ def test_kiosk_engraving_retry_is_sent_to_the_engraver_gateway(server: KioskServ
         wait_until(lambda: bridge.jobs.get(job_id, {}).get("state") == "interrupted", timeout=10)
         page = kiosk.get("/engraving").get_data(as_text=True)
         assert "interrupted" in page and "door opened" in page and f"/engraving/{job_id}/retry" in page
+        assert "state-interrupted" in kiosk.get("/pieces/PC-1").get_data(as_text=True)
         sent = kiosk.post(f"/engraving/{job_id}/retry")
         assert sent.status_code == 200 and "Retry sent for PC-1" in sent.get_data(as_text=True)
         [command] = commands.wait_for(lambda p: p, message="the retry command")

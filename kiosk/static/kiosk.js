@@ -189,7 +189,10 @@
     });
     source.addEventListener("temperature", function (event) { showReading(JSON.parse(event.data)); });
     source.addEventListener("job", function () {
-      if (document.body.dataset.page === "engraving") enqueue(function () { return go(location.href); });
+      // The engraving queue, or a piece waiting for the laser, shows job states: fetch it again.
+      if (document.body.dataset.page === "engraving" || document.querySelector(".laser")) {
+        enqueue(function () { return go(location.href); });
+      }
     });
     source.addEventListener("open", function () { document.documentElement.dataset.live = "open"; });
     source.addEventListener("error", function () { document.documentElement.dataset.live = "retrying"; });

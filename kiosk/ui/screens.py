@@ -11,6 +11,7 @@ from kiosk.app import get_ledger, kiosk_state
 from kiosk.ledger import REWORK, SCRAP, SCRAPPED, MoveOption, MoveRefused, NotFound, Piece
 from kiosk.ui import auth
 from kiosk.ui.barcodes import ADVANCE, COMMAND, LOGOUT, OPERATOR, PIECE, TREE, read_barcode
+from kiosk.ui.stations import job_state
 from kiosk.ui.view import render_screen, see, stage_label
 
 bp = Blueprint("ui", __name__)
@@ -108,7 +109,8 @@ def piece(piece_id: str, error: str = "", status: int = 200) -> Answer:
         abort(404, description=f"Unknown piece {piece_id}: it is not in the ledger.")
     route = ledger.workflow.route(current.route)
     stages = [s.name for s in route.stages if s.applies_to(current)]
-    return render_screen("piece.html", status=status, page="piece", piece=current,
+    laser = job_state(history[-1].event_id) if current.stage == route.engraving else None
+    return render_screen("piece.html", status=status, page="piece", piece=current, laser=laser,
                          history=list(reversed(history)), stages=stages, error=error,
                          advance=[o for o in options if o.kind not in (REWORK, SCRAP)],
                          rework=_summary(options, REWORK), scrap=_summary(options, SCRAP),

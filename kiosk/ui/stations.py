@@ -29,18 +29,25 @@ def wip() -> tuple[str, int]:
     return render_screen("wip.html", page="wip", stages=stages, pieces=get_ledger().wip(stages))
 
 
+def job_state(job_id: str) -> tuple[str, str]:
+    """Return the last (state, detail) the engraver reported for a job ("sent": nothing yet)."""
+    bridge = get_bridge()
+    if bridge is None:
+        return "unknown", ""
+    seen = bridge.jobs.get(job_id, {})
+    return str(seen.get("state") or "sent"), str(seen.get("detail") or "")
+
+
 def engraving_jobs() -> list[dict[str, Any]]:
     """List the pieces at an engraving stage with their laser job (id = the move's event id) and state."""
     ledger = get_ledger()
-    bridge = get_bridge()
     stages = {route.engraving for route in ledger.workflow.routes.values() if route.engraving}
     jobs = []
     for piece in ledger.wip(stages):
         entered = ledger.history(piece.piece_id)[-1]
-        seen = bridge.jobs.get(entered.event_id, {}) if bridge is not None else {}
-        state = seen.get("state", "sent" if bridge is not None else "unknown")
+        state, detail = job_state(entered.event_id)
         jobs.append({"piece": piece, "job_id": entered.event_id, "since": entered.ts, "state": state,
-                     "detail": str(seen.get("detail") or ""),
+                     "detail": detail,
                      "actions": [action for action, states in JOB_ACTIONS.items() if state in states]})
     return jobs
 
