@@ -59,6 +59,7 @@ class LiveFeed:
         self.engraver = config.kiosk.engraver
         self.topics = Topics(config.site.id)
         self._temperatures: dict[str, dict[str, Any]] = {}  # probe id -> last reading
+        self._jobs: dict[str, dict[str, str]] = {}  # laser job id -> last state seen
         self._listeners: set[Listener] = set()
         self._lock = threading.Lock()
         self.session: MqttSession | None = None
@@ -95,6 +96,11 @@ class LiveFeed:
         """Return the last reading of every probe, by probe id."""
         with self._lock:
             return [self._temperatures[probe] for probe in sorted(self._temperatures)]
+
+    def job(self, job_id: str) -> dict[str, str] | None:
+        """Return the last state seen of a laser job (``state``, ``detail``), or None."""
+        with self._lock:
+            return self._jobs.get(job_id)
 
     def listen(self) -> Listener:
         """Open a stream for one screen; close it with :meth:`forget`."""
@@ -144,7 +150,11 @@ class LiveFeed:
         data = _decode(topic, payload)
         if data is None:
             return
-        self.push(LiveMessage("job", {"job_id": _segment(topic, -1), "state": str(data.get("state") or "")}))
+        job = {"job_id": _segment(topic, -1), "state": str(data.get("state") or ""),
+               "detail": str(data.get("detail") or "")}
+        with self._lock:  # recorded before the push: a screen fetched because of it sees it
+            self._jobs[job["job_id"]] = job
+        self.push(LiveMessage("job", job))
 
 
 def _put_nowait(listener: Listener, message: LiveMessage | None) -> bool:

@@ -159,6 +159,9 @@ def test_kiosk_browser_tree_wip_engraving_and_refusals(page, server: KioskServer
     shoot(page, artifacts_dir, "engraving")
     page.get_by_role("button", name="Retry").click()
     expect(page.locator("#messages")).to_contain_text("Retry sent for PC-2")
+    send(broker, TOPICS.engraver_job_state("engrave-1", "laser-1", job_id),
+         {"job_id": job_id, "state": "running", "ts": "2026-11-23T10:00:01.000Z", "detail": ""})
+    expect(page.locator("#jobs .state")).to_have_text("running")  # pushed: no tap, no reload
     scan_over_mqtt(broker, "pc-1", valid=False, reason="no known prefix (expected one of PC-, TR-, OP-, CMD-)")
     expect(page.locator("#messages")).to_contain_text("Scan “pc-1”: no known prefix")
     shoot(page, artifacts_dir, "invalid-scan")

@@ -32,9 +32,10 @@ def wip() -> tuple[str, int]:
 def job_state(job_id: str) -> tuple[str, str]:
     """Return the last (state, detail) the engraver reported for a job ("sent": nothing yet)."""
     bridge = get_bridge()
-    if bridge is None:
-        return "unknown", ""
-    seen = bridge.jobs.get(job_id, {})
+    # The live feed's record first: its push is what makes a screen fetch the state again.
+    seen = ui_state().live.job(job_id) or (bridge.jobs.get(job_id) if bridge is not None else None)
+    if seen is None:
+        return ("sent" if bridge is not None else "unknown"), ""
     return str(seen.get("state") or "sent"), str(seen.get("detail") or "")
 
 
