@@ -94,6 +94,9 @@ def get_bridge() -> KioskBridge | None:
 
 def close_app(app: Flask) -> None:
     """Stop the bridge and close the ledger of an app; safe to call twice."""
+    from kiosk.ui import close_ui
+
+    close_ui(app)
     state = app.extensions.pop(EXTENSION, None)
     if state is None:
         return

@@ -12,7 +12,6 @@ from kiosk.app import close_app, create_app, get_ledger
 from kiosk.ledger import Ledger
 from kiosk.ledger.workflow import parse_workflow
 from firmware_bridge.barcodes import BarcodeRules, with_check_digit
-from kiosk.ui import close_ui
 from kiosk.ui.barcodes import COMMAND, OPERATOR, PIECE, TREE, Barcode, read_barcode
 from kiosk.ui.state import ui_state
 from tests.kiosk_ui_support import SECRET, Kiosk, messages, seed, ui_config
@@ -25,7 +24,6 @@ def app(tmp_path: Path) -> Iterator[Flask]:
     with app.app_context():
         seed(get_ledger())
     yield app
-    close_ui(app)
     close_app(app)
 
 

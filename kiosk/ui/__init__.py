@@ -1,6 +1,7 @@
 """The kiosk's touch screens: blueprints, badge sessions, CSRF, live push, error pages.
 
-``init_ui(app)`` is called by the application factory; ``close_ui(app)`` stops the live feed.
+``init_ui(app)`` is called by the application factory; ``close_ui(app)`` (called by
+``close_app``) stops the live feed.
 Test settings: ``KIOSK_LIVE`` (False: no MQTT session for scans/temperatures) and
 ``SECRET_KEY`` (else ``kiosk.secret_key_file``, else a random key per start).
 """
