@@ -75,8 +75,10 @@ def _registrars() -> list[Registrar]:
     from gateway.cli import register as register_gateway
     from gateway.engraver_cli import register as register_engraver
     from kiosk.cli import register as register_kiosk
+    from kiosk.server import register as register_kiosk_server
 
-    return [_register_core, register_gateway, register_engraver, register_kiosk, register_demo]
+    return [_register_core, register_gateway, register_engraver, register_kiosk, register_kiosk_server,
+            register_demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

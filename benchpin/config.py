@@ -258,6 +258,10 @@ class KioskConfig:
     engraver: str = ""  # "<gateway>/<engraver>" that engraves pieces entering engraving
     engrave_height_mm: float = 1.0
     outbox_file: str = ""  # "" = kiosk-outbox.sqlite next to a SQLite ledger
+    gateway: str = ""  # the station's gateway: its scans and furnace temperatures reach the screens
+    idle_logout_s: float = 300.0  # badge session ends after this long without a touch or scan
+    threads: int = 32  # waitress worker threads; each open screen's live stream holds one
+    secret_key_file: str = ""  # "" = a random key per start (badge sessions end on restart)
 
 
 @dataclass(frozen=True)
@@ -449,8 +453,14 @@ def _parse_kiosk(t: _Table) -> KioskConfig:
         engraver=t.str("engraver", ""),
         engrave_height_mm=t.float("engrave_height_mm", 1.0, min=0.1, max=20.0),
         outbox_file=t.str("outbox_file", ""),
+        gateway=t.str("gateway", ""),
+        idle_logout_s=t.float("idle_logout_s", 300.0, min=5.0, max=86400.0),
+        threads=t.int("threads", 32, min=4, max=512),
+        secret_key_file=t.str("secret_key_file", ""),
     )
     _check_kiosk_files(t, kiosk)
+    if isinstance(kiosk.gateway, str) and not set(kiosk.gateway) <= _SEGMENT_CHARS:
+        t._problem("gateway", f"must be a gateway id (letters, digits, '-', '_', '.'; got {kiosk.gateway!r})")
     database = kiosk.database
     if isinstance(database, str) and not database.startswith(("sqlite://", "postgresql://", "postgres://")):
         t._problem("database", f"must be a sqlite:/// or postgresql:// URL (got {database!r})")

@@ -42,6 +42,7 @@ class Topics:
     def engraver_job_command(self, gateway: str, engraver: str, job_id: str = "+") -> str:
         """An operator's retry/cancel for one job (``+``: every job of the engraver)."""
         return f"{self.prefix}/{gateway}/engraver/{engraver}/job/{job_id}/command"
+
     def engraver_job_states(self, gateway: str, engraver: str) -> str:
         """Subscription to every job state of one engraver (``…/job/+``)."""
         return f"{self.prefix}/{gateway}/engraver/{engraver}/job/+"

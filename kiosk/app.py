@@ -72,6 +72,9 @@ def create_app(config: StationConfig, test_config: Mapping[str, Any] | None = No
     from kiosk.api import bp as api_bp
 
     app.register_blueprint(api_bp)
+    from kiosk.ui import init_ui
+
+    init_ui(app)
     return app
 
 
@@ -91,6 +94,9 @@ def get_bridge() -> KioskBridge | None:
 
 def close_app(app: Flask) -> None:
     """Stop the bridge and close the ledger of an app; safe to call twice."""
+    from kiosk.ui import close_ui
+
+    close_ui(app)
     state = app.extensions.pop(EXTENSION, None)
     if state is None:
         return

@@ -1,15 +1,13 @@
-"""``benchpin pieces import``, ``benchpin operators add|list`` and ``benchpin kiosk``."""
+"""``benchpin pieces import`` and ``benchpin operators add|list`` (``benchpin kiosk``: kiosk/server.py)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
-import threading
 from pathlib import Path
-from typing import Any
 
-from benchpin.cli import add_config_argument, load_or_exit, stop_event_on_signals
+from benchpin.cli import add_config_argument, load_or_exit
 from benchpin.config import KioskConfig, StationConfig
 from kiosk.ledger import ROLES, DuplicateOperator, ImportRejected, Ledger, parse_pieces_csv
 from kiosk.ledger.db import DatabaseUnavailable
@@ -78,50 +76,7 @@ def _list_operators(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_kiosk(args: argparse.Namespace) -> int:
-    config, kiosk = _kiosk_config(args)
-    import waitress
-
-    from kiosk.app import close_app, create_app
-
-    stop = stop_event_on_signals()
-    app = create_app(config)
-    host, port = kiosk.listen.rsplit(":", 1)
-    server = waitress.create_server(app, host=host, port=int(port), threads=16)
-    log.info("kiosk for station %s listening on http://%s:%s", kiosk.station, host,
-             server.effective_port)  # type: ignore[union-attr]
-    threading.Thread(target=_stop_server, args=(server, stop), name="kiosk-stop", daemon=True).start()
-    try:
-        server.run()
-    finally:
-        close_app(app)
-    log.info("kiosk stopped")
-    return 0
-
-
-def _stop_server(server: Any, stop: threading.Event) -> None:
-    """Wait for ``stop``, finish the requests in hand, then close every socket of waitress.
-
-    waitress's loop has no stop flag and runs while any socket (keep-alive clients too) is
-    open; the closing runs on the loop's own thread through its trigger.
-    """
-    stop.wait()
-    server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
-
-    def close_all() -> None:
-        for dispatcher in list(server._map.values()):
-            dispatcher.close()
-
-    server.trigger.pull_trigger(close_all)
-
-
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    kiosk = sub.add_parser("kiosk", help="run the kiosk web app (waitress)",
-                           description="Run the kiosk: the JSON API (and the touch UI) on kiosk.listen, "
-                                       "served by waitress; moves are published to MQTT.")
-    add_config_argument(kiosk)
-    kiosk.set_defaults(func=_run_kiosk)
-
     pieces = sub.add_parser("pieces", help="manage pieces in the ledger")
     pieces_sub = pieces.add_subparsers(dest="pieces_command", metavar="ACTION", required=True)
     imp = pieces_sub.add_parser(

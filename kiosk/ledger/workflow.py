@@ -43,6 +43,7 @@ class Stage:
     only_if: str = ""
     scrap: tuple[str, ...] = ()
     rework: Rework | None = None
+    scrap_reasons: tuple[str, ...] = ()
 
     def applies_to(self, piece: Any) -> bool:
         """Say whether a piece passes through this stage (``only_if`` flags)."""
@@ -100,7 +101,7 @@ class Route:
                 if self.stage(target).applies_to(piece):
                     moves.append(Move(target, REWORK, stage.rework.roles, stage.rework.reasons))
         if stage.scrap:
-            moves.append(Move(SCRAPPED, SCRAP, stage.scrap))
+            moves.append(Move(SCRAPPED, SCRAP, stage.scrap, stage.scrap_reasons))
         return moves
 
     def check(self, piece: Any, to: str, role: str, note: str) -> Move:
@@ -221,6 +222,9 @@ def _parse_stage(t: _Table) -> Stage:
         rt.done()
     stage = Stage(name=name, advance=tuple(_strings(t, "advance", choices=ROLES)),
                   auto=t.bool("auto", False), only_if=t.str("only_if", "", choices=ONLY_IF_FLAGS),
-                  scrap=tuple(_strings(t, "scrap", choices=ROLES)), rework=rework)
+                  scrap=tuple(_strings(t, "scrap", choices=ROLES)), rework=rework,
+                  scrap_reasons=tuple(_strings(t, "scrap_reasons")))
+    if stage.scrap_reasons and not stage.scrap:
+        t._problem("scrap_reasons", "given but nobody may scrap here (add `scrap` roles)")
     t.done()
     return stage

@@ -1,0 +1,181 @@
+"""Live push to the kiosk screens: the station gateway's scans and furnace temperatures.
+
+:class:`LiveFeed` subscribes to ``<gw>/scanner/+/scan`` and ``<gw>/probe/+/temperature`` of
+the gateway named by ``kiosk.gateway`` (and to the job states of ``kiosk.engraver``) with its
+own MQTT session, and fans each message out to every open screen's :class:`Listener` (one per
+server-sent-event stream). paho's thread only decodes and puts into the listeners' queues.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from benchpin.config import StationConfig
+from benchpin.mqtt import MqttSession
+from benchpin.topics import Topics
+
+log = logging.getLogger(__name__)
+
+LISTENER_BACKLOG = 100  # a screen further behind than this is dropped; the browser reconnects
+
+
+@dataclass(frozen=True)
+class LiveMessage:
+    """One thing to push to the screens: an SSE event name and its JSON data."""
+
+    event: str  # "scan" | "temperature" | "job"
+    data: dict[str, Any]
+
+    def to_sse(self) -> bytes:
+        """Encode as one server-sent event."""
+        return f"event: {self.event}\ndata: {json.dumps(self.data, separators=(',', ':'))}\n\n".encode()
+
+
+class Listener:
+    """The queue of one open screen; ``None`` in it means the feed is stopping."""
+
+    def __init__(self) -> None:
+        self.queue: queue.Queue[LiveMessage | None] = queue.Queue(LISTENER_BACKLOG)
+        self.overflowed = False
+
+    def get(self, timeout: float) -> LiveMessage | None:
+        """Return the next message; raise :class:`queue.Empty` after ``timeout`` seconds."""
+        return self.queue.get(timeout=timeout)
+
+
+class LiveFeed:
+    """Relay one station's scans, temperatures and engraving job states to the open screens."""
+
+    def __init__(self, config: StationConfig, *, connect: bool = True) -> None:
+        assert config.kiosk is not None
+        self.gateway = config.kiosk.gateway
+        self.engraver = config.kiosk.engraver
+        self.topics = Topics(config.site.id)
+        self._temperatures: dict[str, dict[str, Any]] = {}  # probe id -> last reading
+        self._jobs: dict[str, dict[str, str]] = {}  # laser job id -> last state seen
+        self._listeners: set[Listener] = set()
+        self._lock = threading.Lock()
+        self.session: MqttSession | None = None
+        if connect and (self.gateway or self.engraver):
+            self.session = MqttSession(config.mqtt, client_id=f"benchpin-kiosk-live-{config.site.id}-"
+                                                              f"{uuid.uuid4().hex[:8]}")
+        if connect and not self.gateway:
+            log.warning("kiosk.gateway is not set: scans reach the screen only from a keyboard-wedge scanner")
+
+    def start(self) -> None:
+        """Subscribe and connect in the background; returns at once."""
+        if self.session is None:
+            return
+        if self.gateway:
+            self.session.subscribe(self.topics.scan(self.gateway, "+"), self.on_scan)
+            self.session.subscribe(self.topics.temperature(self.gateway, "+"), self.on_temperature)
+        if self.engraver:
+            gateway, _, engraver = self.engraver.partition("/")
+            self.session.subscribe(self.topics.engraver_job_states(gateway, engraver), self.on_job_state)
+        self.session.start()
+
+    def stop(self) -> None:
+        """Disconnect and end every open stream."""
+        if self.session is not None:
+            self.session.stop()
+        with self._lock:
+            listeners, self._listeners = list(self._listeners), set()
+        for listener in listeners:
+            _put_nowait(listener, None)
+
+    # ------------------------------------------------------------------ screens
+
+    def temperatures(self) -> list[dict[str, Any]]:
+        """Return the last reading of every probe, by probe id."""
+        with self._lock:
+            return [self._temperatures[probe] for probe in sorted(self._temperatures)]
+
+    def job(self, job_id: str) -> dict[str, str] | None:
+        """Return the last state seen of a laser job (``state``, ``detail``), or None."""
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def listen(self) -> Listener:
+        """Open a stream for one screen; close it with :meth:`forget`."""
+        listener = Listener()
+        with self._lock:
+            self._listeners.add(listener)
+        return listener
+
+    def forget(self, listener: Listener) -> None:
+        with self._lock:
+            self._listeners.discard(listener)
+
+    def push(self, message: LiveMessage) -> None:
+        """Hand a message to every open screen; a screen that fell far behind is cut off."""
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            if not _put_nowait(listener, message):
+                log.warning("a kiosk screen is %d messages behind: closing its stream", LISTENER_BACKLOG)
+                listener.overflowed = True
+                self.forget(listener)
+
+    # ------------------------------------------------------------------ MQTT (paho's thread)
+
+    def on_scan(self, topic: str, payload: bytes) -> None:
+        data = _decode(topic, payload)
+        if data is None or not isinstance(data.get("code"), str):
+            log.warning("ignoring a scan without a code on %s", topic)
+            return
+        self.push(LiveMessage("scan", {"code": data["code"], "valid": data.get("valid") is not False,
+                                       "reason": str(data.get("reason") or ""),
+                                       "scanner": _segment(topic, -2)}))
+
+    def on_temperature(self, topic: str, payload: bytes) -> None:
+        data = _decode(topic, payload)
+        if data is None:
+            return
+        value = data.get("value_c")
+        reading = {"probe": _segment(topic, -2), "ts": str(data.get("ts") or ""), "received_ms": int(time.time() * 1000),
+                   "value_c": value if isinstance(value, (int, float)) and not isinstance(value, bool) else None,
+                   "fault": str(data.get("fault") or "")}
+        with self._lock:
+            self._temperatures[reading["probe"]] = reading
+        self.push(LiveMessage("temperature", reading))
+
+    def on_job_state(self, topic: str, payload: bytes) -> None:
+        data = _decode(topic, payload)
+        if data is None:
+            return
+        job = {"job_id": _segment(topic, -1), "state": str(data.get("state") or ""),
+               "detail": str(data.get("detail") or "")}
+        with self._lock:  # recorded before the push: a screen fetched because of it sees it
+            self._jobs[job["job_id"]] = job
+        self.push(LiveMessage("job", job))
+
+
+def _put_nowait(listener: Listener, message: LiveMessage | None) -> bool:
+    try:
+        listener.queue.put_nowait(message)
+        return True
+    except queue.Full:
+        return False
+
+
+def _segment(topic: str, index: int) -> str:
+    return topic.split("/")[index]
+
+
+def _decode(topic: str, payload: bytes) -> dict[str, Any] | None:
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, ValueError) as exc:
+        log.warning("ignoring a message that is not JSON on %s: %s", topic, exc)
+        return None
+    if not isinstance(data, dict):
+        log.warning("ignoring a message that is not a JSON object on %s", topic)
+        return None
+    return data

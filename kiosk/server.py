@@ -1,0 +1,158 @@
+"""The kiosk's production server (waitress) and ``benchpin kiosk --config FILE``.
+
+Server-sent events need two things from waitress: every write flushed to the socket at once
+(``send_bytes=1``; waitress queues a task's output in the channel's buffer and sends only once
+``send_bytes`` have gathered — older releases defaulted to 18000, so it is set explicitly)
+and a worker thread per open screen for as long as its stream is open (``kiosk.threads``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+import warnings
+from typing import Any, Mapping
+
+import waitress
+from waitress import wasyncore
+from waitress.server import BaseWSGIServer
+
+from benchpin.config import StationConfig
+
+log = logging.getLogger(__name__)
+
+
+def create_server(app: Any, listen: str, *, threads: int) -> BaseWSGIServer:
+    """Bind waitress to ``HOST:PORT`` (port 0: any free port) with streaming-friendly settings."""
+    host, port = listen.rsplit(":", 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # send_bytes is deprecated, still honoured
+        server = waitress.create_server(
+            app, host=host.strip("[]"), port=int(port), threads=threads,
+            send_bytes=1,  # flush each server-sent event as soon as it is written
+            connection_limit=max(100, threads * 4), channel_timeout=120, ident="benchpin-kiosk",
+            clear_untrusted_proxy_headers=True)
+    assert isinstance(server, BaseWSGIServer)
+    return server
+
+
+class KioskServer:
+    """The kiosk app served by waitress on a background thread, stoppable from any thread."""
+
+    def __init__(self, config: StationConfig, test_config: Mapping[str, Any] | None = None, *,
+                 listen: str | None = None) -> None:
+        from kiosk.app import create_app
+
+        assert config.kiosk is not None
+        self.config = config
+        self.app = create_app(config, test_config)
+        self.server = create_server(self.app, listen or config.kiosk.listen, threads=config.kiosk.threads)
+        self._thread = threading.Thread(target=self.run, name="kiosk-server", daemon=True)
+        self._stopped = threading.Event()
+        self._serving = threading.Event()
+        self._served = threading.Event()
+
+    @property
+    def port(self) -> int:
+        return int(self.server.effective_port)  # type: ignore[attr-defined]
+
+    @property
+    def url(self) -> str:
+        host = self.server.effective_host  # type: ignore[attr-defined]
+        host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        return f"http://{host}:{self.port}"
+
+    def waiting_for(self) -> list[str]:
+        """Name what the kiosk still lacks to be fully up (for systemd's readiness)."""
+        from kiosk.app import kiosk_state
+        from kiosk.ui.state import ui_state
+
+        missing = []
+        bridge = kiosk_state(self.app).bridge
+        live = ui_state(self.app).live.session
+        for name, session in (("event outbox", bridge.session if bridge else None), ("live scans", live)):
+            if session is not None and not session.connected.is_set():
+                missing.append(f"MQTT broker {self.config.mqtt.host}:{self.config.mqtt.port} ({name})")
+        return missing
+
+    def start(self) -> KioskServer:
+        """Serve on a background thread; returns at once."""
+        self._thread.start()
+        return self
+
+    def run(self) -> None:
+        """Serve until :meth:`stop` (blocks)."""
+        log.info("kiosk for station %s listening on %s", self.config.kiosk.station, self.url)  # type: ignore[union-attr]
+        self._serving.set()
+        try:
+            self.server.run()
+        except (OSError, ValueError):  # a descriptor closed under select() while stopping
+            if not self._stopped.is_set():
+                raise
+        finally:
+            self._served.set()
+
+    def stop(self) -> None:
+        """End the open streams, stop the workers and the loop, close the app; safe to call twice."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        from kiosk.app import close_app
+        from kiosk.ui import close_ui
+
+        close_ui(self.app)  # ends every event stream, so no worker stays blocked in one
+        self.server.task_dispatcher.shutdown(timeout=5)
+        channels = self.server._map  # type: ignore[attr-defined]
+        # Closing the channels inside the loop's own thread (a trigger thunk) ends loop() cleanly.
+        try:
+            self.server.trigger.pull_trigger(lambda: wasyncore.close_all(channels))  # type: ignore[attr-defined]
+        except OSError as exc:  # the trigger is gone: the loop failed or ended already
+            log.warning("kiosk server loop not reachable (%s); closing its sockets directly", exc)
+            wasyncore.close_all(channels)
+        if self._serving.is_set() and not self._served.wait(5):
+            log.warning("the kiosk server loop did not stop within 5 s")
+        close_app(self.app)
+
+    def __enter__(self) -> KioskServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _run_kiosk(args: argparse.Namespace) -> int:
+    from benchpin.cli import load_or_exit, stop_event_on_signals
+    from benchpin.sdnotify import watch_http_service
+
+    config = load_or_exit(args.config)
+    if config.kiosk is None:
+        log.error("%s: no [kiosk] section", config.source)
+        return 2
+    stop = stop_event_on_signals()
+    server = KioskServer(config)
+    # Type=notify under systemd: READY once /healthz answers and MQTT is up, pings while it answers.
+    watch = watch_http_service(f"{server.url}/healthz", waiting_for=server.waiting_for)
+
+    def stop_when_asked() -> None:
+        stop.wait()
+        watch.set()  # STOPPING=1 first: the streams and workers may take a moment
+        server.stop()
+
+    threading.Thread(target=stop_when_asked, name="kiosk-stop", daemon=True).start()
+    server.run()
+    server.stop()
+    log.info("kiosk stopped")
+    return 0
+
+
+def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    from benchpin.cli import add_config_argument
+
+    kiosk = sub.add_parser(
+        "kiosk", help="run the kiosk: touch screens and JSON API (waitress)",
+        description="Run the kiosk on kiosk.listen with the production WSGI server (waitress): the touch "
+                    "screens (badge in, scan, advance), their live push of scans and furnace temperatures "
+                    "from kiosk.gateway, and the JSON API. Moves are published to MQTT.")
+    add_config_argument(kiosk)
+    kiosk.set_defaults(func=_run_kiosk)

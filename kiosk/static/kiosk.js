@@ -1,0 +1,207 @@
+// Kiosk screens: keyboard-wedge scans, scans pushed over server-sent events, page swaps
+// without reloads (the event stream stays open), idle logout. No framework, no CDN.
+"use strict";
+(function () {
+  let chain = Promise.resolve();
+  let idleTimer = null;
+  let tapInFlight = false;
+  const STALE_MS = 30000;
+  const WEDGE_GAP_MS = 35;  // a scanner types far faster than a finger on a touch keyboard
+  let burst = { text: "", last: 0, before: "" };
+
+  // One action at a time, in order: a badge scan then a piece scan must not race.
+  function enqueue(action) {
+    chain = chain.then(action).catch(function (err) { console.error(err); });
+    return chain;
+  }
+
+  function isTextField(el) {
+    return !!el && el.id !== "scan-input" &&
+      (el.tagName === "TEXTAREA" || (el.tagName === "INPUT" && el.type !== "hidden"));
+  }
+
+  function focusScan() {
+    const input = document.getElementById("scan-input");
+    if (input && !isTextField(document.activeElement)) input.focus({ preventScroll: true });
+  }
+
+  async function swap(response, method) {
+    const doc = new DOMParser().parseFromString(await response.text(), "text/html");
+    document.title = doc.title;
+    document.body.replaceWith(document.adoptNode(doc.body));
+    // A refused POST answers in place (409 with why): its URL is not a screen to come back to.
+    const screen = method === "GET" || response.redirected;
+    if (screen && response.url && response.url !== location.href) history.pushState(null, "", response.url);
+    window.scrollTo(0, 0);
+    focusScan();
+    armIdle();
+    document.dispatchEvent(new CustomEvent("kiosk:swapped"));
+  }
+
+  async function go(url, init) {
+    const method = (init && init.method) || "GET";
+    document.body.classList.add("busy");
+    let response;
+    try {
+      response = await fetch(url, Object.assign({ credentials: "same-origin" }, init || {}));
+    } catch (err) {
+      showMessage("The kiosk server does not answer. Check the network, then scan again.");
+      document.body.classList.remove("busy");
+      return;
+    }
+    await swap(response, method);
+  }
+
+  function submitForm(form, submitter) {
+    const data = new URLSearchParams(new FormData(form, submitter || null));
+    if ((form.getAttribute("method") || "get").toLowerCase() === "post") {
+      return go(form.action, { method: "POST", body: data });
+    }
+    return go(form.action + "?" + data.toString());
+  }
+
+  function scan(code) {
+    const form = document.getElementById("scan-form");
+    if (!form || !code) return Promise.resolve();
+    form.elements.code.value = code;
+    return submitForm(form);
+  }
+
+  function showMessage(text) {
+    const box = document.getElementById("messages");
+    if (!box) return;
+    const p = document.createElement("p");
+    p.className = "msg error";
+    p.textContent = text;  // never innerHTML: the text comes from a scanner
+    box.replaceChildren(p);
+  }
+
+  function showReading(reading) {
+    const box = document.getElementById("furnace");
+    if (!box) return;
+    let span = box.querySelector('[data-probe="' + CSS.escape(reading.probe) + '"]');
+    if (!span) {
+      box.querySelectorAll(".waiting").forEach(function (w) { w.remove(); });
+      span = document.createElement("span");
+      span.dataset.probe = reading.probe;
+      span.append(document.createTextNode(reading.probe + " "), document.createElement("b"));
+      box.append(span);
+    }
+    span.className = "reading" + (reading.fault ? " fault" : "");
+    span.dataset.received = String(Date.now());
+    span.querySelector("b").textContent = reading.fault ? reading.fault
+      : (reading.value_c === null ? "—" : Math.round(reading.value_c) + " °C");
+  }
+
+  // A probe that stopped reporting must not look live: grey out a reading older than STALE_MS.
+  function markStale() {
+    document.querySelectorAll("#furnace [data-received]").forEach(function (span) {
+      span.classList.toggle("stale", Date.now() - parseInt(span.dataset.received, 10) > STALE_MS);
+    });
+  }
+
+  function armIdle() {
+    clearTimeout(idleTimer);
+    const ms = parseInt(document.body.dataset.idleMs || "0", 10);
+    if (!document.body.dataset.operator || !ms) return;
+    idleTimer = setTimeout(function () {
+      const form = document.getElementById("logout-form");
+      if (form) enqueue(function () { return submitForm(form); });
+    }, ms);
+  }
+
+  // Scrapping cannot be undone: a button with data-confirm needs a second tap within 4 s.
+  function needsSecondTap(button) {
+    if (!button || !button.dataset.confirm) return false;
+    if (button.dataset.armed && Date.now() - parseInt(button.dataset.armed, 10) < 4000) return false;
+    document.querySelectorAll("[data-armed]").forEach(function (other) {
+      other.textContent = other.dataset.label;
+      delete other.dataset.armed;
+    });
+    button.dataset.label = button.dataset.label || button.textContent;
+    button.dataset.armed = String(Date.now());
+    button.textContent = button.dataset.confirm;
+    setTimeout(function () {
+      if (button.dataset.armed && Date.now() - parseInt(button.dataset.armed, 10) >= 4000) {
+        button.textContent = button.dataset.label;
+        delete button.dataset.armed;
+      }
+    }, 4100);
+    return true;
+  }
+
+  document.addEventListener("submit", function (event) {
+    const form = event.target;
+    event.preventDefault();
+    if (form.id === "scan-form") {
+      const code = form.elements.code.value.trim();
+      form.elements.code.value = "";
+      enqueue(function () { return scan(code); });
+    } else if (needsSecondTap(event.submitter)) {
+      return;
+    } else if (!tapInFlight) {  // a gloved double tap must not send the move twice
+      tapInFlight = true;
+      enqueue(function () { return submitForm(form, event.submitter); })
+        .finally(function () { tapInFlight = false; });
+    }
+  });
+
+  document.addEventListener("click", function (event) {
+    const link = event.target.closest("a[href]");
+    if (!link || link.origin !== location.origin || event.ctrlKey || event.metaKey) return;
+    event.preventDefault();
+    enqueue(function () { return go(link.href); });
+  });
+
+  // A scan while a note field has focus: take the burst of fast keys back out and scan it.
+  document.addEventListener("keydown", function (event) {
+    const field = event.target;
+    if (!isTextField(field)) return;
+    const now = performance.now();
+    if (event.key.length === 1) {
+      if (now - burst.last > WEDGE_GAP_MS) burst = { text: "", last: now, before: field.value };
+      burst.text += event.key;
+      burst.last = now;
+    } else if (event.key === "Enter" && burst.text.length >= 4 && now - burst.last <= WEDGE_GAP_MS * 2) {
+      event.preventDefault();
+      const code = burst.text;
+      field.value = burst.before;
+      burst = { text: "", last: 0, before: "" };
+      enqueue(function () { return scan(code); });
+    }
+  }, true);
+
+  document.addEventListener("pointerdown", armIdle);
+  document.addEventListener("keydown", armIdle);
+  document.addEventListener("pointerup", function () { setTimeout(focusScan, 0); });
+  window.addEventListener("popstate", function () { enqueue(function () { return go(location.href); }); });
+
+  function listen() {
+    const source = new EventSource("/events");
+    source.addEventListener("scan", function (event) {
+      const data = JSON.parse(event.data);
+      armIdle();
+      if (!data.valid) {
+        showMessage("Scan “" + data.code + "”: " + (data.reason || "not a valid code") + ".");
+        return;
+      }
+      enqueue(function () { return scan(data.code); });
+    });
+    source.addEventListener("temperature", function (event) { showReading(JSON.parse(event.data)); });
+    source.addEventListener("job", function () {
+      // The engraving queue, or a piece waiting for the laser, shows job states: fetch it again.
+      if (document.body.dataset.page === "engraving" || document.querySelector(".laser")) {
+        enqueue(function () { return go(location.href); });
+      }
+    });
+    source.addEventListener("open", function () { document.documentElement.dataset.live = "open"; });
+    source.addEventListener("error", function () { document.documentElement.dataset.live = "retrying"; });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    focusScan();
+    armIdle();
+    listen();
+    setInterval(markStale, 5000);
+  });
+})();

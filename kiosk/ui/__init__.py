@@ -1,0 +1,124 @@
+"""The kiosk's touch screens: blueprints, badge sessions, CSRF, live push, error pages.
+
+``init_ui(app)`` is called by the application factory; ``close_ui(app)`` (called by
+``close_app``) stops the live feed.
+Test settings: ``KIOSK_LIVE`` (False: no MQTT session for scans/temperatures) and
+``SECRET_KEY`` (else ``kiosk.secret_key_file``, else a random key per start).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from pathlib import Path
+
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
+
+from benchpin.config import ConfigError
+from kiosk.app import kiosk_state
+from kiosk.ledger.db import DatabaseUnavailable
+from kiosk.live import LiveFeed
+from kiosk.ui import auth
+from kiosk.ui.state import EXTENSION, UiState
+from kiosk.ui.view import render_screen
+
+log = logging.getLogger(__name__)
+
+
+def station_stages(station: str) -> tuple[str, ...]:
+    """Return the stages a ``kiosk.station`` value names (``"casting"`` or ``"filing,decoration"``)."""
+    return tuple(s.strip() for s in station.split(",") if s.strip())
+
+
+def read_secret_key(path: str) -> str:
+    """Read the session key file, or make a random key (sessions then end on restart)."""
+    if not path:
+        log.warning("kiosk.secret_key_file is not set: using a random session key; "
+                    "badge sessions end when the kiosk restarts")
+        return secrets.token_hex(32)
+    try:
+        key = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError([f"kiosk.secret_key_file: cannot read {path}: {exc.strerror or exc}"]) from exc
+    if len(key) < 32:
+        raise ConfigError([f"kiosk.secret_key_file: the key in {path} is shorter than 32 characters"])
+    return key
+
+
+def init_ui(app: Flask) -> None:
+    """Register the screens, the live feed and the error pages on a kiosk app."""
+    config = kiosk_state(app).config
+    assert config.kiosk is not None
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = read_secret_key(config.kiosk.secret_key_file)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Strict")
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    live = LiveFeed(config, connect=app.config.get("KIOSK_LIVE", True))
+    app.extensions[EXTENSION] = UiState(live=live, idle_logout_s=config.kiosk.idle_logout_s,
+                                        stages=station_stages(config.kiosk.station))
+    app.jinja_env.globals["csrf_token"] = auth.csrf_token
+
+    from kiosk.ui.screens import bp as screens_bp
+    from kiosk.ui.stations import bp as stations_bp
+    from kiosk.ui.stream import bp as stream_bp
+
+    for bp in (screens_bp, stations_bp, stream_bp):
+        # Per app, not on the blueprint objects: they are module-level and shared by every app.
+        app.before_request_funcs.setdefault(bp.name, []).extend([auth.load_operator, auth.check_csrf])
+        app.register_blueprint(bp)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(DatabaseUnavailable, _database_unavailable)
+    app.register_error_handler(Exception, _unexpected)
+    live.start()
+
+
+def close_ui(app: Flask) -> None:
+    """Stop the live feed (ends every open stream); safe to call twice."""
+    state: UiState | None = app.extensions.pop(EXTENSION, None)
+    if state is not None:
+        state.live.stop()
+
+
+def _is_api() -> bool:
+    return request.blueprint == "api" or request.path.startswith("/api/") or request.path == "/healthz"
+
+
+def _error_page(status: int, title: str, message: str) -> tuple[str, int]:
+    """Render an error as a kiosk screen (header, badge, scan field), never a bare server page."""
+    if "operator" not in g:  # the request never reached a screen (unknown URL)
+        try:
+            auth.load_operator()
+        except Exception:  # the ledger itself may be what failed
+            g.operator = None
+    try:
+        return render_screen("error.html", status=status, title=title, message=message)
+    except Exception:
+        log.exception("cannot render the error screen")
+        return f"{status} {title}: {message}", status
+
+
+def _http_error(exc: HTTPException) -> HTTPException | tuple[str, int]:
+    if _is_api():
+        return exc
+    status = exc.code or 500
+    message = exc.description or ""
+    if status == 404 and not request.blueprint:
+        message = f"There is no screen at {request.path}."
+    return _error_page(status, exc.name, message)
+
+
+def _database_unavailable(exc: DatabaseUnavailable) -> tuple[str, int] | Response:
+    log.error("ledger unavailable: %s", exc)
+    return _error_page(503, "Ledger unavailable", "The ledger database does not answer. Wait a moment and "
+                                                   "scan again; if it persists, call the supervisor.")
+
+
+def _unexpected(exc: Exception) -> HTTPException | tuple[str, int]:
+    if isinstance(exc, HTTPException):
+        return _http_error(exc)
+    if _is_api():
+        raise exc  # the API keeps Flask's own handling
+    log.exception("unexpected error on %s %s", request.method, request.path)
+    return _error_page(500, "Something went wrong", "This screen failed. Scan again; if it happens again, "
+                                                     "call the supervisor.")

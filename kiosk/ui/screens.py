@@ -1,0 +1,231 @@
+"""The screens an artisan works in: scan/idle, piece, rework/scrap reasons, wax tree."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, request, url_for
+from werkzeug.wrappers import Response
+
+from kiosk.app import get_ledger, kiosk_state
+from kiosk.ledger import REWORK, SCRAP, SCRAPPED, MoveOption, MoveRefused, NotFound, Piece
+from kiosk.ui import auth
+from kiosk.ui.barcodes import ADVANCE, COMMAND, LOGOUT, OPERATOR, PIECE, TREE, read_barcode
+from kiosk.ui.stations import job_state
+from kiosk.ui.view import render_screen, see, stage_label
+
+bp = Blueprint("ui", __name__)
+
+Answer = Response | tuple[str, int] | str
+
+
+@bp.get("/")
+def idle() -> Answer:
+    return render_screen("idle.html", page="idle")
+
+
+@bp.post("/logout")
+def logout() -> Answer:
+    operator = auth.current_operator()
+    auth.logout()
+    if operator is not None:
+        flash(f"{operator.name} logged out.", "info")
+    return see(url_for("ui.idle"))
+
+
+# ---------------------------------------------------------------------------- scanning
+
+@bp.post("/scan")
+def scan() -> Answer:
+    """Act on one scan: a badge logs in, a piece or tree opens, a command acts like its button."""
+    barcode = read_barcode(request.form.get("code", ""), kiosk_state().config.barcodes)
+    back = _local(request.form.get("next", "")) or url_for("ui.idle")
+    if barcode.problem:
+        flash(f"Scan “{barcode.code}”: {barcode.problem}.", "error")
+        return see(back)
+    if barcode.kind == OPERATOR:
+        try:
+            operator = get_ledger().operator(barcode.code)
+        except NotFound:
+            flash(f"Badge {barcode.code} is not registered. Ask the supervisor to add it.", "error")
+            return see(url_for("ui.idle"))
+        auth.login(operator)
+        flash(f"Welcome, {operator.name} ({operator.role}).", "info")
+        return see(url_for("ui.idle"))
+    if barcode.code == LOGOUT:
+        return logout()
+    if auth.current_operator() is None:
+        flash(f"Scan your badge first ({barcode.code} was not opened).", "error")
+        return see(url_for("ui.idle"))
+    ledger = get_ledger()
+    try:
+        if barcode.kind == PIECE:
+            ledger.piece(barcode.code)
+            return see(url_for("ui.piece", piece_id=barcode.code))
+        if barcode.kind == TREE:
+            ledger.tree(barcode.code)
+            return see(url_for("ui.tree", tree_id=barcode.code))
+    except NotFound:
+        what = "piece" if barcode.kind == PIECE else "wax tree"
+        flash(f"Unknown {what} {barcode.code}: it is not in the ledger.", "error")
+        return see(back)
+    assert barcode.kind == COMMAND
+    return _command(barcode.code, back)
+
+
+def _command(code: str, back: str) -> Answer:
+    piece_id = request.form.get("piece", "")
+    tree_id = request.form.get("tree", "")
+    if not piece_id and not tree_id:
+        flash(f"{code}: scan a piece or a tree first.", "error")
+        return see(back)
+    if tree_id:
+        if code != ADVANCE:
+            flash(f"{code}: rework and scrap are per piece; open the piece first.", "error")
+            return see(url_for("ui.tree", tree_id=tree_id))
+        following = _tree_next_stage(tree_id)
+        if following is None:
+            return tree(tree_id, error="These pieces have no common next stage: advance them one by one.",
+                        status=409)
+        return _move_tree(tree_id, following)
+    if code == ADVANCE:
+        return _move_piece(piece_id, "", request.form.get("version", ""), note="")
+    return see(url_for("ui.reasons", piece_id=piece_id, kind=REWORK if code.endswith("REWORK") else SCRAP))
+
+
+# ---------------------------------------------------------------------------- pieces
+
+@bp.get("/pieces/<piece_id>")
+@auth.login_required
+def piece(piece_id: str, error: str = "", status: int = 200) -> Answer:
+    ledger = get_ledger()
+    operator = auth.current_operator()
+    assert operator is not None
+    try:
+        current = ledger.piece(piece_id)
+        history = ledger.history(piece_id)
+        options = ledger.options(piece_id, operator.operator_id)
+    except NotFound:
+        abort(404, description=f"Unknown piece {piece_id}: it is not in the ledger.")
+    route = ledger.workflow.route(current.route)
+    stages = [s.name for s in route.stages if s.applies_to(current)]
+    laser = job_state(history[-1].event_id) if current.stage == route.engraving else None
+    return render_screen("piece.html", status=status, page="piece", piece=current, laser=laser,
+                         history=list(reversed(history)), stages=stages, error=error,
+                         advance=[o for o in options if o.kind not in (REWORK, SCRAP)],
+                         rework=_summary(options, REWORK), scrap=_summary(options, SCRAP),
+                         scan_piece=current.piece_id, scan_version=current.version)
+
+
+def _summary(options: list[MoveOption], kind: str) -> dict[str, Any] | None:
+    of_kind = [o for o in options if o.kind == kind]
+    if not of_kind:
+        return None
+    allowed = [o for o in of_kind if o.allowed]
+    return {"allowed": bool(allowed), "why": "" if allowed else of_kind[0].why,
+            "targets": [o.to for o in allowed or of_kind]}
+
+
+@bp.post("/pieces/<piece_id>/moves")
+@auth.login_required
+def move_piece(piece_id: str) -> Answer:
+    note = (request.form.get("note") or request.form.get("other_note") or "").strip()
+    return _move_piece(piece_id, request.form.get("to", ""), request.form.get("version", ""), note)
+
+
+def _move_piece(piece_id: str, to: str, version: str, note: str) -> Answer:
+    """Advance (``to`` empty) or move a piece; a refusal shows the piece with why (409)."""
+    operator = auth.current_operator()
+    assert operator is not None
+    if not version.isdigit():
+        abort(400, description="This screen did not say which version of the piece it showed; scan the piece again.")
+    ledger = get_ledger()
+    station = kiosk_state().config.kiosk.station  # type: ignore[union-attr]
+    try:
+        if to:
+            event = ledger.move(piece_id, to, operator=operator.operator_id, station=station, note=note,
+                                expected_version=int(version))
+        else:
+            event = ledger.advance(piece_id, operator=operator.operator_id, station=station, note=note,
+                                   expected_version=int(version))
+    except NotFound as exc:
+        abort(404, description=f"{exc}.")
+    except MoveRefused as exc:
+        return piece(piece_id, error=f"Not moved: {exc}.", status=409)
+    flash(f"{piece_id}: {stage_label(event.from_stage or '')} → {stage_label(event.to_stage)}.", "done")
+    return see(url_for("ui.piece", piece_id=piece_id))
+
+
+@bp.get("/pieces/<piece_id>/reasons")
+@auth.login_required
+def reasons(piece_id: str) -> Answer:
+    """Offer the rework targets (or scrap) with the route's reasons as big buttons."""
+    kind = request.args.get("kind", REWORK)
+    if kind not in (REWORK, SCRAP):
+        abort(400, description=f"kind must be {REWORK} or {SCRAP}")
+    operator = auth.current_operator()
+    assert operator is not None
+    try:
+        current = get_ledger().piece(piece_id)
+        options = get_ledger().options(piece_id, operator.operator_id)
+    except NotFound:
+        abort(404, description=f"Unknown piece {piece_id}: it is not in the ledger.")
+    of_kind = [o for o in options if o.kind == kind]
+    allowed = [o for o in of_kind if o.allowed]
+    if not allowed:
+        why = of_kind[0].why if of_kind else f"the route offers no {kind} from {stage_label(current.stage)}"
+        return piece(piece_id, error=f"Cannot {kind} {piece_id}: {why}.", status=409)
+    suggested = sorted({r for o in options if o.kind == REWORK for r in o.reasons})
+    return render_screen("reasons.html", page="reasons", piece=current, kind=kind, options=allowed,
+                         suggested=suggested, scan_piece=current.piece_id, scan_version=current.version)
+
+
+# ---------------------------------------------------------------------------- wax trees
+
+@bp.get("/trees/<tree_id>")
+@auth.login_required
+def tree(tree_id: str, error: str = "", status: int = 200) -> Answer:
+    try:
+        found = get_ledger().tree(tree_id)
+    except NotFound:
+        abort(404, description=f"Unknown wax tree {tree_id}.")
+    live = [p for p in found.pieces if p.stage != SCRAPPED]
+    return render_screen("tree.html", status=status, page="tree", tree=found, error=error,
+                         live_count=len(live), following=_tree_next_stage(tree_id),
+                         stages=sorted({p.stage for p in live}), scan_tree=tree_id)
+
+
+def _tree_next_stage(tree_id: str) -> str | None:
+    """Return the one next stage all the tree's live pieces share, or None."""
+    ledger = get_ledger()
+    live: list[Piece] = [p for p in ledger.tree(tree_id).pieces if p.stage != SCRAPPED]
+    following = {ledger.workflow.route(p.route).next_stage(p.stage, p) for p in live}
+    return following.pop() if len(following) == 1 else None
+
+
+@bp.post("/trees/<tree_id>/moves")
+@auth.login_required
+def move_tree(tree_id: str) -> Answer:
+    to = request.form.get("to", "")
+    if not to:
+        abort(400, description="Which stage? The form did not say; scan the tree again.")
+    return _move_tree(tree_id, to)
+
+
+def _move_tree(tree_id: str, to: str) -> Answer:
+    operator = auth.current_operator()
+    assert operator is not None
+    try:
+        events = get_ledger().move_tree(tree_id, to, operator=operator.operator_id,
+                                        station=kiosk_state().config.kiosk.station)  # type: ignore[union-attr]
+    except NotFound as exc:
+        abort(404, description=f"{exc}.")
+    except MoveRefused as exc:
+        return tree(tree_id, error=f"Nothing moved: {exc}.", status=409)
+    flash(f"{tree_id}: {len(events)} pieces → {stage_label(to)}.", "done")
+    return see(url_for("ui.tree", tree_id=tree_id))
+
+
+def _local(url: str) -> str:
+    """Return ``url`` if it is a path on this kiosk (never another site), else ''."""
+    return url if url.startswith("/") and not url.startswith("//") and "\\" not in url else ""

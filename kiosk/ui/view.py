@@ -1,0 +1,59 @@
+"""Rendering helpers shared by the screens: the common context, redirects, labels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from kiosk.app import kiosk_state
+from kiosk.ui import auth
+from kiosk.ui.state import ui_state
+
+METALS = {"silver_925": "925 silver", "vermeil_18ct": "18ct gold vermeil 2.5 µm",
+          "gold_plated_brass": "gold-plated brass 2 µm", "gold_9ct": "9ct gold", "gold_14ct": "14ct gold",
+          "gold_18ct": "18ct gold", "platinum_950": "950 platinum"}
+SWATCHES = {"silver_925": "silver", "platinum_950": "silver", "vermeil_18ct": "gold", "gold_9ct": "gold",
+            "gold_14ct": "gold", "gold_18ct": "gold", "gold_plated_brass": "brass"}
+
+
+def stage_label(stage: str | None) -> str:
+    """Return a stage name as words (``casting_inspection`` → ``casting inspection``)."""
+    return (stage or "—").replace("_", " ")
+
+
+def metal_label(metal: str) -> str:
+    return METALS.get(metal, metal.replace("_", " ")) if metal else "—"
+
+
+def render_screen(template: str, *, status: int = 200, **context: Any) -> tuple[str, int]:
+    """Render a screen with what every screen shows (station, operator, furnace, idle limit)."""
+    kiosk = kiosk_state().config.kiosk
+    assert kiosk is not None
+    state = ui_state()
+    context.setdefault("scan_piece", "")
+    context.setdefault("scan_version", "")
+    context.setdefault("scan_tree", "")
+    return render_template(template, station=kiosk.station, operator=auth.current_operator(),
+                           furnace="casting" in state.stages,
+                           temperatures=state.live.temperatures(),
+                           idle_ms=int(state.idle_logout_s * 1000), here=_here(context),
+                           stage_label=stage_label, metal_label=metal_label, swatches=SWATCHES,
+                           **context), status
+
+
+def _here(context: dict[str, Any]) -> str:
+    """Return the screen a scan should come back to: this page, or for a refused POST its screen."""
+    if request.method == "GET":
+        return request.full_path.rstrip("?")
+    if context["scan_piece"]:
+        return url_for("ui.piece", piece_id=context["scan_piece"])
+    if context["scan_tree"]:
+        return url_for("ui.tree", tree_id=context["scan_tree"])
+    return url_for("ui.idle")
+
+
+def see(url: str) -> Response:
+    """Redirect with 303 See Other (a POST answered by a GET of the result)."""
+    return redirect(url, code=303)

@@ -1,0 +1,203 @@
+"""The kiosk in real Chromium, served by the production server, scans from a real mosquitto.
+
+Screenshots of every screen go to tests/artifacts/kiosk-*.png (1280x800, the kiosk's screen).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterator
+
+import paho.mqtt.publish as publish
+import pytest
+
+from benchpin.broker import Mosquitto
+from benchpin.topics import Topics
+from kiosk.app import get_bridge, get_ledger
+from kiosk.server import KioskServer
+from tests.helpers import wait_until
+from tests.kiosk_ui_support import served_kiosk
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+TOPICS = Topics("jaipur")
+SCAN_TOPIC = TOPICS.scan("casting-1", "bench-3")
+CHROMIUM = {"executable_path": "/usr/bin/chromium", "headless": True,
+            "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(**CHROMIUM)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path, broker: Mosquitto) -> Iterator[KioskServer]:
+    with served_kiosk(tmp_path, broker.port) as kiosk:
+        yield kiosk
+
+
+@pytest.fixture
+def page(browser, server: KioskServer, broker: Mosquitto):  # type: ignore[no-untyped-def]
+    yield from open_kiosk(browser, server, broker)
+
+
+def open_kiosk(browser, server: KioskServer, broker: Mosquitto):  # type: ignore[no-untyped-def]
+    """Open the kiosk at 1280x800 once its live stream and MQTT subscriptions are up."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=server.url)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto("/")
+    page.wait_for_function("document.documentElement.dataset.live === 'open'")
+    # Publish furnace readings until one shows: then the kiosk's MQTT subscriptions are in place.
+    reading = {"ts": "2026-11-23T10:00:00.000Z", "seq": 1, "value_c": 1052.25, "fault": None}
+    wait_until(lambda: send(broker, TOPICS.temperature("casting-1", "furnace-1"), reading)
+               or page.locator('#furnace [data-probe="furnace-1"]').count(), timeout=15)
+    yield page
+    context.close()
+    assert errors == [], f"JavaScript errors: {errors}"
+
+
+def send(broker: Mosquitto, topic: str, payload: dict, retain: bool = False) -> None:
+    publish.single(topic, json.dumps(payload), qos=1, retain=retain, hostname="127.0.0.1", port=broker.port)
+
+
+def scan_over_mqtt(broker: Mosquitto, code: str, valid: bool = True, reason: str | None = None) -> None:
+    send(broker, SCAN_TOPIC, {"ts": "2026-11-23T10:00:00.000Z", "seq": 1, "code": code, "valid": valid,
+                              "reason": reason})
+
+
+def wedge(page, code: str) -> None:  # type: ignore[no-untyped-def]
+    """Type like a keyboard-wedge scanner: fast keystrokes then Enter, into whatever has focus."""
+    page.keyboard.type(code, delay=2)
+    page.keyboard.press("Enter")
+
+
+def shoot(page, artifacts_dir: Path, name: str) -> None:  # type: ignore[no-untyped-def]
+    page.screenshot(path=str(artifacts_dir / f"kiosk-{name}.png"))
+
+
+def test_kiosk_browser_badge_scan_advance_and_history(page, broker: Mosquitto, artifacts_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    expect = playwright_api.expect
+    expect(page.locator("#furnace")).to_contain_text("1052 °C")
+    shoot(page, artifacts_dir, "idle")
+    wedge(page, "OP-SUP")  # badge in with the keyboard-wedge scanner
+    expect(page.locator(".badge")).to_contain_text("Supervisor One")
+    shoot(page, artifacts_dir, "scan")
+    page.evaluate("window.__notReloaded = true")
+    scan_over_mqtt(broker, "PC-1")  # the gateway's scan arrives over MQTT and is pushed to the page
+    expect(page.locator("#piece-id")).to_have_text("PC-1")
+    expect(page.locator("#stage")).to_have_text("casting")
+    assert page.evaluate("window.__notReloaded") is True
+    assert page.url.endswith("/pieces/PC-1")
+    shoot(page, artifacts_dir, "piece")
+    page.get_by_role("button", name="Advance to filing").dblclick()  # a gloved double tap moves it once
+    expect(page.locator("#messages")).to_contain_text("PC-1: casting → filing.")
+    expect(page.locator("#stage")).to_have_text("filing")
+    expect(page.locator("#history tbody tr").first).to_contain_text("casting → filing")
+    expect(page.locator("#history tbody tr").first).to_contain_text("OP-SUP")
+    expect(page.locator("#history tbody tr")).to_have_count(6)  # created + 4 seeded moves + this one
+    expect(page.locator("#messages .error")).to_have_count(0)
+    assert page.evaluate("window.__notReloaded") is True
+    shoot(page, artifacts_dir, "piece-advanced")
+    scan_over_mqtt(broker, "CMD-REWORK")
+    expect(page.locator("h1")).to_contain_text("Rework PC-1")
+    shoot(page, artifacts_dir, "rework")
+    page.locator("form.reason-set", has_text="Back to casting").get_by_role("button", name="porosity").click()
+    expect(page.locator("#stage")).to_have_text("casting")
+    expect(page.locator("#history tbody tr").first).to_contain_text("porosity")
+    scan_over_mqtt(broker, "CMD-SCRAP")
+    expect(page.locator("h1")).to_contain_text("Scrap PC-1")
+    shoot(page, artifacts_dir, "scrap")
+    page.get_by_role("button", name="wrong alloy").click()  # scrapping is final: one tap only arms it
+    expect(page.get_by_role("button", name="Tap again to scrap: wrong alloy")).to_be_visible()
+    shoot(page, artifacts_dir, "scrap-confirm")
+    page.get_by_role("button", name="Tap again to scrap: wrong alloy").click()
+    expect(page.locator("#stage")).to_have_text("scrapped")
+    expect(page.locator("#history tbody tr").first).to_contain_text("wrong alloy")
+    page.go_back()
+    expect(page.locator("#piece-id")).to_have_text("PC-1")
+    assert page.evaluate("window.__notReloaded") is True
+
+
+def test_kiosk_browser_tree_wip_engraving_and_refusals(page, server: KioskServer, broker: Mosquitto,  # type: ignore[no-untyped-def]
+                                                       artifacts_dir: Path) -> None:
+    expect = playwright_api.expect
+    with server.app.app_context():
+        ledger = get_ledger()
+        ledger.add_operator("OP-0042", "Meera <b>Iyer</b>", "setter")
+        for _ in range(4):
+            ledger.advance("PC-3", operator="OP-SUP", station="setup")  # bespoke: casting → … → try on
+    wedge(page, "OP-SUP")
+    expect(page.locator(".badge")).to_contain_text("Supervisor One")
+    scan_over_mqtt(broker, "TR-1")
+    expect(page.locator("#tree-id")).to_have_text("Wax tree TR-1")
+    shoot(page, artifacts_dir, "tree")
+    page.get_by_role("button", name="Advance all 2 to filing").click()
+    expect(page.locator("#messages")).to_contain_text("TR-1: 2 pieces → filing.")
+    page.get_by_role("link", name="Work here").click()
+    expect(page.locator("h1")).to_contain_text("At casting: 0 pieces")
+    with server.app.app_context():
+        ledger.move_tree("TR-1", "casting", operator="OP-SUP", station="filing", note="incomplete fill")
+        for _ in range(4):
+            ledger.advance("PC-2", operator="OP-SUP", station="setup")  # casting → … → engraving
+        job_id = ledger.history("PC-2")[-1].event_id
+        bridge = get_bridge()
+    send(broker, TOPICS.engraver_job_state("engrave-1", "laser-1", job_id),
+         {"job_id": job_id, "state": "interrupted", "ts": "2026-11-23T10:00:00.000Z", "detail": "door opened"})
+    wait_until(lambda: bridge is not None and bridge.jobs.get(job_id), timeout=10)
+    page.get_by_role("link", name="Work here").click()
+    expect(page.locator("#wip tbody tr")).to_have_count(1)
+    shoot(page, artifacts_dir, "wip")
+    page.get_by_role("link", name="Engraving").click()
+    expect(page.locator("#jobs")).to_contain_text("interrupted")
+    shoot(page, artifacts_dir, "engraving")
+    page.get_by_role("button", name="Retry").click()
+    expect(page.locator("#messages")).to_contain_text("Retry sent for PC-2")
+    send(broker, TOPICS.engraver_job_state("engrave-1", "laser-1", job_id),
+         {"job_id": job_id, "state": "running", "ts": "2026-11-23T10:00:01.000Z", "detail": ""})
+    expect(page.locator("#jobs .state")).to_have_text("running")  # pushed: no tap, no reload
+    scan_over_mqtt(broker, "pc-1", valid=False, reason="no known prefix (expected one of PC-, TR-, OP-, CMD-)")
+    expect(page.locator("#messages")).to_contain_text("Scan “pc-1”: no known prefix")
+    shoot(page, artifacts_dir, "invalid-scan")
+    wedge(page, "PC-404")
+    expect(page.locator("#messages")).to_contain_text("Unknown piece PC-404")
+    scan_over_mqtt(broker, "CMD-LOGOUT")
+    expect(page.locator(".badge")).to_have_text("not badged in")
+    wedge(page, "OP-0042")
+    expect(page.locator(".badge")).to_contain_text("Meera <b>Iyer</b>")  # escaped, shown as typed
+    wedge(page, "PC-3")
+    expect(page.locator("#stage")).to_have_text("try on")
+    scan_over_mqtt(broker, "CMD-ADVANCE")
+    expect(page.locator("#messages")).to_contain_text("Not moved: role setter may not advance")
+    assert page.url.endswith("/pieces/PC-3")
+    shoot(page, artifacts_dir, "refused")
+    page.get_by_role("link", name="Rework…").click()  # not allowed for a setter: refused with why
+    expect(page.locator("#messages")).to_contain_text("Cannot rework PC-3: needs artisan or supervisor")
+    page.reload()  # the refused screen's address is a real screen
+    expect(page.locator("#stage")).to_have_text("try on")
+    page.goto("/pieces/PC-404")
+    expect(page.locator("h1")).to_have_text("Not Found")
+    shoot(page, artifacts_dir, "not-found")
+
+
+def test_kiosk_browser_scan_into_a_note_field_and_idle_logout(browser, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                             broker: Mosquitto) -> None:
+    expect = playwright_api.expect
+    with served_kiosk(tmp_path, broker.port, idle_logout_s=5) as server:
+        for page in open_kiosk(browser, server, broker):
+            wedge(page, "OP-SUP")
+            expect(page.locator(".badge")).to_contain_text("Supervisor One")
+            page.goto("/pieces/PC-2/reasons?kind=scrap")
+            note = page.get_by_placeholder("other reason…").first
+            note.click()
+            note.type("rough", delay=120)  # typed by hand: stays in the note
+            page.wait_for_timeout(120)  # the hand leaves the screen before the scanner fires
+            wedge(page, "PC-1")  # a scan while the note has focus opens the piece instead
+            expect(page.locator("#piece-id")).to_have_text("PC-1")  # not "roughPC-1": the burst alone
+            expect(page.locator(".badge")).to_have_text("not badged in", timeout=15_000)  # idle logout
