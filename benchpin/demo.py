@@ -89,7 +89,7 @@ class Demo:
             f'database = "sqlite:///{self.workdir / "ledger.sqlite"}"',
             f'listen = "127.0.0.1:{self.kiosk_port}"',
             f'api_token_file = "{self.workdir / "api-token"}"',
-            f'engraver = "{GATEWAY}/{LASER}"',
+            f'engraver = "{GATEWAY}/{LASER}"', f'gateway = "{GATEWAY}"',
         ]) + "\n"
 
     # ------------------------------------------------------------------ running
