@@ -40,17 +40,22 @@ class KioskState:
         return hmac.compare_digest(presented.encode("utf-8"), self.api_token.encode("utf-8"))
 
 
+def read_secret_file(key: str, path: str, *, what: str, min_length: int) -> str:
+    """Read a secret from the file a config ``key`` names; ConfigError naming the key if unusable."""
+    try:
+        secret = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError([f"{key}: cannot read {path}: {exc.strerror or exc}"]) from exc
+    if len(secret) < min_length:
+        raise ConfigError([f"{key}: the {what} in {path} is shorter than {min_length} characters"])
+    return secret
+
+
 def read_api_token(path: str) -> str:
     """Read the bearer token file; '' when no file is configured (the API then refuses all)."""
     if not path:
         return ""
-    try:
-        token = Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError([f"kiosk.api_token_file: cannot read {path}: {exc.strerror or exc}"]) from exc
-    if len(token) < 16:
-        raise ConfigError([f"kiosk.api_token_file: the token in {path} is shorter than 16 characters"])
-    return token
+    return read_secret_file("kiosk.api_token_file", path, what="token", min_length=16)
 
 
 def create_app(config: StationConfig, test_config: Mapping[str, Any] | None = None) -> Flask:

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import logging
 import secrets
-from pathlib import Path
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from benchpin.config import ConfigError
-from kiosk.app import kiosk_state
+from kiosk.app import kiosk_state, read_secret_file
 from kiosk.ledger.db import DatabaseUnavailable
 from kiosk.live import LiveFeed
 from kiosk.ui import auth
@@ -37,13 +35,7 @@ def read_secret_key(path: str) -> str:
         log.warning("kiosk.secret_key_file is not set: using a random session key; "
                     "badge sessions end when the kiosk restarts")
         return secrets.token_hex(32)
-    try:
-        key = Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError([f"kiosk.secret_key_file: cannot read {path}: {exc.strerror or exc}"]) from exc
-    if len(key) < 32:
-        raise ConfigError([f"kiosk.secret_key_file: the key in {path} is shorter than 32 characters"])
-    return key
+    return read_secret_file("kiosk.secret_key_file", path, what="key", min_length=32)
 
 
 def init_ui(app: Flask) -> None:
