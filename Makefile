@@ -27,6 +27,7 @@ bench: system-packages install
 	$(PY) bench/telemetry.py
 	$(PY) bench/scan.py
 	$(PY) bench/engrave.py
+	$(PY) bench/kiosk.py
 	$(PY) bench/kiosk_screen.py
 
 clean:
