@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-SYSTEM_PACKAGES ?= mosquitto mosquitto-clients chromium libusb-1.0-0 systemd cage
+SYSTEM_PACKAGES ?= mosquitto mosquitto-clients chromium libusb-1.0-0 systemd cage openssl
 
 .PHONY: test demo install system-packages bench clean
 

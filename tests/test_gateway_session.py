@@ -63,3 +63,42 @@ def test_gateway_authenticates_with_password_file(tmp_path):
         with Gateway(parse_config(config("bad"))) as refused:
             assert not refused.session.connected.wait(3)
             assert refused.session.counters.connects == 0
+
+
+def make_certificates(directory: Path) -> dict[str, Path]:
+    """A throwaway CA, a server certificate for 127.0.0.1 and a client certificate."""
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=directory)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=benchpin test CA",
+        "-keyout", "ca.key", "-out", "ca.crt")
+    (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    for name, subject in (("server", "/CN=127.0.0.1"), ("client", "/CN=casting-1")):
+        run("req", "-newkey", "rsa:2048", "-nodes", "-subj", subject, "-keyout", f"{name}.key", "-out", f"{name}.csr")
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-days", "2", "-extfile", "san.ext", "-out", f"{name}.crt")
+    return {name: directory / name for name in ("ca.crt", "server.crt", "server.key", "client.crt", "client.key")}
+
+
+def test_gateway_connects_over_tls_with_a_client_certificate(tmp_path):
+    certs_dir = tmp_path / "certs"
+    certs_dir.mkdir()
+    certs = make_certificates(certs_dir)
+    with Mosquitto(workdir=tmp_path / "mqtt") as broker:
+        # Replace the plain listener by a TLS one that demands a client certificate.
+        broker.config_path.write_text(broker.config_path.read_text().replace(
+            f"listener {broker.port} 127.0.0.1",
+            f"listener {broker.port} 127.0.0.1\ncafile {certs['ca.crt']}\ncertfile {certs['server.crt']}\n"
+            f"keyfile {certs['server.key']}\nrequire_certificate true"))
+        broker.restart()
+
+        def config(**mqtt: object) -> dict:
+            return {"site": {"id": "jaipur"},
+                    "mqtt": {"port": broker.port, "tls": True, "ca_file": str(certs["ca.crt"]), **mqtt},
+                    "gateway": {"id": "casting-1", "state_dir": str(tmp_path / f"state-{len(mqtt)}")}}
+
+        with Gateway(parse_config(config(cert_file=str(certs["client.crt"]),
+                                         key_file=str(certs["client.key"])))) as gateway:
+            assert gateway.session.connected.wait(10)
+        with Gateway(parse_config(config())) as without_client_cert:
+            assert not without_client_cert.session.connected.wait(3)
