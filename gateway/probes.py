@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import serial
 
@@ -22,7 +22,10 @@ from benchpin.topics import utc_ts
 from firmware_bridge.max31855 import Max31855Error, decode_frame
 from firmware_bridge.probe import LineFramer, ProbeLineError, parse_line
 from gateway.serialport import open_port, read_available
-from gateway.supervisor import DeviceFailure, Stalled
+from gateway.supervisor import Device, DeviceFailure, Stalled, Supervisor
+
+if TYPE_CHECKING:
+    from gateway.service import Gateway
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,12 @@ class ProbeBridge:
         if first:
             log.warning("%s: %s (%s); counting further bad input quietly", self.topic, fault, problem)
             self._publish(None, fault)
+
+    def when_state_changed(self, supervisor: Supervisor) -> None:
+        """Publish a port failure once per streak: ``stalled`` for silence, else ``disconnected``."""
+        if supervisor.state == "down":
+            self.counters.reopens += 1
+            self.handle_failure("stalled" if isinstance(supervisor.last_error, Stalled) else "disconnected")
 
     def handle_failure(self, fault: str) -> None:
         """The port failed (``disconnected``) or went silent (``stalled``): publish it once."""
@@ -179,3 +188,16 @@ class MAX31855Probe:
         if self._device is not None:
             device, self._device = self._device, None
             device.close()
+
+
+def build_probes(gateway: Gateway) -> None:
+    """Add every configured probe to ``gateway`` under supervision."""
+    gw = gateway.gw
+    for config in gw.probes:
+        bridge = ProbeBridge(gateway.outbox, gateway.topics.temperature(gw.id, config.id), config.id)
+        device: Device
+        if config.kind == "serial":
+            device = SerialProbe(config, bridge)
+        else:
+            device = MAX31855Probe(config, bridge, pin_factory=gateway.pin_factory)
+        gateway.add_device(device, counters=bridge.counters, when_state_changed=bridge.when_state_changed)

@@ -15,9 +15,9 @@ from benchpin.outbox import Outbox
 from benchpin.topics import Topics
 from gateway.engravers import build_engravers
 from gateway.health import systemd_watch
-from gateway.probes import MAX31855Probe, ProbeBridge, SerialProbe
+from gateway.probes import build_probes
 from gateway.scanners import build_scanners
-from gateway.supervisor import Device, Stalled, StateListener, Supervisor
+from gateway.supervisor import Device, StateListener, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class Gateway:
         self._stopped = threading.Event()
         self._started = False
         self.closers: list[Callable[[], None]] = []  # run by stop() after the devices stopped
-        self._build_probes()
+        build_probes(self)
         build_scanners(self)
         self.engravers = build_engravers(self)
 
@@ -66,23 +66,6 @@ class Gateway:
         if counters is not None:
             self.counters[device.name] = counters
         return supervisor
-
-    def _build_probes(self) -> None:
-        for probe in self.gw.probes:
-            bridge = ProbeBridge(self.outbox, self.topics.temperature(self.gw.id, probe.id), probe.id)
-            device: Device
-            if probe.kind == "serial":
-                device = SerialProbe(probe, bridge)
-            else:
-                device = MAX31855Probe(probe, bridge, pin_factory=self.pin_factory)
-            self.add_device(device, counters=bridge.counters,
-                            when_state_changed=lambda sup, bridge=bridge: self._probe_state(sup, bridge))
-
-    @staticmethod
-    def _probe_state(supervisor: Supervisor, bridge: ProbeBridge) -> None:
-        if supervisor.state == "down":
-            bridge.counters.reopens += 1
-            bridge.handle_failure("stalled" if isinstance(supervisor.last_error, Stalled) else "disconnected")
 
     # ------------------------------------------------------------------ running
 
