@@ -94,6 +94,7 @@ class Engraver:
         self.phase, self.status, self._published = "idle", None, None
         self._next_status = 0.0
         self._heard_at = time.monotonic()
+        self._door_reset_at = 0.0
         self._wake.set()
 
     def _open_door(self) -> None:
@@ -197,7 +198,24 @@ class Engraver:
 
     # ------------------------------------------------------------------ job steps
 
+    def _clear_door_hold(self, now: float) -> None:
+        """Bring GRBL back to Idle once its door is shut while no job runs.
+
+        GRBL 1.1 stays in ``Door:0`` after the door closes, waiting for a cycle start. Jobs are
+        never resumed, so the hold is flushed with a soft reset — never ``~``, which would restart
+        a held motion.
+        """
+        status = self.status
+        if (status is None or status.state != "Door" or status.substate != 0 or self._door_open.is_set()
+                or self._status_at <= self._door_reset_at):
+            return
+        log.info("engraver %s: door shut with no job running: soft reset to leave GRBL's door hold",
+                 self.config.id)
+        self.link.realtime(REALTIME_RESET)
+        self._door_reset_at = now
+
     def _step_idle(self, now: float) -> None:
+        self._clear_door_hold(now)
         if self.job is None:
             if not self._wake.is_set() and now < self._next_queue_check:
                 return

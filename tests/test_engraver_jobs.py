@@ -109,6 +109,20 @@ def test_engraver_rejects_a_job_sent_with_the_door_open(running, sim, door):
     assert sim.gcode_lines == [] and "$$" not in sim.lines
 
 
+def test_engraver_door_opened_and_shut_while_idle_fires_the_next_job(running, sim, door):
+    gateway, sub, data = running
+    # One door switch, wired to GRBL's door input and to the Pi's GPIO.
+    sim.set_door(True)
+    door.drive_high()
+    sub.wait_for(lambda p: p and p[-1]["state"] == "Door", STATE_TOPIC, message="state Door")
+    sim.set_door(False)
+    door.drive_low()
+    sub.wait_for(lambda p: p and p[-1]["state"] == "Idle", STATE_TOPIC, message="GRBL back to Idle")
+    publish(sub, JOB_TOPIC, job("J-20"))
+    wait_state(sub, "J-20", "done")
+    assert program(data, job("J-20"))[-1] in sim.gcode_lines
+
+
 def test_engraver_error_mid_job_fails_it_with_grbl_meaning_and_the_queue_goes_on(running, sim):
     gateway, sub, data = running
     sim.fail_line(12, 20)
