@@ -23,15 +23,19 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
                         help="station config (default: $BENCHPIN_CONFIG, then /etc/benchpin/station.toml)")
 
 
+def print_problems(source: str, exc: ConfigError) -> None:
+    print(f"benchpin: {source}: the config has {len(exc.problems)} problem(s):", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  {problem}", file=sys.stderr)
+
+
 def load_or_exit(path: str | None) -> StationConfig:
     """Load the config or print every problem with its key path and exit with status 2."""
     path = path or default_config_path()
     try:
         return load_config(path)
     except ConfigError as exc:
-        print(f"benchpin: {path}: the config has {len(exc.problems)} problem(s):", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+        print_problems(path, exc)
         raise SystemExit(EXIT_CONFIG) from None
 
 
@@ -109,7 +113,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.log_level)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:  # found only at start-up (a file named by the config is unusable)
+        print_problems(getattr(args, "config", None) or getattr(args, "file", None) or default_config_path(), exc)
+        return EXIT_CONFIG
 
 
 if __name__ == "__main__":

@@ -476,14 +476,24 @@ def _check_kiosk_files(t: _Table, kiosk: KioskConfig) -> None:
     from kiosk.ledger.serials import check_pattern
     from kiosk.ledger.workflow import WorkflowError, load_workflow
 
+    from kiosk.routes import DEFAULT_ROUTES_FILE
+
     if isinstance(kiosk.serial_pattern, str) and (problem := check_pattern(kiosk.serial_pattern)):
         t._problem("serial_pattern", problem)
-    if kiosk.routes_file:
-        try:
-            load_workflow(kiosk.routes_file)
-        except WorkflowError as exc:
-            for problem in exc.problems:
-                t._problem("routes_file", problem)
+    try:
+        workflow = load_workflow(kiosk.routes_file or DEFAULT_ROUTES_FILE)
+    except WorkflowError as exc:
+        for problem in exc.problems:
+            t._problem("routes_file", problem)
+    else:
+        known = {stage.name for route in workflow.routes.values() for stage in route.stages}
+        for stage in (s.strip() for s in str(kiosk.station).split(",") if s.strip()):
+            if stage not in known:
+                t._problem("station", f"{stage!r} is no stage of any route (stages: {', '.join(sorted(known))})")
+    for key in ("api_token_file", "secret_key_file"):
+        path = getattr(kiosk, key)
+        if isinstance(path, str) and path and not Path(path).is_file():
+            t._problem(key, f"file not found: {path}")
     engraver = kiosk.engraver
     if isinstance(engraver, str) and engraver and not re.fullmatch(r"[\w.-]+/[\w.-]+", engraver):
         t._problem("engraver", f"must be GATEWAY/ENGRAVER, e.g. 'casting-1/laser-1' (got {engraver!r})")

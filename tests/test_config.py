@@ -133,3 +133,27 @@ def test_gateway_reads_config_path_from_environment(tmp_path):
     result = run_cli("gateway", env={**os.environ, "BENCHPIN_CONFIG": str(path)})
     assert result.returncode == 2
     assert "gateway.id: must be a string" in result.stderr
+
+
+def test_check_config_names_an_unknown_station_stage_and_missing_secret_files(tmp_path):
+    path = tmp_path / "kiosk.toml"
+    path.write_text(f'[site]\nid = "x"\n[kiosk]\nstation = "castng,filing"\n'
+                    f'database = "sqlite:///{tmp_path}/l.sqlite"\napi_token_file = "{tmp_path}/none"\n'
+                    f'secret_key_file = "{tmp_path}/nokey"\n')
+    result = run_cli("check-config", str(path))
+    assert result.returncode == 2
+    assert "kiosk.station: 'castng' is no stage of any route" in result.stderr
+    assert f"kiosk.api_token_file: file not found: {tmp_path}/none" in result.stderr
+    assert f"kiosk.secret_key_file: file not found: {tmp_path}/nokey" in result.stderr
+
+
+def test_kiosk_refuses_an_unusable_token_file_without_a_traceback(tmp_path):
+    (tmp_path / "token").write_text("short\n")
+    path = tmp_path / "kiosk.toml"
+    path.write_text(f'[site]\nid = "x"\n[kiosk]\nstation = "casting"\n'
+                    f'database = "sqlite:///{tmp_path}/l.sqlite"\napi_token_file = "{tmp_path}/token"\n'
+                    'listen = "127.0.0.1:0"\n')
+    result = run_cli("kiosk", "--config", str(path))
+    assert result.returncode == 2
+    assert "kiosk.api_token_file: the token in" in result.stderr and "shorter than 16" in result.stderr
+    assert "Traceback" not in result.stderr

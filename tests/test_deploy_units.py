@@ -117,7 +117,7 @@ def test_example_config_is_valid(example, tmp_path):
     from benchpin.config import load_config
 
     text = (SYSTEMD_DIR / example).read_text()
-    for secret in ("gateway-mqtt-password", "kiosk-mqtt-password"):
+    for secret in ("gateway-mqtt-password", "kiosk-mqtt-password", "api-token"):
         (tmp_path / secret).write_text("secret\n")
         text = text.replace(f"/etc/benchpin/{secret}", str(tmp_path / secret))
     path = tmp_path / "station.toml"
