@@ -144,8 +144,17 @@ class Demo:
             logging.getLogger(name).addHandler(handler)
             logging.getLogger(name).propagate = False
         self.gateway = Gateway(config, pin_factory=self.pin_factory)
-        self.gateway.start()
-        self.closers.append(self.gateway.stop)
+        # The gateway's own run loop: it refreshes the retained status as a real gateway does.
+        stop_gateway = threading.Event()
+        runner = threading.Thread(target=self.gateway.run, args=(stop_gateway,), name="demo-gateway", daemon=True)
+        runner.start()
+
+        def close_gateway() -> None:
+            stop_gateway.set()
+            runner.join(15)
+            self.gateway.stop()
+
+        self.closers.append(close_gateway)
         # The engraver's input is pulled up (a cut wire reads as an open door): once it is
         # open, shut the door as an operator would before the first job.
         laser = next(s for s in self.gateway.supervisors if s.name == f"engraver {LASER}")

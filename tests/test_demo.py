@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import wait_until
+from tests.helpers import Subscriber, wait_until
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -66,6 +66,8 @@ def test_demo_scans_engraves_through_the_kiosk_and_stops_everything(tmp_path, ar
             pytest.fail("the demo stopped before it was ready:\n" + "".join(output))
         text = "".join(output)
         assert "MQTT broker   127.0.0.1:" in text and "mosquitto_sub -h 127.0.0.1 -p" in text
+        port = int(text.split("MQTT broker   127.0.0.1:", 1)[1].split()[0])
+        status = Subscriber(port, "benchpin/demo/bench-1/status")
         token = (workdir / "api-token").read_text().strip()
         assert api_piece(url, token, "PC-0006")["stage"] == "plating"
 
@@ -96,6 +98,12 @@ def test_demo_scans_engraves_through_the_kiosk_and_stops_everything(tmp_path, ar
 
         piece = api_piece(url, token, "PC-0006")
         assert piece["serial"]
+        # The retained gateway status is refreshed while the demo runs, with live counters.
+        refreshed = status.wait_for(lambda p: [s for s in p if s["state"] == "online"
+                                               and s["devices"]["probe furnace-1"]["readings"] > 0],
+                                    timeout=15, message="a refreshed gateway status")
+        status.close()
+        assert refreshed[-1]["devices"]["engraver laser-1"]["state"] == "up"
         gcode = wait_until(lambda: (workdir / "laser.gcode").exists() and (workdir / "laser.gcode").read_text(),
                            message="laser.gcode")
         lines = gcode.splitlines()
