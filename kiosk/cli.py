@@ -9,12 +9,16 @@ from pathlib import Path
 
 from benchpin.cli import add_config_argument, load_or_exit
 from benchpin.config import KioskConfig, StationConfig
+from firmware_bridge.barcodes import validate
 from kiosk.ledger import ROLES, DuplicateOperator, ImportRejected, Ledger, parse_pieces_csv
 from kiosk.ledger.db import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
 EXIT_REFUSED = 1
+
+
+OPERATOR_PREFIX = "OP-"  # what the kiosk badges in with
 
 
 def _kiosk_config(args: argparse.Namespace) -> tuple[StationConfig, KioskConfig]:
@@ -54,7 +58,13 @@ def _import_pieces(args: argparse.Namespace) -> int:
 
 
 def _add_operator(args: argparse.Namespace) -> int:
-    _, kiosk = _kiosk_config(args)
+    config, kiosk = _kiosk_config(args)
+    verdict = validate(args.operator_id, config.barcodes)
+    if not verdict.valid or verdict.prefix != OPERATOR_PREFIX:
+        why = verdict.reason or f"it would scan as a {verdict.prefix} code, not a badge"
+        print(f"benchpin: {args.operator_id!r} cannot be a badge: {why} (badges start {OPERATOR_PREFIX})",
+              file=sys.stderr)
+        return EXIT_REFUSED
     with _open_ledger(kiosk) as ledger:
         try:
             operator = ledger.add_operator(args.operator_id, args.name, args.role)

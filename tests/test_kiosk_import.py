@@ -113,6 +113,12 @@ def test_cli_operators_add_and_list(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert capsys.readouterr().out.splitlines() == ["OP-0002\tsetter\tRavi", "OP-0007\tqc\tAsha Rao"]
     with pytest.raises(SystemExit):
         main(["operators", "add", "OP-0008", "--name", "X", "--role", "wizard", "--config", str(config)])
+    assert main(["operators", "add", "PC-0007", "--name", "Test", "--role", "qc", "--config", str(config)]) == 1
+    assert "'PC-0007' cannot be a badge: it would scan as a PC- code" in capsys.readouterr().err
+    assert main(["operators", "add", "OP-0009", "--name", " ", "--role", "qc", "--config", str(config)]) == 1
+    assert "OP-0009 needs a name" in capsys.readouterr().err
+    assert main(["operators", "list", "--config", str(config)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2  # neither was added
 
 
 @given(st.binary(max_size=400) | st.text(alphabet="PC-TR,\n\"\r yesno0123456789.productionbespoke", max_size=300).map(str.encode))

@@ -109,6 +109,8 @@ class Ledger:
             raise ValueError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
         if not operator_id.isprintable() or " " in operator_id or not operator_id or operator_id == LASER:
             raise ValueError(f"bad operator id {operator_id!r}")
+        if not name.strip():
+            raise ValueError(f"operator {operator_id} needs a name (shown on the kiosk when they badge in)")
         operator = Operator(operator_id, name, role, utc_ts())
         try:
             with self.db.transaction() as conn:
