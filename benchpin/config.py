@@ -202,6 +202,11 @@ DEFAULT_MATERIALS: dict[str, MaterialConfig] = {
     "silver_925": MaterialConfig(power=800, feed_mm_min=600.0),
     "vermeil_18ct": MaterialConfig(power=450, feed_mm_min=900.0),
     "gold_plated_brass": MaterialConfig(power=350, feed_mm_min=1200.0),
+    # Solid golds and platinum (the bespoke route's metals): no plating to spare, more energy.
+    "gold_9ct": MaterialConfig(power=650, feed_mm_min=750.0),
+    "gold_14ct": MaterialConfig(power=700, feed_mm_min=700.0),
+    "gold_18ct": MaterialConfig(power=700, feed_mm_min=700.0),
+    "platinum_950": MaterialConfig(power=900, feed_mm_min=500.0),
 }
 
 

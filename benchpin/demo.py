@@ -42,8 +42,6 @@ LASER = "laser-1"
 DOOR_PIN = 17
 CONTROL = "control"
 STATIONS = "casting,plating,inspection,engraving,qc"
-# Laser power/feed for the demo's metals beyond the engraver's built-in three (uncalibrated).
-EXTRA_MATERIALS = {"gold_18ct": (500, 800), "platinum_950": (900, 500)}
 
 
 class Demo:
@@ -66,12 +64,6 @@ class Demo:
     # ------------------------------------------------------------------ config
 
     def station_toml(self) -> str:
-        materials = []
-        for name, (power, feed) in EXTRA_MATERIALS.items():
-            materials += [f"[gateway.engravers.materials.{name}]", f"power = {power}", f"feed_mm_min = {feed}"]
-        for name, power, feed in (("silver_925", 800, 600), ("vermeil_18ct", 450, 900),
-                                  ("gold_plated_brass", 350, 1200)):
-            materials += [f"[gateway.engravers.materials.{name}]", f"power = {power}", f"feed_mm_min = {feed}"]
         return "\n".join([
             "# benchpin demo station: simulated devices on ptys, a private broker.",
             "[site]", f'id = "{SITE}"',
@@ -84,7 +76,6 @@ class Demo:
             f'port = "{self.devdir / "scanner"}"',
             "[[gateway.engravers]]", f'id = "{LASER}"', f'port = "{self.devdir / "laser"}"',
             f"door_pin = {DOOR_PIN}", "cap_height_mm = 1.0", "max_width_mm = 20.0",
-            *materials,
             "[kiosk]", f'station = "{STATIONS}"',
             f'database = "sqlite:///{self.workdir / "ledger.sqlite"}"',
             f'listen = "127.0.0.1:{self.kiosk_port}"',
