@@ -23,6 +23,16 @@ def stage_label(stage: str | None) -> str:
     return (stage or "—").replace("_", " ")
 
 
+# The fineness stamp a jeweller reads at a glance; plated brass carries none.
+HALLMARKS = {"silver_925": "925", "vermeil_18ct": "925", "gold_plated_brass": "GP", "gold_9ct": "375",
+             "gold_14ct": "585", "gold_18ct": "750", "platinum_950": "950"}
+
+
+def hallmark(metal: str) -> str:
+    """Return the metal's hallmark (``"750"`` for 18ct gold), or ``"—"`` when unknown."""
+    return HALLMARKS.get(metal, "—")
+
+
 def metal_label(metal: str) -> str:
     return METALS.get(metal, metal.replace("_", " ")) if metal else "—"
 
@@ -39,7 +49,7 @@ def render_screen(template: str, *, status: int = 200, **context: Any) -> tuple[
                            furnace="casting" in state.stages,
                            temperatures=state.live.temperatures(),
                            idle_ms=int(state.idle_logout_s * 1000), here=_here(context),
-                           stage_label=stage_label, metal_label=metal_label, swatches=SWATCHES,
+                           stage_label=stage_label, metal_label=metal_label, hallmark=hallmark, swatches=SWATCHES,
                            **context), status
 
 
