@@ -10,6 +10,8 @@ import argparse
 
 from benchpin.cli import add_config_argument, load_or_exit
 
+JOB_STATES = ("accepted", "running", "done", "failed", "interrupted", "rejected", "cancelled")
+
 
 def _journal(args: argparse.Namespace):  # -> JobJournal, imported lazily to keep --help fast
     config = load_or_exit(args.config)
@@ -62,7 +64,8 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     listing = actions.add_parser("list", help="print every job: id, engraver, state, piece, text, attempts, detail")
     add_config_argument(listing)
     listing.add_argument("--engraver", help="only this engraver's jobs")
-    listing.add_argument("--state", action="append", help="only jobs in this state (repeatable)")
+    listing.add_argument("--state", action="append", choices=JOB_STATES, metavar="STATE",
+                         help=f"only jobs in this state (repeatable): {', '.join(JOB_STATES)}")
     listing.set_defaults(func=_list)
     for name, text in (("retry", "queue an interrupted, failed or rejected job again"),
                        ("cancel", "cancel a queued, interrupted, failed or rejected job")):
