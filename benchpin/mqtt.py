@@ -54,7 +54,7 @@ class MqttSession:
         self._status_extra = status_extra or (lambda: {})
         self.counters = SessionCounters()
         self.connected = threading.Event()
-        self._handlers: dict[str, MessageHandler] = {}
+        self._handlers: dict[str, list[MessageHandler]] = {}
         self._ack_listeners: list[Callable[[int], None]] = []
         self._connect_listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
@@ -88,11 +88,15 @@ class MqttSession:
     def subscribe(self, topic: str, handler: MessageHandler) -> None:
         """Deliver messages on ``topic`` to ``handler`` (renewed on every reconnect).
 
-        The handler runs on paho's network thread: it must decode and hand off, never block.
+        Several handlers may share a topic. A handler runs on paho's network thread: it must
+        decode and hand off, never block.
         """
+        # Under the lock on_connect takes too: either its snapshot has the topic or we see it
+        # connected and subscribe ourselves (both at worst: a harmless second SUBSCRIBE).
         with self._lock:
-            self._handlers[topic] = handler
-        if self.connected.is_set():
+            self._handlers.setdefault(topic, []).append(handler)
+            connected = self.connected.is_set()
+        if connected:
             self.client.subscribe(topic, qos=1)
 
     def when_acknowledged(self, listener: Callable[[int], None]) -> None:
@@ -157,10 +161,10 @@ class MqttSession:
         self._disconnect_logged = False
         log.info("connected to broker %s:%d as %s", self.config.host, self.config.port, self.client_id)
         with self._lock:
+            self.connected.set()
             topics = list(self._handlers)
         for topic in topics:
             client.subscribe(topic, qos=1)
-        self.connected.set()
         if self.status_topic:
             client.publish(self.status_topic, self._status_payload("online"), qos=1, retain=True)
         for listener in self._connect_listeners:
@@ -190,7 +194,8 @@ class MqttSession:
     def on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         self.counters.received += 1
         with self._lock:
-            handlers = [h for t, h in self._handlers.items() if paho.topic_matches_sub(t, message.topic)]
+            handlers = [h for t, hs in self._handlers.items() if paho.topic_matches_sub(t, message.topic)
+                        for h in hs]
         for handler in handlers:
             try:
                 handler(message.topic, message.payload)
