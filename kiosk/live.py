@@ -53,7 +53,9 @@ class Listener:
 class LiveFeed:
     """Relay one station's scans, temperatures and engraving job states to the open screens."""
 
-    def __init__(self, config: StationConfig, *, connect: bool = True) -> None:
+    def __init__(self, config: StationConfig, *, connect: bool = True,
+                 session: MqttSession | None = None) -> None:
+        """``session``: the kiosk's MQTT session to share (its owner starts and stops it)."""
         assert config.kiosk is not None
         self.gateway = config.kiosk.gateway
         self.engraver = config.kiosk.engraver
@@ -63,7 +65,11 @@ class LiveFeed:
         self._listeners: set[Listener] = set()
         self._lock = threading.Lock()
         self.session: MqttSession | None = None
-        if connect and (self.gateway or self.engraver):
+        self._owns_session = False
+        if connect and session is not None:
+            self.session = session
+        elif connect and (self.gateway or self.engraver):
+            self._owns_session = True
             self.session = MqttSession(config.mqtt, client_id=f"benchpin-kiosk-live-{config.site.id}-"
                                                               f"{uuid.uuid4().hex[:8]}")
         if connect and not self.gateway:
@@ -79,11 +85,12 @@ class LiveFeed:
         if self.engraver:
             gateway, _, engraver = self.engraver.partition("/")
             self.session.subscribe(self.topics.engraver_job_states(gateway, engraver), self.on_job_state)
-        self.session.start()
+        if self._owns_session:
+            self.session.start()
 
     def stop(self) -> None:
         """Disconnect and end every open stream."""
-        if self.session is not None:
+        if self.session is not None and self._owns_session:
             self.session.stop()
         with self._lock:
             listeners, self._listeners = list(self._listeners), set()

@@ -46,7 +46,9 @@ def init_ui(app: Flask) -> None:
         app.config["SECRET_KEY"] = read_secret_key(config.kiosk.secret_key_file)
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Strict")
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    live = LiveFeed(config, connect=app.config.get("KIOSK_LIVE", True))
+    bridge = kiosk_state(app).bridge
+    live = LiveFeed(config, connect=app.config.get("KIOSK_LIVE", True),
+                    session=bridge.session if bridge is not None else None)  # one connection per kiosk
     app.extensions[EXTENSION] = UiState(live=live, idle_logout_s=config.kiosk.idle_logout_s,
                                         stages=station_stages(config.kiosk.station))
     app.jinja_env.globals["csrf_token"] = auth.csrf_token
