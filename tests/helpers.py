@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -74,6 +76,33 @@ class Subscriber:
         self.client.disconnect()
 
 
-def write_config(path: Path, text: str) -> Path:
-    path.write_text(text)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_toml(path: Path, data: dict[str, Any]) -> Path:
+    """Write a config dict as TOML (tables and arrays of tables; JSON strings are TOML strings)."""
+    lines: list[str] = []
+
+    def value(v: Any) -> str:
+        return "true" if v is True else "false" if v is False else json.dumps(v)
+
+    def emit(table: dict[str, Any], prefix: str) -> None:
+        lines.extend(f"{k} = {value(v)}" for k, v in table.items() if not isinstance(v, (dict, list)))
+        for key, v in table.items():
+            if isinstance(v, dict):
+                lines.append(f"[{prefix}{key}]")
+                emit(v, f"{prefix}{key}.")
+            elif isinstance(v, list):
+                for item in v:
+                    lines.append(f"[[{prefix}{key}]]")
+                    emit(item, f"{prefix}{key}.")
+
+    emit(data, "")
+    path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def start_gateway_process(config_path: Path) -> subprocess.Popen[bytes]:
+    """Run ``benchpin gateway`` as a separate process (so a test can SIGKILL it)."""
+    return subprocess.Popen([sys.executable, "-m", "benchpin", "gateway", "--config", str(config_path)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

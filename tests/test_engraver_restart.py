@@ -10,7 +10,7 @@ from firmware_bridge.sim.grbl import GrblSim
 from tests.engraving import (JOB_TOPIC, PREFIX, STATE_TOPIC, gcode_after_last_settings_query, job, program,
                              publish, station, states, wait_polls, wait_state)
 from tests.helpers import Subscriber, wait_until
-from tests.test_gateway_resilience import ROOT, start_gateway_process, write_toml
+from tests.helpers import ROOT, start_gateway_process, write_toml
 
 
 def stop(process: subprocess.Popen) -> str:

@@ -18,7 +18,7 @@ from gateway.service import Gateway
 from gateway.supervisor import DeviceFailure
 from tests.helpers import wait_until
 from tests.notify_socket import NotifySocket
-from tests.test_gateway_resilience import write_toml
+from tests.helpers import write_toml
 
 ROOT = Path(__file__).resolve().parents[1]
 WATCHDOG_S = 2.0  # WatchdogSec for these tests: pings every second while healthy
