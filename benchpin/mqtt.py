@@ -24,6 +24,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from benchpin import __version__
 from benchpin.config import MqttConfig
+from benchpin.contract import GatewayState, GatewayStatus
 from benchpin.outbox import Outbox
 from benchpin.topics import encode, utc_ts
 
@@ -143,10 +144,10 @@ class MqttSession:
     # ------------------------------------------------------------------ paho callbacks
 
     def _status_payload(self, state: str) -> bytes:
-        payload: dict[str, Any] = {"state": state, "ts": utc_ts(), "version": __version__}
-        if state == "online":
-            payload.update(self._status_extra())
-        return encode(payload)
+        extra = self._status_extra() if state == "online" else {}
+        status = GatewayStatus(state=GatewayState(state), ts=utc_ts(), version=__version__,
+                               outbox=extra.get("outbox"), devices=extra.get("devices"))
+        return encode(status.to_payload())
 
     def on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any,
                    properties: Any) -> None:

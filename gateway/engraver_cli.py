@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 
+from benchpin.contract import JobState
+
 from benchpin.cli import add_config_argument, load_or_exit
 
-JOB_STATES = ("accepted", "running", "done", "failed", "interrupted", "rejected", "cancelled")
+JOB_STATES = tuple(state.value for state in JobState)
 
 
 def _journal(args: argparse.Namespace):  # -> JobJournal, imported lazily to keep --help fast

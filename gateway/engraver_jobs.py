@@ -8,23 +8,21 @@ and are only queued there; the desk (a supervised device) validates, journals, t
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from benchpin.config import EngraverConfig, _SEGMENT_CHARS
+from benchpin.config import EngraverConfig
+from benchpin.contract import (ContractError, EngraverState, EngraverStatus, EngraveJob, JobAction, JobDecision,
+                               JobState, JobStatus, decode_json, job_id_of, topic_segment)
 from benchpin.outbox import Outbox
 from benchpin.topics import Topics, utc_ts
 from firmware_bridge.gcode import LaserSettings, Layout, TextLayoutError, render_text
 from gateway.job_journal import Job, JobJournal
 
 log = logging.getLogger(__name__)
-
-REQUIRED = ("job_id", "piece_id", "serial", "material")
-
 
 class JobRejected(ValueError):
     """A job that cannot be engraved; ``job_id`` is None when even the id is unusable."""
@@ -43,44 +41,36 @@ class DeskCounters:
     bad_messages: int = 0
 
 
-def _job_id(payload: Any) -> str | None:
-    job_id = payload.get("job_id") if isinstance(payload, dict) else None
-    if isinstance(job_id, str) and 0 < len(job_id) <= 64 and set(job_id) <= _SEGMENT_CHARS:
-        return job_id
-    return None
-
-
 def plan_job(raw: bytes, config: EngraverConfig) -> tuple[str, dict[str, Any], tuple[str, ...]]:
     """Validate a job message and render its G-code; raise :class:`JobRejected` saying why."""
     try:
-        payload = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+        payload = decode_json(raw, EngraveJob.NAME)
+    except ContractError as exc:
+        if "not JSON" not in str(exc):
+            raise JobRejected(None, "job_id missing: the job is not a JSON object") from None
         raise JobRejected(None, f"job is not JSON: {exc}") from None
-    job_id = _job_id(payload)
+    job_id = job_id_of(payload)
     if job_id is None:
         raise JobRejected(None, "job_id missing or not usable as a topic segment (letters, digits, - _ .)")
-    missing = [key for key in REQUIRED if not isinstance(payload.get(key), str) or not payload[key].strip()]
-    if missing:
-        raise JobRejected(job_id, f"missing or empty: {', '.join(missing)}")
-    text = payload.get("text") or payload["serial"]
-    if not isinstance(text, str):
-        raise JobRejected(job_id, "text must be a string")
-    material = config.material(payload["material"])
+    try:
+        job = EngraveJob.from_payload(payload)
+    except ContractError as exc:
+        raise JobRejected(job_id, str(exc).removeprefix(f"{EngraveJob.NAME}: ")) from None
+    material = config.material(job.material)
     if material is None:
         known = ", ".join(name for name, _ in config.materials)
-        raise JobRejected(job_id, f"unknown material {payload['material']!r} (this engraver knows {known})")
-    height = payload.get("height_mm", config.cap_height_mm)
-    if height is None:
-        height = config.cap_height_mm
-    if isinstance(height, bool) or not isinstance(height, (int, float)) or not 0 < height <= 50:
+        raise JobRejected(job_id, f"unknown material {job.material!r} (this engraver knows {known})")
+    height = config.cap_height_mm if job.height_mm is None else job.height_mm
+    if not 0 < height <= 50:
         raise JobRejected(job_id, f"height_mm must be a number of mm above 0 and at most 50 (got {height!r})")
+    text = job.text
     layout = Layout(float(height), config.max_width_mm, config.origin_x_mm, config.origin_y_mm,
                     config.direction, config.min_cap_height_mm)
     try:
         program = render_text(text, layout, LaserSettings(material.power, material.feed_mm_min))
     except TextLayoutError as exc:
         raise JobRejected(job_id, str(exc)) from None
-    return job_id, payload, program.lines
+    return job_id, dict(payload), program.lines
 
 
 class JobDesk:
@@ -155,29 +145,26 @@ class JobDesk:
                 self.publish_state(job_id, "rejected", f"job id already used on engraver {job.engraver}")
                 return
         self.publish(job, force=not created)
-        if job.state == "accepted":
+        if job.state == JobState.ACCEPTED:
             self.when_queued()
 
     def handle_command(self, topic: str, raw: bytes) -> None:
         self.counters.commands += 1
-        parts = topic.split("/")
-        job_id = parts[-2] if len(parts) >= 2 else ""
+        job_id = topic_segment(topic, -2)
         try:
-            payload = json.loads(raw.decode("utf-8"))
-            action, operator = payload["action"], str(payload.get("operator", ""))
-        except (UnicodeDecodeError, ValueError, KeyError, TypeError):
+            decision = JobDecision.from_payload(raw, job_id=job_id)
+        except ContractError as exc:
             self.counters.bad_messages += 1
-            log.warning("engraver %s: command for job %s is not {\"action\", \"operator\"} JSON", self.config.id, job_id)
+            log.warning("engraver %s: command for job %s refused: %s", self.config.id, job_id, exc)
             return
         job = self.journal.get(job_id)
-        if job is not None and job.engraver != self.config.id:
-            job = None
-        if action not in ("retry", "cancel") or job is None:
+        if job is None or job.engraver != self.config.id:
             self.counters.bad_messages += 1
-            log.warning("engraver %s: command %r for job %s refused: %s", self.config.id, action, job_id,
-                        "unknown job" if job is None else "action must be retry or cancel")
+            log.warning("engraver %s: command %r for job %s refused: unknown job", self.config.id,
+                        decision.action.value, job_id)
             return
-        problem = (self.journal.retry if action == "retry" else self.journal.cancel)(job_id, operator)
+        action, operator = decision.action, decision.operator
+        problem = (self.journal.retry if action is JobAction.RETRY else self.journal.cancel)(job_id, operator)
         if problem:
             log.warning("engraver %s: %s refused: %s", self.config.id, action, problem)
             return
@@ -192,7 +179,7 @@ class JobDesk:
         queued = False
         for job in self.journal.unpublished(self.config.id):
             self.publish(job)
-            queued = queued or job.state == "accepted"
+            queued = queued or job.state == JobState.ACCEPTED
         if queued:
             self.when_queued()
 
@@ -206,18 +193,21 @@ class JobDesk:
 
     def publish_state(self, job_id: str, state: str, detail: str) -> None:
         topic = self.topics.engraver_job_state(self.gateway_id, self.config.id, job_id)
-        payload = {"job_id": job_id, "state": state, "ts": utc_ts(), "detail": detail}
-        self.outbox.put(topic, payload, seq_key=self.seq_key, retain=True, kind="job", wait=True)
+        status = JobStatus(job_id=job_id, state=JobState(state), ts=utc_ts(), detail=detail)
+        self.outbox.put(topic, status.to_payload(), seq_key=self.seq_key, retain=True, kind="job", wait=True)
 
     def publish_machine(self, state: str) -> None:
+        machine = EngraverState.of(state)
+        if machine is None:
+            log.warning("engraver %s: GRBL reports an unknown state %r; not published", self.config.id, state)
+            return
         topic = self.topics.engraver_state(self.gateway_id, self.config.id)
-        self.outbox.put(topic, {"state": state, "ts": utc_ts()}, seq_key=self.seq_key + "/state",
-                        retain=True, kind="state", wait=False)
+        self.outbox.put(topic, EngraverStatus(state=machine, ts=utc_ts()).to_payload(),
+                        seq_key=self.seq_key + "/state", retain=True, kind="state", wait=False)
 
 
 def _as_dict(raw: bytes) -> dict[str, Any]:
     try:
-        payload = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        return dict(decode_json(raw, EngraveJob.NAME))
+    except ContractError:
         return {}
-    return payload if isinstance(payload, dict) else {}

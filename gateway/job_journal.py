@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from benchpin.contract import JobAction, JobState
 from benchpin.topics import utc_ts
 
-RETRYABLE = ("interrupted", "failed", "rejected")
-CANCELLABLE = ("accepted", "interrupted", "failed", "rejected")
-FINAL = ("done", "cancelled")
+RETRYABLE = tuple(JobAction.RETRY.allowed_from)
+CANCELLABLE = tuple(JobAction.CANCEL.allowed_from)
+FINAL = (JobState.DONE, JobState.CANCELLED)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (

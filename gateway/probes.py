@@ -18,6 +18,7 @@ import serial
 
 from benchpin.config import ProbeConfig
 from benchpin.outbox import Outbox
+from benchpin.contract import ProbeFault, Temperature
 from benchpin.topics import utc_ts
 from firmware_bridge.max31855 import Max31855Error, decode_frame
 from firmware_bridge.probe import LineFramer, ProbeLineError, parse_line
@@ -84,8 +85,9 @@ class ProbeBridge:
         self._publish(None, fault)
 
     def _publish(self, value_c: float | None, fault: str | None) -> None:
-        payload = {"ts": utc_ts(), "seq": None, "value_c": value_c, "fault": fault}
-        self.outbox.put(self.topic, payload, seq_key=self.seq_key)
+        reading = Temperature(ts=utc_ts(), seq=None, value_c=value_c,
+                              fault=ProbeFault(fault) if fault else None)
+        self.outbox.put(self.topic, reading.to_payload(), seq_key=self.seq_key)
 
 
 class SerialProbe:

@@ -20,6 +20,7 @@ import serial
 
 from benchpin.config import ScannerConfig
 from benchpin.outbox import Outbox
+from benchpin.contract import ScanMessage
 from benchpin.topics import utc_ts
 from firmware_bridge.barcodes import BarcodeRules, validate
 from firmware_bridge.hid import LAYOUTS, HidDecoder, ReadError, Scan
@@ -88,8 +89,8 @@ class ScanBridge:
                 return False
             self._recent[code] = now
         verdict = validate(code, self.rules)
-        payload = {"ts": utc_ts(), "seq": None, "code": code, "valid": verdict.valid, "reason": verdict.reason}
-        self.outbox.put(self.topic, payload, seq_key=self.seq_key, kind="scan", wait=True)
+        scan = ScanMessage(ts=utc_ts(), seq=None, code=code, valid=verdict.valid, reason=verdict.reason)
+        self.outbox.put(self.topic, scan.to_payload(), seq_key=self.seq_key, kind="scan", wait=True)
         with self._lock:
             self.counters.scans += 1
             if not verdict.valid:

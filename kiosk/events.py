@@ -11,7 +11,6 @@ nothing.
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from benchpin.config import StationConfig
+from benchpin.contract import ContractError, EngraveJob, JobState, JobStatus
 from benchpin.mqtt import MqttSession, OutboxSender
 from benchpin.outbox import Outbox
 from benchpin.topics import Topics
@@ -53,7 +53,7 @@ class KioskBridge:
                                                            f"{self.kiosk.station}-{uuid.uuid4().hex[:6]}")
         self.sender = OutboxSender(self.outbox, self.session, window=100, rate=0)
         self.gateway, _, self.engraver = self.kiosk.engraver.partition("/")
-        self.jobs: dict[str, dict[str, Any]] = {}  # job_id -> last state payload seen
+        self.jobs: dict[str, JobStatus] = {}  # job_id -> last state seen
         self._done: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._worker = threading.Thread(target=self._complete_jobs, name="kiosk-jobs", daemon=True)
         self._started = False
@@ -111,10 +111,10 @@ class KioskBridge:
             log.warning("%s entered %s but kiosk.engraver is not set: it waits for a manual advance",
                         piece.piece_id, piece.stage)
             return
-        job = {"job_id": job_id, "piece_id": piece.piece_id, "serial": piece.serial,
-               "text": piece.serial, "material": piece.metal,
-               "height_mm": self.kiosk.engrave_height_mm}
-        self.outbox.put(self.topics.engraver_job(self.gateway, self.engraver), job, kind="job", wait=True)
+        job = EngraveJob(job_id=job_id, piece_id=piece.piece_id, serial=piece.serial or "",
+                         text=piece.serial or "", material=piece.metal, height_mm=self.kiosk.engrave_height_mm)
+        self.outbox.put(self.topics.engraver_job(self.gateway, self.engraver), job.to_payload(), kind="job",
+                        wait=True)
         log.info("engraving job %s for %s (serial %s) sent to %s", job_id, piece.piece_id, piece.serial,
                  self.kiosk.engraver)
 
@@ -123,16 +123,13 @@ class KioskBridge:
     def on_job_state(self, topic: str, payload: bytes) -> None:
         """Record a job state (paho's thread: decode and hand off only)."""
         try:
-            state = json.loads(payload)
-            job_id = state["job_id"]
-            if not isinstance(job_id, str) or not isinstance(state.get("state"), str):
-                raise ValueError("job_id and state must be strings")
-        except (ValueError, KeyError, TypeError) as exc:
+            status = JobStatus.from_payload(payload)
+        except ContractError as exc:
             log.warning("ignoring a bad job state on %s: %s", topic, exc)
             return
-        self.jobs[job_id] = state
-        if state["state"] == "done":
-            self._done.put(job_id)
+        self.jobs[status.job_id] = status
+        if status.state is JobState.DONE:
+            self._done.put(status.job_id)
 
     def _complete_jobs(self) -> None:
         while (job_id := self._done.get()) is not None:

@@ -15,9 +15,10 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from benchpin.config import StationConfig
+from benchpin.contract import ContractError, JobStatus, ScanMessage, Temperature, topic_segment
 from benchpin.mqtt import MqttSession
 from benchpin.topics import Topics
 
@@ -61,7 +62,7 @@ class LiveFeed:
         self.engraver = config.kiosk.engraver
         self.topics = Topics(config.site.id)
         self._temperatures: dict[str, dict[str, Any]] = {}  # probe id -> last reading
-        self._jobs: dict[str, dict[str, str]] = {}  # laser job id -> last state seen
+        self._jobs: dict[str, JobStatus] = {}  # laser job id -> last state seen
         self._listeners: set[Listener] = set()
         self._lock = threading.Lock()
         self.session: MqttSession | None = None
@@ -104,8 +105,8 @@ class LiveFeed:
         with self._lock:
             return [self._temperatures[probe] for probe in sorted(self._temperatures)]
 
-    def job(self, job_id: str) -> dict[str, str] | None:
-        """Return the last state seen of a laser job (``state``, ``detail``), or None."""
+    def job(self, job_id: str) -> JobStatus | None:
+        """Return the last state seen of a laser job, or None."""
         with self._lock:
             return self._jobs.get(job_id)
 
@@ -133,35 +134,33 @@ class LiveFeed:
     # ------------------------------------------------------------------ MQTT (paho's thread)
 
     def on_scan(self, topic: str, payload: bytes) -> None:
-        data = _decode(topic, payload)
-        if data is None or not isinstance(data.get("code"), str):
-            log.warning("ignoring a scan without a code on %s", topic)
+        scan = _decode(topic, payload, ScanMessage)
+        if scan is None:
             return
-        self.push(LiveMessage("scan", {"code": data["code"], "valid": data.get("valid") is not False,
-                                       "reason": str(data.get("reason") or ""),
-                                       "scanner": _segment(topic, -2)}))
+        self.push(LiveMessage("scan", {"code": scan.code, "valid": scan.valid, "reason": scan.reason,
+                                       "scanner": topic_segment(topic, -2)}))
 
     def on_temperature(self, topic: str, payload: bytes) -> None:
-        data = _decode(topic, payload)
+        data = _decode(topic, payload, Temperature)
         if data is None:
             return
-        value = data.get("value_c")
-        reading = {"probe": _segment(topic, -2), "ts": str(data.get("ts") or ""), "received_ms": int(time.time() * 1000),
-                   "value_c": value if isinstance(value, (int, float)) and not isinstance(value, bool) else None,
-                   "fault": str(data.get("fault") or "")}
+        reading = {"probe": topic_segment(topic, -2), "ts": data.ts, "received_ms": int(time.time() * 1000),
+                   "value_c": data.value_c, "fault": data.fault.value if data.fault else ""}
         with self._lock:
             self._temperatures[reading["probe"]] = reading
         self.push(LiveMessage("temperature", reading))
 
     def on_job_state(self, topic: str, payload: bytes) -> None:
-        data = _decode(topic, payload)
-        if data is None:
+        status = _decode(topic, payload, JobStatus)
+        if status is None:
             return
-        job = {"job_id": _segment(topic, -1), "state": str(data.get("state") or ""),
-               "detail": str(data.get("detail") or "")}
+        if status.job_id != topic_segment(topic, -1):
+            log.warning("ignoring a job state for %s on %s (another job's topic)", status.job_id, topic)
+            return
         with self._lock:  # recorded before the push: a screen fetched because of it sees it
-            self._jobs[job["job_id"]] = job
-        self.push(LiveMessage("job", job))
+            self._jobs[status.job_id] = status
+        self.push(LiveMessage("job", {"job_id": status.job_id, "state": status.state.value,
+                                      "detail": status.detail}))
 
 
 def _put_nowait(listener: Listener, message: LiveMessage | None) -> bool:
@@ -172,17 +171,12 @@ def _put_nowait(listener: Listener, message: LiveMessage | None) -> bool:
         return False
 
 
-def _segment(topic: str, index: int) -> str:
-    return topic.split("/")[index]
+_M = TypeVar("_M", ScanMessage, Temperature, JobStatus)
 
 
-def _decode(topic: str, payload: bytes) -> dict[str, Any] | None:
+def _decode(topic: str, payload: bytes, message: type[_M]) -> _M | None:
     try:
-        data = json.loads(payload)
-    except (UnicodeDecodeError, ValueError) as exc:
-        log.warning("ignoring a message that is not JSON on %s: %s", topic, exc)
+        return message.from_payload(payload)
+    except ContractError as exc:
+        log.warning("ignoring a message on %s: %s", topic, exc)
         return None
-    if not isinstance(data, dict):
-        log.warning("ignoring a message that is not a JSON object on %s", topic)
-        return None
-    return data

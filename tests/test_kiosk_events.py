@@ -90,7 +90,7 @@ def test_events_engraving_dispatches_the_job_and_done_advances_the_piece(kiosk, 
     assert (last.from_stage, last.to_stage, last.operator, last.station) == ("engraving", "qc", "laser", "casting-1/laser-1")
     laser_events = sub.wait_for(lambda p: [e for e in p if e["operator"] == "laser"], "benchpin/jaipur/pieces/PC-1/events")
     assert laser_events[0]["to"] == "qc"
-    assert bridge.jobs[job["job_id"]]["state"] == "done"
+    assert bridge.jobs[job["job_id"]].state == "done"
     sub.close()
 
 

@@ -122,7 +122,7 @@ def test_kiosk_engraving_retry_is_sent_to_the_engraver_gateway(server: KioskServ
         state_topic = TOPICS.engraver_job_state("engrave-1", "laser-1", job_id)
         send(broker, state_topic, {"job_id": job_id, "state": "interrupted", "ts": "t", "detail": "door opened"},
              retain=True)
-        wait_until(lambda: bridge.jobs.get(job_id, {}).get("state") == "interrupted", timeout=10)
+        wait_until(lambda: getattr(bridge.jobs.get(job_id), "state", None) == "interrupted", timeout=10)
         page = kiosk.get("/engraving").get_data(as_text=True)
         assert "interrupted" in page and "door opened" in page and f"/engraving/{job_id}/retry" in page
         assert "state-interrupted" in kiosk.get("/pieces/PC-1").get_data(as_text=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from benchpin.contract import PieceEvent
+
 ROLES = ("artisan", "setter", "qc", "engraver", "supervisor")
 SCRAPPED = "scrapped"
 # The system actor that advances a piece when the laser reports `done` (stages with auto = true).
@@ -104,9 +106,9 @@ class Event:
 
     def to_payload(self) -> dict[str, Any]:
         """Return the contract payload of ``pieces/<piece_id>/events``."""
-        return {"event_id": self.event_id, "piece_id": self.piece_id, "from": self.from_stage,
-                "to": self.to_stage, "station": self.station, "operator": self.operator,
-                "ts": self.ts, "note": self.note}
+        return PieceEvent(event_id=self.event_id, piece_id=self.piece_id, from_=self.from_stage,
+                          to=self.to_stage, station=self.station, operator=self.operator, ts=self.ts,
+                          note=self.note).to_payload()
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.to_payload(), "kind": self.kind, "version": self.version}

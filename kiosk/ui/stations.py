@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, url_for
 from werkzeug.wrappers import Response
 
+from benchpin.contract import JobAction, JobDecision
 from benchpin.topics import utc_ts
 from kiosk.app import get_bridge, get_ledger
 from kiosk.ui import auth
@@ -16,10 +17,9 @@ from kiosk.ui.view import render_screen, see
 bp = Blueprint("station", __name__)
 
 JOB_ROLES = ("engraver", "supervisor")
-# The job states the engraver's gateway accepts each command in (see its job journal).
-JOB_ACTIONS = {"retry": ("interrupted", "failed", "rejected"),
-               "cancel": ("accepted", "interrupted", "failed", "rejected")}
-PAST = {"retry": "retried", "cancel": "cancelled"}
+# The job states the engraver's gateway accepts each command in (the contract's rule).
+JOB_ACTIONS = {action.value: tuple(s.value for s in action.allowed_from) for action in JobAction}
+PAST = {action.value: action.past for action in JobAction}
 
 
 @bp.get("/wip")
@@ -36,7 +36,7 @@ def job_state(job_id: str) -> tuple[str, str]:
     seen = ui_state().live.job(job_id) or (bridge.jobs.get(job_id) if bridge is not None else None)
     if seen is None:
         return ("sent" if bridge is not None else "unknown"), ""
-    return str(seen.get("state") or "sent"), str(seen.get("detail") or "")
+    return seen.state.value, seen.detail
 
 
 def engraving_jobs() -> list[dict[str, Any]]:
@@ -86,7 +86,7 @@ def job_command(job_id: str, action: str) -> Response | tuple[str, int]:
                              may_command=operator.role in JOB_ROLES, error=f"Not sent: {problem}.")
     assert bridge is not None and job is not None
     topic = bridge.topics.engraver_job_command(bridge.gateway, bridge.engraver, job_id)
-    bridge.outbox.put(topic, {"job_id": job_id, "action": action, "operator": operator.operator_id,
-                              "ts": utc_ts()}, kind="command", wait=True)
+    decision = JobDecision(job_id=job_id, action=JobAction(action), operator=operator.operator_id, ts=utc_ts())
+    bridge.outbox.put(topic, decision.to_payload(), kind="command", wait=True)
     flash(f"{action.title()} sent for {job['piece'].piece_id} (job {job_id[:8]}).", "done")
     return see(url_for("station.engraving"))

@@ -7,15 +7,12 @@ from typing import Any
 from flask import redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from benchpin.contract import METALS
 from kiosk.app import kiosk_state
 from kiosk.ui import auth
 from kiosk.ui.state import ui_state
 
-METALS = {"silver_925": "925 silver", "vermeil_18ct": "18ct gold vermeil 2.5 µm",
-          "gold_plated_brass": "gold-plated brass 2 µm", "gold_9ct": "9ct gold", "gold_14ct": "14ct gold",
-          "gold_18ct": "18ct gold", "platinum_950": "950 platinum"}
-SWATCHES = {"silver_925": "silver", "platinum_950": "silver", "vermeil_18ct": "gold", "gold_9ct": "gold",
-            "gold_14ct": "gold", "gold_18ct": "gold", "gold_plated_brass": "brass"}
+SWATCHES = {metal.name: metal.swatch for metal in METALS.values()}
 
 
 def stage_label(stage: str | None) -> str:
@@ -23,18 +20,15 @@ def stage_label(stage: str | None) -> str:
     return (stage or "—").replace("_", " ")
 
 
-# The fineness stamp a jeweller reads at a glance; plated brass carries none.
-HALLMARKS = {"silver_925": "925", "vermeil_18ct": "925", "gold_plated_brass": "GP", "gold_9ct": "375",
-             "gold_14ct": "585", "gold_18ct": "750", "platinum_950": "950"}
-
-
 def hallmark(metal: str) -> str:
     """Return the metal's hallmark (``"750"`` for 18ct gold), or ``"—"`` when unknown."""
-    return HALLMARKS.get(metal, "—")
+    known = METALS.get(metal)
+    return known.hallmark if known else "—"
 
 
 def metal_label(metal: str) -> str:
-    return METALS.get(metal, metal.replace("_", " ")) if metal else "—"
+    known = METALS.get(metal)
+    return known.label if known else (metal.replace("_", " ") if metal else "—")
 
 
 def render_screen(template: str, *, status: int = 200, **context: Any) -> tuple[str, int]:
