@@ -30,7 +30,7 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 from benchpin.broker import Mosquitto  # noqa: E402
 from benchpin.config import parse_config  # noqa: E402
 from benchpin.topics import Topics, utc_ts  # noqa: E402
-from kiosk.app import get_ledger  # noqa: E402
+from kiosk.state import get_ledger  # noqa: E402
 from kiosk.ledger import PieceSpec  # noqa: E402
 from kiosk.server import KioskServer  # noqa: E402
 

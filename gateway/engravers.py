@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Sequence
 
+from benchpin.config import EngraverConfig, GatewayConfig
 from gateway.engraver import Engraver
 from gateway.engraver_jobs import JobDesk
 from gateway.job_journal import JobJournal
 from gateway.supervisor import Supervisor
-
-if TYPE_CHECKING:
-    from benchpin.config import GatewayConfig
-    from gateway.service import Gateway
+from gateway.wiring import Wiring
 
 JOURNAL_FILE = "engraver-jobs.sqlite"
 
@@ -21,26 +19,27 @@ def journal_path(gw: GatewayConfig) -> Path:
     return Path(gw.state_dir) / JOURNAL_FILE
 
 
-def build_engravers(gateway: Gateway) -> list[Engraver]:
-    """Create the journal, desks and devices; subscribe their topics on the gateway's session."""
-    gw = gateway.gw
-    if not gw.engravers:
+def build_engravers(engravers_config: Sequence[EngraverConfig], journal_file: Path,
+                    wiring: Wiring) -> list[Engraver]:
+    """Create the journal, desks and devices; subscribe their topics."""
+    if not engravers_config:
         return []
-    journal = JobJournal(journal_path(gw))
-    gateway.closers.append(journal.close)
+    journal = JobJournal(journal_file)
+    wiring.closers.append(journal.close)
     engravers = []
-    for config in gw.engravers:
-        desk = JobDesk(config, journal, gateway.outbox, gateway.topics, gw.id)
-        engraver = Engraver(config, desk, journal, pin_factory=gateway.pin_factory)
-        gateway.add_device(desk, counters=desk.counters)
+    gateway_id, topics = wiring.gateway_id, wiring.topics
+    for config in engravers_config:
+        desk = JobDesk(config, journal, wiring.outbox, topics, gateway_id)
+        engraver = Engraver(config, desk, journal, pin_factory=wiring.pin_factory)
+        wiring.add_device(desk, counters=desk.counters)
 
         def state_changed(supervisor: Supervisor, engraver: Engraver = engraver) -> None:
             if supervisor.state in ("down", "stopped"):
                 engraver.went_offline()
 
-        gateway.add_device(engraver, counters=engraver.counters, when_state_changed=state_changed)
-        gateway.session.subscribe(gateway.topics.engraver_job(gw.id, config.id), desk.on_job)
-        gateway.session.subscribe(gateway.topics.engraver_job_command(gw.id, config.id), desk.on_command)
-        gateway.closers.append(engraver.shutdown)
+        wiring.add_device(engraver, counters=engraver.counters, when_state_changed=state_changed)
+        wiring.subscribe(topics.engraver_job(gateway_id, config.id), desk.on_job)
+        wiring.subscribe(topics.engraver_job_command(gateway_id, config.id), desk.on_command)
+        wiring.closers.append(engraver.shutdown)
         engravers.append(engraver)
     return engravers

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from benchpin.config import StationConfig
+from benchpin.mqtt import MqttSession, OutboxSender
 from benchpin.sdnotify import ServiceWatch, watchdog_interval
+from gateway.supervisor import Supervisor
 
-if TYPE_CHECKING:
-    from gateway.service import Gateway
+
+class Watched(Protocol):
+    """What the health check reads of a gateway."""
+
+    config: StationConfig
+    session: MqttSession
+    sender: OutboxSender
+    supervisors: list[Supervisor]
+
+    def healthy(self, max_age_s: float = ...) -> bool: ...
 
 
 class GatewayHealth:
@@ -21,7 +32,7 @@ class GatewayHealth:
     watchdog pings.
     """
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Watched) -> None:
         self.gateway = gateway
         self._seen_up: set[str] = set()
 
@@ -48,10 +59,10 @@ class GatewayHealth:
         return [f"{name} loop silent for {now - beat:.0f}s" for name, beat in loops if now - beat >= max_age_s]
 
 
-def systemd_watch(gateway: Gateway) -> ServiceWatch:
+def systemd_watch(gateway: Watched, ready_timeout_s: float) -> ServiceWatch:
     """Build the gateway's :class:`ServiceWatch` (inert when not started by systemd)."""
     health = GatewayHealth(gateway)
     interval_s = watchdog_interval()
     max_age_s = interval_s or 30.0  # a loop silent for a whole watchdog interval is hung
     return ServiceWatch(waiting_for=health.waiting_for, problems=lambda: health.problems(max_age_s),
-                        ready_timeout_s=gateway.gw.ready_timeout_s, interval_s=interval_s)
+                        ready_timeout_s=ready_timeout_s, interval_s=interval_s)

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, Sequence
 
 import serial
 
@@ -24,9 +24,7 @@ from firmware_bridge.max31855 import Max31855Error, decode_frame
 from firmware_bridge.probe import LineFramer, ProbeLineError, parse_line
 from gateway.serialport import open_port, read_available
 from gateway.supervisor import Device, DeviceFailure, Stalled, Supervisor
-
-if TYPE_CHECKING:
-    from gateway.service import Gateway
+from gateway.wiring import Wiring
 
 log = logging.getLogger(__name__)
 
@@ -192,14 +190,13 @@ class MAX31855Probe:
             device.close()
 
 
-def build_probes(gateway: Gateway) -> None:
-    """Add every configured probe to ``gateway`` under supervision."""
-    gw = gateway.gw
-    for config in gw.probes:
-        bridge = ProbeBridge(gateway.outbox, gateway.topics.temperature(gw.id, config.id), config.id)
+def build_probes(probes: Sequence[ProbeConfig], wiring: Wiring) -> None:
+    """Put every configured probe under supervision."""
+    for config in probes:
+        bridge = ProbeBridge(wiring.outbox, wiring.topics.temperature(wiring.gateway_id, config.id), config.id)
         device: Device
         if config.kind == "serial":
             device = SerialProbe(config, bridge)
         else:
-            device = MAX31855Probe(config, bridge, pin_factory=gateway.pin_factory)
-        gateway.add_device(device, counters=bridge.counters, when_state_changed=bridge.when_state_changed)
+            device = MAX31855Probe(config, bridge, pin_factory=wiring.pin_factory)
+        wiring.add_device(device, counters=bridge.counters, when_state_changed=bridge.when_state_changed)

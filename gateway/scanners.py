@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, Sequence
 
 import serial
 
@@ -27,9 +27,7 @@ from firmware_bridge.hid import LAYOUTS, HidDecoder, ReadError, Scan
 from firmware_bridge.scanner import ScanLineFramer
 from gateway.serialport import open_port, read_available
 from gateway.supervisor import DeviceFailure, Supervisor
-
-if TYPE_CHECKING:
-    from gateway.service import Gateway
+from gateway.wiring import Wiring
 
 log = logging.getLogger(__name__)
 
@@ -319,17 +317,16 @@ def _bus_path(dev: Any) -> str:
     return f"{dev.bus}-{ports}" if ports else f"{dev.bus}"
 
 
-def build_scanners(gateway: Gateway) -> None:
-    """Add every configured scanner to ``gateway`` under supervision."""
-    gw = gateway.gw
-    for config in gw.scanners:
-        bridge = ScanBridge(gateway.outbox, gateway.topics.scan(gw.id, config.id), config.id,
-                            gateway.config.barcodes, dedupe_s=config.dedupe_s)
+def build_scanners(scanners: Sequence[ScannerConfig], wiring: Wiring) -> None:
+    """Put every configured scanner under supervision."""
+    for config in scanners:
+        bridge = ScanBridge(wiring.outbox, wiring.topics.scan(wiring.gateway_id, config.id), config.id,
+                            wiring.barcodes, dedupe_s=config.dedupe_s)
         device: SerialScanner | UsbHidScanner
         if config.kind == "serial":
             device = SerialScanner(config, bridge)
         else:
-            device = UsbHidScanner(config, bridge, backend=gateway.usb_backend)
-        supervisor = gateway.add_device(device, counters=bridge.counters,
-                                        when_state_changed=bridge.when_state_changed)
+            device = UsbHidScanner(config, bridge, backend=wiring.usb_backend)
+        supervisor = wiring.add_device(device, counters=bridge.counters,
+                                       when_state_changed=bridge.when_state_changed)
         supervisor.backoff_max = min(supervisor.backoff_max, BACKOFF_MAX_S)

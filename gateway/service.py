@@ -13,11 +13,12 @@ from benchpin.config import StationConfig
 from benchpin.mqtt import MqttSession, OutboxSender
 from benchpin.outbox import Outbox
 from benchpin.topics import Topics
-from gateway.engravers import build_engravers
+from gateway.engravers import build_engravers, journal_path
 from gateway.health import systemd_watch
 from gateway.probes import build_probes
 from gateway.scanners import build_scanners
 from gateway.supervisor import Device, StateListener, Supervisor
+from gateway.wiring import Wiring
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +52,12 @@ class Gateway:
         self._stopped = threading.Event()
         self._started = False
         self.closers: list[Callable[[], None]] = []  # run by stop() after the devices stopped
-        build_probes(self)
-        build_scanners(self)
-        self.engravers = build_engravers(self)
+        wiring = Wiring(gateway_id=self.gw.id, outbox=self.outbox, topics=self.topics, add_device=self.add_device,
+                        subscribe=self.session.subscribe, barcodes=config.barcodes, pin_factory=pin_factory,
+                        usb_backend=usb_backend, closers=self.closers)
+        build_probes(self.gw.probes, wiring)
+        build_scanners(self.gw.scanners, wiring)
+        self.engravers = build_engravers(self.gw.engravers, journal_path(self.gw), wiring)
 
     # ------------------------------------------------------------------ devices
 
@@ -84,7 +88,7 @@ class Gateway:
     def run(self, stop: threading.Event) -> None:
         """Run until ``stop`` is set, publishing the retained status every status interval."""
         self.start()
-        systemd = systemd_watch(self)  # READY=1, then WATCHDOG=1 only while healthy()
+        systemd = systemd_watch(self, self.gw.ready_timeout_s)  # READY=1, then WATCHDOG=1 only while healthy()
         next_status = time.monotonic() + self.gw.status_interval_s
         while not stop.wait(max(0.0, min(1.0, next_status - time.monotonic(), systemd.due_in()))):
             if time.monotonic() >= next_status:

@@ -36,6 +36,9 @@ StateListener = Callable[["Supervisor"], None]  # reads .state, .detail, .last_e
 class Supervisor:
     """Keep one device running: any exception it raises leads to close, backoff, reopen.
 
+    A :class:`DeviceFailure` is the hardware's doing and is logged as such; any other
+    exception is a bug and is logged with its traceback (both once per streak).
+
     States: ``starting`` → ``up`` ⇄ ``down``. A failure streak ends only once the device has
     run ``stable_s`` without failing, so a port that opens but fails again at once (a stalled
     adapter) is one streak: logged once (retries go to the debug log) and reported once to
@@ -109,7 +112,11 @@ class Supervisor:
                 self.last_error = exc
                 detail = str(exc) or type(exc).__name__
                 if self.failures == 1:
-                    log.warning("%s failed: %s; reopening with backoff", self.name, detail)
+                    if isinstance(exc, DeviceFailure):
+                        log.warning("%s failed: %s; reopening with backoff", self.name, detail)
+                    else:  # not the hardware: a bug in benchpin, which needs its traceback
+                        log.error("%s: unexpected %s (a bug, not a hardware fault): %s; reopening with backoff",
+                                  self.name, type(exc).__name__, detail, exc_info=exc)
                     self._set_state("down", detail)
                 else:
                     log.debug("%s still failing (attempt %d): %s", self.name, self.failures, detail)

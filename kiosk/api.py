@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, request
 
-from kiosk.app import get_ledger, kiosk_state
+from kiosk.state import get_ledger, kiosk_state
 from kiosk.ledger import MoveRefused, NotFound
 from kiosk.ledger.db import DatabaseUnavailable
 

@@ -65,7 +65,7 @@ class KioskServer:
 
     def waiting_for(self) -> list[str]:
         """Name what the kiosk still lacks to be fully up (for systemd's readiness)."""
-        from kiosk.app import kiosk_state
+        from kiosk.state import kiosk_state
         from kiosk.ui.state import ui_state
 
         missing = []

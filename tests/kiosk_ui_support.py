@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from benchpin.config import StationConfig, parse_config
-from kiosk.app import get_ledger
+from kiosk.state import get_ledger
 from kiosk.ledger import Ledger
 from kiosk.server import KioskServer
 from tests.kiosk_support import add_operators, spec

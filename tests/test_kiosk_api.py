@@ -10,7 +10,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from benchpin.config import ConfigError, parse_config
-from kiosk.app import close_app, create_app, get_ledger
+from kiosk.app import close_app, create_app
+from kiosk.state import get_ledger
 from kiosk.ledger import Ledger
 from tests.kiosk_support import add_operators, ledger_url, postgres_unavailable, spec  # noqa: F401
 

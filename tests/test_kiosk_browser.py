@@ -14,7 +14,7 @@ import pytest
 
 from benchpin.broker import Mosquitto
 from benchpin.topics import Topics
-from kiosk.app import get_bridge, get_ledger
+from kiosk.state import get_bridge, get_ledger
 from kiosk.server import KioskServer
 from tests.helpers import wait_until
 from tests.kiosk_ui_support import served_kiosk

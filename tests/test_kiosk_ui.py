@@ -8,7 +8,8 @@ from typing import Iterator
 import pytest
 from flask import Flask
 
-from kiosk.app import close_app, create_app, get_ledger
+from kiosk.app import close_app, create_app
+from kiosk.state import get_ledger
 from kiosk.ledger import Ledger
 from kiosk.ledger.workflow import parse_workflow
 from firmware_bridge.barcodes import BarcodeRules, with_check_digit

@@ -16,7 +16,7 @@ import pytest
 
 from benchpin.broker import Mosquitto
 from benchpin.topics import Topics
-from kiosk.app import get_bridge, get_ledger
+from kiosk.state import get_bridge, get_ledger
 from kiosk.live import LISTENER_BACKLOG, LiveFeed, LiveMessage
 from kiosk.server import KioskServer
 from kiosk.ui.stream import event_stream

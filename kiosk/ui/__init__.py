@@ -14,9 +14,10 @@ import secrets
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from kiosk.app import kiosk_state, read_secret_file
+from kiosk.credentials import read_secret_file
 from kiosk.ledger.db import DatabaseUnavailable
 from kiosk.live import LiveFeed
+from kiosk.state import kiosk_state
 from kiosk.ui import auth
 from kiosk.ui.state import EXTENSION, UiState
 from kiosk.ui.view import render_screen

@@ -15,7 +15,7 @@ from typing import Any, Callable, TypeVar
 
 from flask import abort, flash, g, redirect, request, session, url_for
 
-from kiosk.app import get_ledger
+from kiosk.state import get_ledger
 from kiosk.ledger import NotFound, Operator
 from kiosk.ui.state import ui_state
 

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, request, url_for
 from werkzeug.wrappers import Response
 
-from kiosk.app import get_ledger, kiosk_state
+from kiosk.state import get_ledger, kiosk_state
 from kiosk.ledger import REWORK, SCRAP, SCRAPPED, MoveOption, MoveRefused, NotFound, Piece
 from kiosk.ui import auth
 from kiosk.ui.barcodes import ADVANCE, COMMAND, LOGOUT, OPERATOR, PIECE, TREE, read_barcode

@@ -9,7 +9,7 @@ from werkzeug.wrappers import Response
 
 from benchpin.contract import JobAction, JobDecision
 from benchpin.topics import utc_ts
-from kiosk.app import get_bridge, get_ledger
+from kiosk.state import get_bridge, get_ledger
 from kiosk.ui import auth
 from kiosk.ui.state import ui_state
 from kiosk.ui.view import render_screen, see

@@ -8,7 +8,7 @@ from flask import redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from benchpin.contract import METALS
-from kiosk.app import kiosk_state
+from kiosk.state import kiosk_state
 from kiosk.ui import auth
 from kiosk.ui.state import ui_state
 
