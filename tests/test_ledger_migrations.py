@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -19,7 +20,7 @@ from kiosk.ledger import ledger as ledger_module
 from kiosk.ledger.db import Connection, Database
 from kiosk.ledger.migrations import MIGRATIONS, Migration, current_version, latest_version, upgrade, where
 from kiosk.ledger.schema import VERSION_1
-from tests.kiosk_support import add_operators, ledger_url, postgres_unavailable, spec  # noqa: F401
+from tests.kiosk_support import add_operators, ledger_url, postgres_schema_url, postgres_unavailable, spec  # noqa: F401
 
 # The schema as the code before migrations created it, frozen: what ledgers in the field hold.
 TODAY_V1 = (
@@ -222,16 +223,10 @@ def test_a_fresh_ledger_and_an_upgraded_one_have_the_same_schema(v1_ledger: str,
             pass
         assert columns(fresh) == columns(v1_ledger)
         return
-    from tests.kiosk_support import postgres_schema_url
-
-    urls = postgres_schema_url()
-    fresh = next(urls)
-    try:
+    with contextmanager(postgres_schema_url)() as fresh:
         with Ledger(fresh):
             pass
         assert columns(fresh) == columns(v1_ledger)
-    finally:
-        urls.close()
 
 
 def test_a_failing_step_leaves_neither_its_changes_nor_its_version(ledger_url: str) -> None:  # noqa: F811
