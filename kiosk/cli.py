@@ -1,4 +1,7 @@
-"""``benchpin pieces import`` and ``benchpin operators add|list`` (``benchpin kiosk``: kiosk/server.py)."""
+"""``benchpin pieces import``, ``benchpin operators add|list`` and ``benchpin ledger version|upgrade``.
+
+``benchpin kiosk`` is in kiosk/server.py.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +13,9 @@ from pathlib import Path
 from benchpin.cli import add_config_argument, load_or_exit
 from benchpin.config import KioskConfig, StationConfig
 from firmware_bridge.barcodes import validate
-from kiosk.ledger import ROLES, DuplicateOperator, ImportRejected, Ledger, parse_pieces_csv
-from kiosk.ledger.db import DatabaseUnavailable
+from kiosk.ledger import ROLES, DuplicateOperator, ImportRejected, Ledger, LedgerSchemaError, parse_pieces_csv
+from kiosk.ledger.db import Database, DatabaseUnavailable, sqlite_path
+from kiosk.ledger.migrations import current_version, latest_version, upgrade, where
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +36,7 @@ def _kiosk_config(args: argparse.Namespace) -> tuple[StationConfig, KioskConfig]
 def _open_ledger(kiosk: KioskConfig) -> Ledger:
     try:
         return Ledger.from_config(kiosk)
-    except DatabaseUnavailable as exc:
+    except (DatabaseUnavailable, LedgerSchemaError) as exc:  # unreachable, or upgraded by a newer benchpin
         print(f"benchpin: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_REFUSED) from None
 
@@ -86,6 +90,50 @@ def _list_operators(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ledger_version(args: argparse.Namespace) -> int:
+    _, kiosk = _kiosk_config(args)
+    path = sqlite_path(kiosk.database)
+    if path and not Path(path).exists():  # opening it would create an empty file
+        print(f"{path}: no ledger yet; any kiosk command creates it at schema version {latest_version()}")
+        return 0
+    try:
+        db = Database(kiosk.database)
+        try:
+            version = current_version(db)
+        finally:
+            db.close()
+    except (DatabaseUnavailable, LedgerSchemaError) as exc:
+        print(f"benchpin: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    latest = latest_version()
+    if version > latest:
+        advice = "upgrade benchpin"
+    elif version < latest:
+        advice = "benchpin ledger upgrade, or opening it with any kiosk command, brings it up to date"
+    else:
+        advice = "up to date"
+    print(f"{where(kiosk.database)}: schema version {version}; this benchpin knows up to {latest} ({advice})")
+    return 0
+
+
+def _ledger_upgrade(args: argparse.Namespace) -> int:
+    _, kiosk = _kiosk_config(args)
+    try:
+        db = Database(kiosk.database)
+        try:
+            applied = upgrade(db)
+        finally:
+            db.close()
+    except (DatabaseUnavailable, LedgerSchemaError) as exc:
+        print(f"benchpin: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    if applied:
+        print(f"{where(kiosk.database)}: applied schema version(s) {', '.join(map(str, applied))}")
+    else:
+        print(f"{where(kiosk.database)}: already at schema version {latest_version()}; nothing to do")
+    return 0
+
+
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     pieces = sub.add_parser("pieces", help="manage pieces in the ledger")
     pieces_sub = pieces.add_subparsers(dest="pieces_command", metavar="ACTION", required=True)
@@ -111,3 +159,15 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     lst = ops_sub.add_parser("list", help="list operators (id, role, name)")
     add_config_argument(lst)
     lst.set_defaults(func=_list_operators)
+
+    ledger = sub.add_parser("ledger", help="show or upgrade the ledger's schema version")
+    ledger_sub = ledger.add_subparsers(dest="ledger_command", metavar="ACTION", required=True)
+    version = ledger_sub.add_parser("version", help="print the ledger's schema version (changes nothing)")
+    add_config_argument(version)
+    version.set_defaults(func=_ledger_version)
+    upg = ledger_sub.add_parser(
+        "upgrade", help="apply the schema versions this benchpin knows and the ledger lacks",
+        description="Apply the missing schema versions in order, each in its own transaction. Opening the "
+                    "ledger (benchpin kiosk, pieces, operators) does the same; this does it ahead of time.")
+    add_config_argument(upg)
+    upg.set_defaults(func=_ledger_upgrade)

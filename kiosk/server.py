@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import threading
 import warnings
 from typing import Any, Mapping
@@ -130,7 +131,13 @@ def _run_kiosk(args: argparse.Namespace) -> int:
         log.error("%s: no [kiosk] section", config.source)
         return 2
     stop = stop_event_on_signals()
-    server = KioskServer(config)
+    from kiosk.ledger import LedgerSchemaError
+
+    try:
+        server = KioskServer(config)
+    except LedgerSchemaError as exc:  # upgraded by a newer benchpin: refuse, never touch it
+        print(f"benchpin: {exc}", file=sys.stderr)
+        return 1
     # Type=notify under systemd: READY once /healthz answers and MQTT is up, pings while it answers.
     watch = watch_http_service(f"{server.url}/healthz", waiting_for=server.waiting_for)
 

@@ -28,6 +28,9 @@ Errors: :class:`NotFound` (unknown piece/tree/operator/event), :class:`MoveRefus
 unknown operator too), :class:`ImportRejected`, :class:`DuplicateOperator` — all
 :class:`LedgerError` — and ``DatabaseUnavailable`` when the database cannot be reached. A
 ledger is safe to share between threads (a pool of connections); ``close()`` it when done.
+
+Opening a ledger creates its tables or upgrades them (:mod:`kiosk.ledger.migrations`); a
+ledger upgraded by a newer benchpin is refused with :class:`LedgerTooNew`.
 """
 
 from __future__ import annotations
@@ -43,9 +46,9 @@ from benchpin.topics import utc_ts
 from kiosk.ledger import rows
 from kiosk.ledger.db import Connection, Database, IntegrityViolation
 from kiosk.ledger.imports import insert_pieces
+from kiosk.ledger.migrations import upgrade
 from kiosk.ledger.model import (LASER, ROLES, SCRAPPED, DuplicateOperator, Event, MoveOption,
                                 MoveRefused, NotFound, Operator, Piece, PieceSpec, Tree)
-from kiosk.ledger.schema import create_schema
 from kiosk.ledger.serials import DEFAULT_SERIAL_PATTERN, format_serial
 from kiosk.ledger.workflow import Move, Workflow, load_workflow
 from kiosk.routes import DEFAULT_ROUTES_FILE
@@ -68,14 +71,11 @@ class Ledger:
         self.serial_pattern = serial_pattern
         self.db = Database(database, pool_size=pool_size)
         self._listeners: list[MoveListener] = []
-        for attempt in (1, 2):  # two kiosks creating the schema at once: the loser retries
-            try:
-                with self.db.transaction() as conn:
-                    create_schema(conn)
-                break
-            except IntegrityViolation:
-                if attempt == 2:
-                    raise
+        try:  # create or upgrade the schema; two kiosks opening at once apply each step once
+            upgrade(self.db)
+        except BaseException:
+            self.db.close()
+            raise
 
     @classmethod
     def from_config(cls, kiosk: KioskConfig) -> Ledger:

@@ -1,16 +1,15 @@
-"""The ledger's tables, portable between SQLite and PostgreSQL (created if missing)."""
+"""The ledger's tables as version 1 created them, portable between SQLite and PostgreSQL.
+
+Later versions are steps in :mod:`kiosk.ledger.migrations`, which also records the version.
+"""
 
 from __future__ import annotations
-
-from kiosk.ledger.db import Connection
-
-SCHEMA_VERSION = 1
 
 # enamel is an INTEGER 0/1 (portable); timestamps are RFC 3339 UTC text. events.published
 # is set once a move is in the kiosk's MQTT outbox, so a crash in between is repaired at start. The UNIQUE
 # constraints are the guarantees: a serial is never given twice, and two moves of one piece
 # can never both claim the same version.
-STATEMENTS = (
+VERSION_1 = (
     """CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS operators (
         operator_id TEXT PRIMARY KEY,
@@ -56,8 +55,6 @@ STATEMENTS = (
     """CREATE INDEX IF NOT EXISTS events_unpublished ON events (published, station)""",
     """CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)""",
     """INSERT INTO counters (name, value) VALUES ('serial', 0) ON CONFLICT (name) DO NOTHING""",
-    f"""INSERT INTO meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}')
-        ON CONFLICT (key) DO NOTHING""",
 )
 
 PIECE_COLUMNS = ("piece_id", "route", "stage", "version", "style", "order_id", "metal", "ring_size",
@@ -66,8 +63,3 @@ PIECE_COLUMNS = ("piece_id", "route", "stage", "version", "style", "order_id", "
 EVENT_COLUMNS = ("event_id", "piece_id", "version", "from_stage", "to_stage", "kind", "station",
                  "operator", "ts", "note")
 
-
-def create_schema(conn: Connection) -> None:
-    """Create every missing table and index (run inside a transaction)."""
-    for statement in STATEMENTS:
-        conn.execute(statement)

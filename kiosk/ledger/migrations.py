@@ -1,0 +1,155 @@
+"""Ordered, numbered upgrades of the ledger's schema, applied in order when a ledger opens.
+
+Each :class:`Migration` is a list of portable SQL statements or a function taking a
+:class:`Connection`. :func:`upgrade` applies the missing ones one at a time, each in its own
+transaction that also records ``schema_version`` in ``meta``: a step is either wholly
+applied and recorded, or not at all. The transaction first takes a lock so that two kiosks
+opening one ledger at once never both apply a step: ``BEGIN IMMEDIATE`` on SQLite (the
+database's write lock), a transaction-scoped advisory lock on PostgreSQL (it exists before
+any table does, unlike ``LOCK TABLE meta``). The loser waits, then finds the step recorded.
+
+To change the schema, append a step with the next number; never edit a released one (a
+ledger that has it recorded will not run it again).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+from kiosk.ledger.db import Connection, Database
+from kiosk.ledger.model import LedgerError
+from kiosk.ledger.schema import VERSION_1
+
+
+class LedgerSchemaError(LedgerError):
+    """The ledger's schema cannot be used by this benchpin."""
+
+
+class LedgerTooNew(LedgerSchemaError):
+    """The ledger was upgraded by a newer benchpin than this one."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One numbered step: ``apply`` is portable SQL statements or a function of a connection."""
+
+    version: int
+    description: str
+    apply: Sequence[str] | Callable[[Connection], None]
+
+    def run(self, conn: Connection) -> None:
+        """Apply the step's statements or call its function (inside the caller's transaction)."""
+        if callable(self.apply):
+            self.apply(conn)
+            return
+        for statement in self.apply:
+            conn.execute(statement)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "operators, trees, pieces, events, counters and meta", VERSION_1),
+    # Purely additive: no existing table, row or query changes, so nothing can read it wrong
+    # before the QC screens write it. One row per check measured when an event was recorded;
+    # value_num holds a measurement (mm, g, µm), value_text anything else; passed is 0/1.
+    Migration(2, "event_checks: the checks recorded with a move", (
+        """CREATE TABLE event_checks (
+            event_id TEXT NOT NULL REFERENCES events (event_id),
+            name TEXT NOT NULL,
+            value_text TEXT NOT NULL DEFAULT '',
+            value_num DOUBLE PRECISION,
+            passed INTEGER NOT NULL,
+            CONSTRAINT event_checks_pk PRIMARY KEY (event_id, name))""",
+    )),
+)
+
+# Any constant fits; this one spells "benc". The second key is the schema, so ledgers in
+# different schemas of one PostgreSQL database do not wait for each other.
+_ADVISORY_KEY = 0x62656E63
+
+_META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+
+
+def latest_version(migrations: Sequence[Migration] | None = None) -> int:
+    """Return the schema version the code knows up to."""
+    return _checked(migrations)[-1].version
+
+
+def where(url: str) -> str:
+    """Name a ledger database for a message: its URL without password or options."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        return url[len("sqlite:///"):]
+    netloc = parts.hostname or ""
+    if parts.username:
+        netloc = f"{parts.username}@{netloc}"
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def current_version(db: Database) -> int:
+    """Return the ledger's recorded schema version (0 for an empty database)."""
+    with db.connect() as conn:
+        if not _has_meta(conn):
+            return 0
+        return _read_version(conn, db)
+
+
+def upgrade(db: Database, migrations: Sequence[Migration] | None = None) -> list[int]:
+    """Apply every missing step in order, each in its own locked transaction; return their versions.
+
+    Raises :class:`LedgerTooNew` when the ledger records a version newer than the code knows.
+    """
+    steps = _checked(migrations)
+    applied: list[int] = []
+    while True:
+        with db.transaction() as conn:
+            _lock(conn)
+            conn.execute(_META)
+            version = _read_version(conn, db)
+            if version > steps[-1].version:
+                raise LedgerTooNew(f"the ledger at {where(db.url)} has schema version {version}; "
+                                   f"this benchpin knows up to {steps[-1].version}: upgrade benchpin")
+            if version == steps[-1].version:
+                return applied
+            step = steps[version]  # versions are 1..N in order: step N+1 is at index N
+            step.run(conn)
+            conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(step.version),))
+        applied.append(step.version)
+
+
+def _checked(migrations: Sequence[Migration] | None) -> Sequence[Migration]:
+    steps = MIGRATIONS if migrations is None else migrations  # read at call time (tests replace it)
+    if [m.version for m in steps] != list(range(1, len(steps) + 1)):
+        raise ValueError(f"migrations must be numbered 1, 2, 3, … in order, not {[m.version for m in steps]}")
+    return steps
+
+
+def _lock(conn: Connection) -> None:
+    if conn.dialect != "postgresql":
+        return  # SQLite: Database.transaction() began with BEGIN IMMEDIATE, the write lock
+    # Under REPEATABLE READ or SERIALIZABLE (a plant's default_transaction_isolation) the
+    # snapshot would date from before the lock wait and miss the winner's step: read committed
+    # data after the lock instead. Must be the transaction's first statement.
+    conn.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+    conn.execute(f"SELECT pg_advisory_xact_lock({_ADVISORY_KEY}, hashtext(coalesce(current_schema(), '')))")
+
+
+def _has_meta(conn: Connection) -> bool:
+    if conn.dialect == "postgresql":
+        return conn.row("SELECT to_regclass('meta') IS NOT NULL") == (True,)
+    return conn.row("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'") is not None
+
+
+def _read_version(conn: Connection, db: Database) -> int:
+    row = conn.row("SELECT value FROM meta WHERE key = 'schema_version'")
+    if row is None:
+        return 0  # meta without a version: only step 1 (idempotent) can have been under way
+    try:
+        return int(row[0])
+    except ValueError:
+        raise LedgerSchemaError(f"the ledger at {where(db.url)} has an unreadable schema version "
+                                f"{row[0]!r} in its meta table") from None
