@@ -358,13 +358,25 @@ class JobStatus(Message):
     ts: str
     detail: str = ""
     seq: int | None = None
+    progress: float | None = None  # while running: lines acknowledged / total, 0..1
+    eta_s: float | None = None  # while running: the estimated seconds left
+
+    def to_payload(self) -> dict[str, Any]:
+        payload = super().to_payload()
+        for key in ("progress", "eta_s"):
+            if payload[key] is None:
+                del payload[key]
+        return payload
 
     @classmethod
     def from_payload(cls, raw: bytes | str | Mapping[str, Any]) -> Self:
         p = decode_json(raw, cls.NAME)
+        progress = _number(p, cls.NAME, "progress")
+        if progress is not None and not 0.0 <= progress <= 1.0:
+            raise ContractError(f"{cls.NAME}: progress must be between 0 and 1 (got {progress})")
         return cls(job_id=_segment(p, cls.NAME, "job_id"), state=_enum(p, cls.NAME, "state", JobState),
                    ts=_opt(p, cls.NAME, "ts", str, ""), detail=_opt(p, cls.NAME, "detail", str, ""),
-                   seq=_opt(p, cls.NAME, "seq", int))
+                   seq=_opt(p, cls.NAME, "seq", int), progress=progress, eta_s=_number(p, cls.NAME, "eta_s"))
 
 
 @dataclass(frozen=True)
@@ -422,6 +434,13 @@ class PieceEvent(Message):
     operator: str
     ts: str
     note: str = ""
+    override: bool = False  # a supervisor's override of a rule; carried only when true
+
+    def to_payload(self) -> dict[str, Any]:
+        payload = super().to_payload()
+        if not self.override:
+            del payload["override"]
+        return payload
 
     @classmethod
     def from_payload(cls, raw: bytes | str | Mapping[str, Any]) -> Self:
@@ -429,7 +448,8 @@ class PieceEvent(Message):
         return cls(event_id=_req(p, cls.NAME, "event_id", str), piece_id=_req(p, cls.NAME, "piece_id", str),
                    from_=_opt(p, cls.NAME, "from", str), to=_req(p, cls.NAME, "to", str),
                    station=_req(p, cls.NAME, "station", str), operator=_req(p, cls.NAME, "operator", str),
-                   ts=_req(p, cls.NAME, "ts", str), note=_opt(p, cls.NAME, "note", str, ""))
+                   ts=_req(p, cls.NAME, "ts", str), note=_opt(p, cls.NAME, "note", str, ""),
+                   override=_opt(p, cls.NAME, "override", bool, False))
 
 
 MESSAGES: tuple[type[Message], ...] = (GatewayStatus, Temperature, ScanMessage, EngraveJob, JobStatus,

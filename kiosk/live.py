@@ -160,7 +160,8 @@ class LiveFeed:
         with self._lock:  # recorded before the push: a screen fetched because of it sees it
             self._jobs[status.job_id] = status
         self.push(LiveMessage("job", {"job_id": status.job_id, "state": status.state.value,
-                                      "detail": status.detail}))
+                                      "detail": status.detail, "progress": status.progress,
+                                      "eta_s": status.eta_s}))
 
 
 def _put_nowait(listener: Listener, message: LiveMessage | None) -> bool:
