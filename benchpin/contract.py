@@ -181,7 +181,7 @@ def _enum(payload: Mapping[str, Any], message: str, key: str, enum: type[_E]) ->
     try:
         return enum(value)
     except ValueError:
-        choices = ", ".join(repr(e.value) for e in enum)  # type: ignore[attr-defined]
+        choices = ", ".join(repr(e.value) for e in enum)
         raise ContractError(f"{message}: {key} must be one of {choices} (got {_short(value)})") from None
 
 

@@ -248,7 +248,9 @@ class Demo:
         """Return a message if a child died (the demo then stops)."""
         for child in self.children:
             if child.poll() is not None:
-                return f"{' '.join(child.args[3:4])} exited with status {child.returncode}"  # type: ignore[index]
+                args = child.args if isinstance(child.args, (list, tuple)) else [child.args]
+                name = str(args[3]) if len(args) > 3 else str(args[0])  # [python, -m, benchpin, COMMAND]
+                return f"{name} exited with status {child.returncode}"
         return None
 
     def stop(self) -> None:

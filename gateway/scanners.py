@@ -87,7 +87,8 @@ class ScanBridge:
                 return False
             self._recent[code] = now
         verdict = validate(code, self.rules)
-        scan = ScanMessage(ts=utc_ts(), seq=None, code=code, valid=verdict.valid, reason=verdict.reason)
+        scan = ScanMessage(ts=utc_ts(), seq=None, code=code, valid=verdict.valid,
+                           reason=verdict.reason or "")
         self.outbox.put(self.topic, scan.to_payload(), seq_key=self.seq_key, kind="scan", wait=True)
         with self._lock:
             self.counters.scans += 1
@@ -231,7 +232,7 @@ class UsbHidScanner:
                 serial_number = usb.util.get_string(dev, dev.iSerialNumber)
             except (usb.core.USBError, ValueError):
                 return False
-            return serial_number == self.config.serial_number
+            return bool(serial_number == self.config.serial_number)
         return True
 
     def _claim(self) -> None:

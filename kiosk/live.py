@@ -144,10 +144,11 @@ class LiveFeed:
         data = _decode(topic, payload, Temperature)
         if data is None:
             return
-        reading = {"probe": topic_segment(topic, -2), "ts": data.ts, "received_ms": int(time.time() * 1000),
+        probe = topic_segment(topic, -2)
+        reading: dict[str, Any] = {"probe": probe, "ts": data.ts, "received_ms": int(time.time() * 1000),
                    "value_c": data.value_c, "fault": data.fault.value if data.fault else ""}
         with self._lock:
-            self._temperatures[reading["probe"]] = reading
+            self._temperatures[probe] = reading
         self.push(LiveMessage("temperature", reading))
 
     def on_job_state(self, topic: str, payload: bytes) -> None:

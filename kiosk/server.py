@@ -15,7 +15,7 @@ import threading
 import warnings
 from typing import Any, Mapping
 
-import waitress
+import waitress.server
 from waitress import wasyncore
 from waitress.server import BaseWSGIServer
 
@@ -29,7 +29,7 @@ def create_server(app: Any, listen: str, *, threads: int) -> BaseWSGIServer:
     host, port = listen.rsplit(":", 1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # send_bytes is deprecated, still honoured
-        server = waitress.create_server(
+        server = waitress.server.create_server(
             app, host=host.strip("[]"), port=int(port), threads=threads,
             send_bytes=1,  # flush each server-sent event as soon as it is written
             connection_limit=max(100, threads * 4), channel_timeout=120, ident="benchpin-kiosk",

@@ -20,8 +20,9 @@ def piece_from_row(row: Sequence[Any]) -> Piece:
 
 
 def event_from_row(row: Sequence[Any]) -> Event:
-    *values, override = row
-    return Event(*values, override=bool(override))
+    (event_id, piece_id, version, from_stage, to_stage, kind, station, operator, ts, note, override) = row
+    return Event(event_id, piece_id, version, from_stage, to_stage, kind, station, operator, ts, note,
+                 override=bool(override))
 
 
 def load_piece(conn: Connection, piece_id: str) -> Piece:
