@@ -298,14 +298,14 @@ class ScanMessage(Message):
     seq: int | None
     code: str
     valid: bool
-    reason: str
+    reason: str | None  # why a code is not valid; null for a valid one
 
     @classmethod
     def from_payload(cls, raw: bytes | str | Mapping[str, Any]) -> Self:
         p = decode_json(raw, cls.NAME)
         return cls(ts=_opt(p, cls.NAME, "ts", str, ""), seq=_opt(p, cls.NAME, "seq", int),
                    code=_req(p, cls.NAME, "code", str), valid=_req(p, cls.NAME, "valid", bool),
-                   reason=_opt(p, cls.NAME, "reason", str, ""))
+                   reason=_opt(p, cls.NAME, "reason", str))
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,7 @@ class ScanBridge:
             self._recent[code] = now
         verdict = validate(code, self.rules)
         scan = ScanMessage(ts=utc_ts(), seq=None, code=code, valid=verdict.valid,
-                           reason=verdict.reason or "")
+                           reason=verdict.reason)
         self.outbox.put(self.topic, scan.to_payload(), seq_key=self.seq_key, kind="scan", wait=True)
         with self._lock:
             self.counters.scans += 1

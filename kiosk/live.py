@@ -137,7 +137,7 @@ class LiveFeed:
         scan = _decode(topic, payload, ScanMessage)
         if scan is None:
             return
-        self.push(LiveMessage("scan", {"code": scan.code, "valid": scan.valid, "reason": scan.reason,
+        self.push(LiveMessage("scan", {"code": scan.code, "valid": scan.valid, "reason": scan.reason or "",
                                        "scanner": topic_segment(topic, -2)}))
 
     def on_temperature(self, topic: str, payload: bytes) -> None:
