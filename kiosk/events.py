@@ -16,7 +16,6 @@ import queue
 import threading
 import uuid
 from pathlib import Path
-from typing import Any
 
 from benchpin.config import StationConfig
 from benchpin.contract import ContractError, EngraveJob, JobState, JobStatus
