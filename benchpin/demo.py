@@ -309,7 +309,7 @@ def read_terminal(demo: Demo, stop: threading.Event) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from benchpin.cli import stop_event_on_signals
+    from benchpin.commands import stop_event_on_signals
 
     if args.scan:
         return send_control(args.dir, args.scan)

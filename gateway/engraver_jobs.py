@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from benchpin.config import EngraverConfig, _SEGMENT_CHARS
+from benchpin.config import EngraverConfig, is_segment
 from benchpin.outbox import Outbox
 from benchpin.topics import Topics, utc_ts
 from firmware_bridge.gcode import LaserSettings, Layout, TextLayoutError, render_text
@@ -45,7 +45,7 @@ class DeskCounters:
 
 def _job_id(payload: Any) -> str | None:
     job_id = payload.get("job_id") if isinstance(payload, dict) else None
-    if isinstance(job_id, str) and 0 < len(job_id) <= 64 and set(job_id) <= _SEGMENT_CHARS:
+    if isinstance(job_id, str) and len(job_id) <= 64 and is_segment(job_id):
         return job_id
     return None
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from benchpin.config import ConfigError, load_config, parse_config
+from benchpin.topics import Topics
 
 GOOD = """
 [site]
@@ -43,7 +44,7 @@ def test_parse_config_reads_a_full_station(tmp_path):
     assert config.gateway.probes[0].port == "/dev/benchpin-probe"
     assert config.gateway.probes[1].kind == "max31855" and config.gateway.probes[1].spi_device == 1
     assert config.kiosk.station == "casting"
-    assert config.topic_prefix == "benchpin/jaipur"
+    assert Topics(config.site.id).prefix == "benchpin/jaipur"
 
 
 def problems_of(data: dict) -> list[str]:
