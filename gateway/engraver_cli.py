@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import argparse
 
+from benchpin.commands import add_config_argument, load_or_exit
 from benchpin.contract import JobState
-
-from benchpin.cli import add_config_argument, load_or_exit
+from gateway.settings import gateway_checks
 
 JOB_STATES = tuple(state.value for state in JobState)
 
 
 def _journal(args: argparse.Namespace):  # -> JobJournal, imported lazily to keep --help fast
-    config = load_or_exit(args.config)
+    config = load_or_exit(args.config, checks=(gateway_checks,))
     if config.gateway is None:
         raise SystemExit(f"benchpin: {config.source}: no [gateway] section, so no engraver jobs")
     from gateway.engravers import journal_path
@@ -62,10 +62,13 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
         "engraver", help="list engraver jobs; retry or cancel an interrupted or failed one",
         description="Engraver jobs are never repeated by themselves: a job interrupted (crash, power cut, "
                     "door, reset) or failed waits for an operator. 'retry' queues it again, 'cancel' ends it.")
-    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    listing = actions.add_parser("list", help="print every job: id, engraver, state, piece, text, attempts, detail")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True,
+                                    help="list, retry or cancel (ACTION --help says more)")
+    listing = actions.add_parser("list", help="print every job: id, engraver, state, piece, text, attempts, detail",
+                                 description="Print every job of the journal, one per line: id, engraver, state, "
+                                             "piece, text, attempts, detail.")
     add_config_argument(listing)
-    listing.add_argument("--engraver", help="only this engraver's jobs")
+    listing.add_argument("--engraver", metavar="ENGRAVER_ID", help="only this engraver's jobs")
     listing.add_argument("--state", action="append", choices=JOB_STATES, metavar="STATE",
                          help=f"only jobs in this state (repeatable): {', '.join(JOB_STATES)}")
     listing.set_defaults(func=_list)
@@ -73,6 +76,6 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
                        ("cancel", "cancel a queued, interrupted, failed or rejected job")):
         act = actions.add_parser(name, help=text, description=text)
         add_config_argument(act)
-        act.add_argument("job_id", metavar="JOB_ID")
+        act.add_argument("job_id", metavar="JOB_ID", help="the job's id, as 'engraver list' prints it")
         act.add_argument("--operator", default="", help="badge of the operator deciding (e.g. OP-0007)")
         act.set_defaults(func=_act)

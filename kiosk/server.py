@@ -123,10 +123,11 @@ class KioskServer:
 
 
 def _run_kiosk(args: argparse.Namespace) -> int:
-    from benchpin.cli import load_or_exit, stop_event_on_signals
+    from benchpin.commands import load_or_exit, stop_event_on_signals
     from benchpin.sdnotify import watch_http_service
+    from kiosk.settings import kiosk_checks
 
-    config = load_or_exit(args.config)
+    config = load_or_exit(args.config, checks=(kiosk_checks,))
     if config.kiosk is None:
         log.error("%s: no [kiosk] section", config.source)
         return 2
@@ -154,7 +155,7 @@ def _run_kiosk(args: argparse.Namespace) -> int:
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    from benchpin.cli import add_config_argument
+    from benchpin.commands import add_config_argument
 
     kiosk = sub.add_parser(
         "kiosk", help="run the kiosk: touch screens and JSON API (waitress)",
