@@ -84,6 +84,7 @@ class Demo:
                 "listen": f"127.0.0.1:{self.kiosk_port}",
                 "api_token_file": str(self.workdir / "api-token"),
                 "engraver": f"{GATEWAY}/{LASER}", "gateway": GATEWAY,
+                "scanners": [f"{GATEWAY}/{SCANNER}"],
             },
         }
 

@@ -168,9 +168,14 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     add_config_argument(lst)
     lst.set_defaults(func=_list_operators)
 
-    ledger = sub.add_parser("ledger", help="show or upgrade the ledger's schema version")
-    ledger_sub = ledger.add_subparsers(dest="ledger_command", metavar="ACTION", required=True)
-    version = ledger_sub.add_parser("version", help="print the ledger's schema version (changes nothing)")
+    ledger = sub.add_parser("ledger", help="show or upgrade the ledger's schema version",
+                            description="The ledger's tables carry a schema version; a newer benchpin "
+                                        "upgrades them in order, and refuses a ledger newer than itself.")
+    ledger_sub = ledger.add_subparsers(dest="ledger_command", metavar="ACTION", required=True,
+                                       help="version or upgrade")
+    version = ledger_sub.add_parser("version", help="print the ledger's schema version (changes nothing)",
+                                    description="Print the ledger's schema version and the newest this "
+                                                "benchpin knows; changes nothing.")
     add_config_argument(version)
     version.set_defaults(func=_ledger_version)
     upg = ledger_sub.add_parser(

@@ -51,7 +51,8 @@ class KioskBridge:
         self.session = MqttSession(config.mqtt, client_id=f"benchpin-kiosk-{config.site.id}-"
                                                            f"{self.kiosk.station}-{uuid.uuid4().hex[:6]}")
         self.sender = OutboxSender(self.outbox, self.session, window=100, rate=0)
-        self.gateway, _, self.engraver = self.kiosk.engraver.partition("/")
+        ref = self.kiosk.engraver_ref
+        self.gateway, self.engraver = (ref.gateway, ref.device) if ref else ("", "")
         self.jobs: dict[str, JobStatus] = {}  # job_id -> last state seen
         self._states: queue.SimpleQueue[JobStatus | None] = queue.SimpleQueue()
         self._worker = threading.Thread(target=self._complete_jobs, name="kiosk-jobs", daemon=True)
