@@ -207,6 +207,8 @@ def decode_json(raw: bytes | str | Mapping[str, Any], message: str) -> Mapping[s
         data = json.loads(raw)
     except (UnicodeDecodeError, ValueError) as exc:
         raise ContractError(f"{message}: not JSON ({exc})") from None
+    except RecursionError:  # a payload of thousands of nested brackets
+        raise ContractError(f"{message}: not JSON (nested too deeply)") from None
     if not isinstance(data, dict):
         raise ContractError(f"{message}: not a JSON object")
     return data
@@ -412,11 +414,13 @@ class EngraverStatus(Message):
 
     state: EngraverState
     ts: str
+    seq: int | None = None
 
     @classmethod
     def from_payload(cls, raw: bytes | str | Mapping[str, Any]) -> Self:
         p = decode_json(raw, cls.NAME)
-        return cls(state=_enum(p, cls.NAME, "state", EngraverState), ts=_req(p, cls.NAME, "ts", str))
+        return cls(state=_enum(p, cls.NAME, "state", EngraverState), ts=_req(p, cls.NAME, "ts", str),
+                   seq=_opt(p, cls.NAME, "seq", int))
 
 
 @dataclass(frozen=True)
