@@ -1,8 +1,9 @@
 """Routes as data: which stage follows which, who may move a piece, where rework may send it.
 
 A workflow file (TOML, see ``kiosk/routes/default.toml``) holds one table per route with an
-ordered array of stages, plus ``[materials]``. :func:`load_workflow` reports every problem with
-its key path, like the station config.
+ordered array of stages, and optionally ``[materials] metals`` (the metals a workshop
+accepts; by default every metal of :data:`benchpin.contract.METALS`). :func:`load_workflow`
+reports every problem with its key path, like the station config.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchpin.contract import METALS
 from benchpin.tables import Table
 from kiosk.ledger.model import ADVANCE, LASER, REWORK, ROLES, SCRAP, SCRAPPED, MoveRefused
 
@@ -151,8 +153,8 @@ def load_workflow(path: str | Path) -> Workflow:
 def parse_workflow(data: dict[str, Any], problems: list[str]) -> Workflow:
     """Turn a parsed workflow document into a :class:`Workflow`, appending problems."""
     root = Table(data, "", problems)
-    materials = root.table("materials", required=True)
-    metals = _strings(materials, "metals", nonempty=True) if materials else ()
+    materials = root.table("materials")  # optional: every metal of the contract's table by default
+    metals = _strings(materials, "metals", nonempty=True) if materials else tuple(METALS)
     if materials:
         materials.done()
     routes: dict[str, Route] = {}
