@@ -280,6 +280,12 @@ class GrblSim:
         with self._lock:
             return self._current
 
+    @property
+    def rx_lines(self) -> int:
+        """Return how many complete lines wait in the RX buffer, not yet read by GRBL."""
+        with self._lock:
+            return self._rx.count(b"\n")
+
     def queued_seconds(self) -> float:
         """Return the real seconds the queued blocks and a pending dwell still need."""
         with self._lock:
