@@ -345,6 +345,17 @@ def test_faithful_sim_hard_limit_silences_gcode_until_reset_then_unlock_and_next
     assert host.status().state == "Idle"
 
 
+def test_faithful_sim_other_alarms_reset_the_controller_and_lock_it(sim: GrblSim, host: Host) -> None:
+    host.send("G1 X80 F300", "M5", "M4 S10")  # the M4 waits behind the block
+    wait_until(lambda: sim.waiting_line == "M4S10", message="M4 waiting")
+    host.wait_for(lambda r: r.count(Ok()) == 2, "G1 and M5 answered")
+    host.replies.clear()
+    sim.trigger_alarm(4)  # a probe failure: GRBL calls mc_reset, so no critical loop
+    host.wait_for(lambda r: Message("'$H'|'$X' to unlock") in r, "lock message")
+    assert host.replies.index(Alarm(4)) < host.replies.index(Ok()) < host.replies.index(Welcome("1.1h"))
+    assert host.status().state == "Alarm" and sim.planner_empty
+
+
 def test_faithful_sim_reset_while_moving_is_alarm_3_and_when_idle_just_the_banner(sim: GrblSim, host: Host) -> None:
     host.send("G1 X80 F300")
     host.wait_for(lambda r: Ok() in r, "ok")

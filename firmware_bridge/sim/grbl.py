@@ -22,7 +22,8 @@ the 15-block planner has room, motions only keep the state ``Run`` for their len
   meanwhile the RX buffer fills and nothing more is planned;
 * a feed hold or an open door suspends the main loop: no line is read until ``~`` resumes;
   the hold decelerates at ``$120``/``$121`` (``Hold:1``/``Door:2``) before it is complete;
-* ``$32`` defaults to 0 as the firmware's ``DEFAULT_LASER_MODE``;
+* ``$32`` defaults to 0 as the firmware's ``DEFAULT_LASER_MODE`` (the fast machine reports 1,
+  a laser already configured; ``laser_mode=`` or ``settings=`` choose either way);
 * soft limits (``$20=1``, which needs ``$22=1``) check every target against machine space
   ``-$130..0`` (``-$131``, ``-$132``): a violation holds, then raises the critical
   ``ALARM:2``; :meth:`GrblSim.trigger_alarm` with 1 is the critical hard limit. After a
@@ -101,8 +102,7 @@ class _Block:
     seconds: float  # real seconds at this speedup
     feed: float  # mm/min the block runs at
     spindle: float  # S applied while it runs (0 for a laser rapid)
-    done: float = 0.0
-    center: tuple[float, float] | None = None  # arc segments are short lines; kept for reference
+    done: float = 0.0  # seconds run so far
 
     def position(self) -> Vec:
         f = 0.0 if self.seconds <= 0 else min(1.0, self.done / self.seconds)
@@ -204,7 +204,11 @@ class GrblSim:
                 self._main_loop_start()
 
     def trigger_alarm(self, code: int) -> None:
-        """Raise ``ALARM:code`` as a limit switch would: halt, flush buffers, lock."""
+        """Raise ``ALARM:code`` as a limit switch would: halt, flush buffers, lock.
+
+        In faithful mode 1 and 2 are critical (silent until a reset); any other code is
+        followed by the reset GRBL's ``mc_reset`` makes (banner, then the alarm lock).
+        """
         with self._lock:
             if not self.faithful:
                 self._flush()
@@ -214,6 +218,8 @@ class GrblSim:
             self._settle(time.monotonic())
             self._kill_motion()
             self._raise_alarm(code)
+            if code not in _CRITICAL:
+                self._abort()
 
     def unlock(self) -> None:
         """Clear the alarm as an operator does at the machine (reset if needed, then ``$X``)."""
@@ -249,6 +255,7 @@ class GrblSim:
 
     @property
     def gcode_lines(self) -> list[str]:
+        """Return the G-code lines received (not ``$`` commands, not empty lines)."""
         with self._lock:
             return [line for line in self.lines if line and not line.startswith("$")]
 
@@ -703,6 +710,7 @@ class GrblSim:
     # ------------------------------------------------------------------ faithful machine: lines
 
     def _step_faithful(self, now: float) -> None:
+        """Read and execute lines while GRBL's main loop is not blocked."""
         while not self._suspended():
             if self._current is not None:
                 if not self._advance_line(now):
@@ -716,6 +724,7 @@ class GrblSim:
             self._execute(raw.decode("ascii", "replace"))
 
     def _execute(self, raw: str) -> None:
+        """Take one line out of the RX buffer and start executing it."""
         line = _clean(raw)
         self._current = line
         if len(line) >= LINE_BUFFER_SIZE:
@@ -895,7 +904,7 @@ class GrblSim:
         if non_modal == 10:
             steps += [("sync", None), ("call", lambda: self._g10(values, axes, scale))]
         elif non_modal == 92:
-            steps += [("sync", None), ("call", lambda: self._g92(axes, scale, incremental))]
+            steps += [("sync", None), ("call", lambda: self._g92(axes, scale))]
         elif non_modal == 92.1:
             steps += [("sync", None), ("call", lambda: self._set_offset((0.0, 0.0, 0.0)))]
         if "motion" in groups or motion_line:
@@ -988,6 +997,7 @@ class GrblSim:
         return points
 
     def _set_spindle(self, spindle: int) -> None:
+        """Switch the spindle (M3/M4/M5); the next report shows the overrides and accessories."""
         self._spindle = spindle
         self._ovr_counter = 0
 
@@ -1004,6 +1014,7 @@ class GrblSim:
         self._wco_counter = 0
 
     def _g10(self, values: dict[str, float], axes: list[float | None], scale: float) -> None:
+        """Write a work coordinate system: L2 as given, L20 so the current position reads ``axes``."""
         index = int(values["P"]) - 1 if values["P"] else self._coord_select
         system = list(self._coords[index])
         for axis, value in enumerate(axes):
@@ -1017,7 +1028,8 @@ class GrblSim:
         if index == self._coord_select:
             self._wco_counter = 0
 
-    def _g92(self, axes: list[float | None], scale: float, incremental: bool) -> None:
+    def _g92(self, axes: list[float | None], scale: float) -> None:
+        """Shift the work origin so the current position reads ``axes`` (G92)."""
         system = self._coords[self._coord_select]
         offset = list(self._offset)
         for axis, value in enumerate(axes):
@@ -1267,6 +1279,7 @@ def _outside(target: Vec, travel: Vec) -> bool:
 
 
 def _axes(values: Vec | tuple[float, ...]) -> str:
+    """Format axis values as report_util_axis_values does."""
     return ",".join(f"{v:.3f}" for v in values)
 
 
