@@ -103,7 +103,7 @@ def post_move(piece_id: str) -> tuple[Response, int]:
     state = kiosk_state()
     try:
         event = state.ledger.move(piece_id, body["to"].strip(), operator=body["operator"].strip(),
-                                  station=state.config.kiosk.station if state.config.kiosk else "api",
+                                  station=state.config.kiosk.id if state.config.kiosk else "api",
                                   note=body.get("note") or "", expected_stage=body.get("from"),
                                   expected_version=body.get("version"), override=body.get("override") is True)
     except NotFound as exc:
