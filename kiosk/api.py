@@ -113,6 +113,15 @@ def post_move(piece_id: str) -> tuple[Response, int]:
     return jsonify(event.to_dict()), 201
 
 
+@bp.get("/api/wip")
+def get_wip() -> tuple[Response, int]:
+    """Every stage of every route: how many pieces wait there and how long the oldest has."""
+    board = get_ledger().wip_board()
+    route, stage = request.args.get("route"), request.args.get("stage")
+    stages = [s.to_dict() for s in board if (not route or s.route == route) and (not stage or s.stage == stage)]
+    return jsonify({"stages": stages}), 200
+
+
 @bp.get("/api/trees/<tree_id>")
 def get_tree(tree_id: str) -> tuple[Response, int]:
     try:

@@ -46,6 +46,7 @@ class Stage:
     scrap: tuple[str, ...] = ()
     rework: Rework | None = None
     scrap_reasons: tuple[str, ...] = ()
+    target_hours: float | None = None  # a piece here longer than this is late on the WIP board
 
     def applies_to(self, piece: Any) -> bool:
         """Say whether a piece passes through this stage (``only_if`` flags)."""
@@ -224,7 +225,8 @@ def _parse_stage(t: Table) -> Stage:
     stage = Stage(name=name, advance=_strings(t, "advance", choices=ROLES),
                   auto=t.flag("auto", False), only_if=t.text("only_if", "", choices=ONLY_IF_FLAGS),
                   scrap=_strings(t, "scrap", choices=ROLES), rework=rework,
-                  scrap_reasons=_strings(t, "scrap_reasons"))
+                  scrap_reasons=_strings(t, "scrap_reasons"),
+                  target_hours=t.number("target_hours", None, min=0.01, max=10_000.0) if t.has("target_hours") else None)
     if stage.scrap_reasons and not stage.scrap:
         t.problem("scrap_reasons", "given but nobody may scrap here (add `scrap` roles)")
     t.done()
