@@ -270,12 +270,29 @@ class GatewayStatus(Message):
 
 
 @dataclass(frozen=True)
-class KioskStatus(GatewayStatus):
-    """A kiosk's retained status; ``offline`` is its Last Will."""
+class KioskStatus(Message):
+    """A kiosk's retained status; ``offline`` is its Last Will. ``online`` adds its name and blocked stages."""
 
     NAME = "kiosk status"
     TOPIC = "kiosk/{kiosk}/status"
     RETAINED = True
+
+    state: GatewayState
+    ts: str
+    version: str
+    name: str | None = None
+    blocked: Mapping[str, Any] | None = None  # stage -> {"reason", "by", "since"}
+
+    def to_payload(self) -> dict[str, Any]:
+        payload = super().to_payload()
+        return {k: v for k, v in payload.items() if v is not None}
+
+    @classmethod
+    def from_payload(cls, raw: bytes | str | Mapping[str, Any]) -> Self:
+        p = decode_json(raw, cls.NAME)
+        return cls(state=_enum(p, cls.NAME, "state", GatewayState), ts=_req(p, cls.NAME, "ts", str),
+                   version=_req(p, cls.NAME, "version", str), name=_opt(p, cls.NAME, "name", str),
+                   blocked=_opt(p, cls.NAME, "blocked", dict))
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from benchpin import __version__
 from benchpin.config import MqttConfig
-from benchpin.contract import GatewayState, GatewayStatus
+from benchpin.contract import GatewayState, GatewayStatus, Message
 from benchpin.outbox import Outbox
 from benchpin.topics import encode, utc_ts
 
@@ -48,11 +48,13 @@ class MqttSession:
 
     def __init__(self, config: MqttConfig, *, client_id: str, status_topic: str | None = None,
                  status_extra: Callable[[], dict[str, Any]] | None = None,
+                 status_message: Callable[..., Message] = GatewayStatus,
                  max_inflight: int = 0) -> None:
         self.config = config
         self.client_id = client_id
         self.status_topic = status_topic
         self._status_extra = status_extra or (lambda: {})
+        self._status_message = status_message
         self.counters = SessionCounters()
         self.connected = threading.Event()
         self._handlers: dict[str, list[MessageHandler]] = {}
@@ -145,8 +147,7 @@ class MqttSession:
 
     def _status_payload(self, state: str) -> bytes:
         extra = self._status_extra() if state == "online" else {}
-        status = GatewayStatus(state=GatewayState(state), ts=utc_ts(), version=__version__,
-                               outbox=extra.get("outbox"), devices=extra.get("devices"))
+        status = self._status_message(state=GatewayState(state), ts=utc_ts(), version=__version__, **extra)
         return encode(status.to_payload())
 
     def on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any,

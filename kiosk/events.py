@@ -16,9 +16,10 @@ import queue
 import threading
 import uuid
 from pathlib import Path
+from typing import Any
 
 from benchpin.config import StationConfig
-from benchpin.contract import ContractError, EngraveJob, JobState, JobStatus
+from benchpin.contract import ContractError, EngraveJob, JobState, JobStatus, KioskStatus
 from benchpin.mqtt import MqttSession, OutboxSender
 from benchpin.outbox import Outbox
 from benchpin.topics import Topics
@@ -50,7 +51,8 @@ class KioskBridge:
         self.outbox = Outbox(outbox_path(config), synchronous="full")
         self.session = MqttSession(config.mqtt, client_id=f"benchpin-kiosk-{config.site.id}-"
                                                            f"{self.kiosk.id}-{uuid.uuid4().hex[:6]}",
-                                   status_topic=self.topics.kiosk_status(self.kiosk.id))
+                                   status_topic=self.topics.kiosk_status(self.kiosk.id),
+                                   status_message=KioskStatus, status_extra=self.status_extra)
         self.sender = OutboxSender(self.outbox, self.session, window=100, rate=0)
         ref = self.kiosk.engraver_ref
         self.gateway, self.engraver = (ref.gateway, ref.device) if ref else ("", "")
@@ -59,6 +61,16 @@ class KioskBridge:
         self._worker = threading.Thread(target=self._complete_jobs, name="kiosk-jobs", daemon=True)
         self._started = False
         ledger.when_moved(self.on_moved)
+
+    def status_extra(self) -> dict[str, Any]:
+        """What the kiosk's retained ``online`` status carries: its name and its blocked stages."""
+        try:
+            blocks = self.ledger.blocks()
+        except Exception:  # the status must go out even while the ledger is down
+            log.warning("kiosk status without blocked stages: the ledger did not answer", exc_info=True)
+            blocks = {}
+        mine = {stage: block.to_dict() for stage, block in blocks.items() if stage in self.kiosk.stations}
+        return {"name": self.kiosk.name, "blocked": mine}
 
     def start(self) -> None:
         """Connect in the background and start delivering; returns at once."""

@@ -136,7 +136,13 @@ def test_events_carry_the_kiosk_id_and_the_kiosk_says_online_then_offline(tmp_pa
     status = Subscriber(broker.port, status_topic)
     try:
         bridge.start()
-        status.wait_for(lambda p: [s for s in p if s["state"] == "online"], status_topic)
+        online = status.wait_for(lambda p: [s for s in p if s["state"] == "online"], status_topic)
+        assert online[0]["name"] == "design, cad" and online[0]["blocked"] == {}
+        ledger.block_stage("cad", reason="CAD licence expired", operator="OP-SUP", station="design-cad")
+        bridge.session.publish_status()
+        blocked = status.wait_for(lambda p: [s for s in p if s.get("blocked")], status_topic)
+        assert blocked[0]["blocked"]["cad"]["reason"] == "CAD licence expired"
+        ledger.unblock_stage("cad", operator="OP-SUP")
         event = ledger.advance("PC-1", operator="OP-ART", station=config.kiosk.id)
         received = sub.wait_for(lambda p: p, "benchpin/jaipur/pieces/PC-1/events")
         assert received[0]["station"] == "design-cad" and received[0]["event_id"] == event.event_id
@@ -146,7 +152,7 @@ def test_events_carry_the_kiosk_id_and_the_kiosk_says_online_then_offline(tmp_pa
     states = status.wait_for(lambda p: [s["state"] for s in p][-1:] == ["offline"] and p, status_topic)
     sub.close()
     status.close()
-    assert [s["state"] for s in states] == ["online", "offline"]
+    assert [s["state"] for s in states] == ["online", "online", "offline"]
     late = Subscriber(broker.port, status_topic)  # retained: a screen that connects later sees it
     assert late.wait_for(lambda p: p, status_topic)[0]["state"] == "offline"
     late.close()

@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from kiosk.app import close_app, create_app
-from kiosk.ledger import Ledger
+from kiosk.ledger import Ledger, MoveRefused
 from kiosk.state import get_ledger
 from tests.kiosk_support import add_operators, ledger, ledger_url, postgres_unavailable, spec  # noqa: F401
 from tests.kiosk_ui_support import SECRET, Kiosk, seed, ui_config
@@ -84,5 +84,56 @@ def test_ui_wip_board_shows_stages_with_work_and_lists_a_tapped_stage(tmp_path: 
         assert 'data-stage="cad"' not in html  # empty stages of other kiosks are left out
         tapped = kiosk.get("/wip?stage=casting&route=bespoke").get_data(as_text=True)
         assert "At casting: 1 piece<" in tapped and "/pieces/PC-3" in tapped and "/pieces/PC-1" not in tapped
+    finally:
+        close_app(app)
+
+
+def test_blocked_stage_refuses_moves_into_it_until_unblocked(ledger: Ledger) -> None:
+    ledger.import_pieces([spec("PC-1"), spec("PC-2")])
+    for _ in range(3):  # design → cad → mold → wax_tree
+        ledger.advance("PC-1", operator="OP-SUP", station="bench")
+    with pytest.raises(MoveRefused, match="only a supervisor may block a stage"):
+        ledger.block_stage("casting", reason="furnace relining", operator="OP-ART", station="casting")
+    with pytest.raises(MoveRefused, match="needs a reason"):
+        ledger.block_stage("casting", reason=" ", operator="OP-SUP", station="casting")
+    ledger.block_stage("casting", reason="furnace relining", operator="OP-SUP", station="casting")
+    with pytest.raises(MoveRefused, match="casting is blocked: furnace relining .by OP-SUP since"):
+        ledger.advance("PC-1", operator="OP-SUP", station="bench")
+    options = {o.to: o for o in ledger.options("PC-1", "OP-SUP")}
+    assert not options["casting"].allowed and "casting is blocked: furnace relining" in options["casting"].why
+    board = {(s.route, s.stage): s for s in ledger.wip_board()}
+    assert board[("production", "casting")].blocked == "furnace relining"
+    assert board[("production", "casting")].to_dict()["blocked"] == "furnace relining"
+    with Ledger(ledger.db.url) as other:  # every kiosk on the ledger sees the block
+        assert set(other.blocks()) == {"casting"}
+    assert ledger.unblock_stage("casting", operator="OP-SUP")
+    assert not ledger.unblock_stage("casting", operator="OP-SUP")
+    assert ledger.advance("PC-1", operator="OP-SUP", station="bench").to_stage == "casting"
+
+
+def test_ui_supervisor_blocks_a_stage_and_a_move_into_it_is_refused_on_screen(tmp_path: Path) -> None:
+    app = create_app(ui_config(tmp_path, station="filing"), {"TESTING": True, "KIOSK_EVENTS": False,
+                                                             "KIOSK_LIVE": False, "SECRET_KEY": SECRET})
+    try:
+        with app.app_context():
+            seed(get_ledger())  # PC-1 and PC-2 at casting
+        kiosk = Kiosk(app)
+        kiosk.scan("OP-ART")
+        assert kiosk.post("/wip/filing/block", reason="no files").status_code == 409  # not a supervisor
+        kiosk.scan("OP-SUP")
+        page = kiosk.get("/wip").get_data(as_text=True)
+        assert 'action="/wip/filing/block"' in page and "Block filing" in page
+        assert kiosk.post("/wip/casting/block", reason="x").status_code == 409  # not this kiosk's stage
+        done = kiosk.post("/wip/filing/block", reason="waiting for new files")
+        assert done.status_code == 200 and "filing blocked: waiting for new files" in done.get_data(as_text=True)
+        board = kiosk.get("/wip").get_data(as_text=True)
+        assert "tile blocked" in board
+        assert "blocked: waiting for new files" in board and "Unblock filing" in board
+        refused = kiosk.post("/pieces/PC-1/moves", version="4")
+        assert refused.status_code == 409 and "filing is blocked: waiting for new files" in refused.get_data(as_text=True)
+        assert kiosk.post("/wip/filing/unblock").status_code == 200
+        assert kiosk.post("/pieces/PC-1/moves", version="4").status_code == 200
+        with app.app_context():
+            assert get_ledger().piece("PC-1").stage == "filing"
     finally:
         close_app(app)

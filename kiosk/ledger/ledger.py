@@ -49,8 +49,8 @@ from kiosk.ledger.db import Connection, Database, IntegrityViolation
 from kiosk.ledger.imports import insert_pieces
 from kiosk.ledger.migrations import upgrade
 from kiosk.ledger.model import (ADVANCE, DONE, LASER, ROLES, SCRAPPED, SUPERVISOR, DuplicateOperator, Event,
-                                LaserJob, MoveOption, MoveRefused, NotFound, Operator, Piece, PieceSpec, Tree,
-                                WipStage)
+                                LaserJob, MoveOption, MoveRefused, NotFound, Operator, Piece, PieceSpec, StageBlock,
+                                Tree, WipStage)
 from kiosk.ledger.serials import DEFAULT_SERIAL_PATTERN, format_serial
 from kiosk.ledger.workflow import Move, Workflow, load_workflow
 from kiosk.routes import DEFAULT_ROUTES_FILE
@@ -187,13 +187,55 @@ class Ledger:
         for row in found:
             piece = rows.piece_from_row(row)
             at.setdefault((piece.route, piece.stage), []).append(piece)
+        blocks = self.blocks()
         board = []
         for route in self.workflow.routes.values():
             for stage in route.stages[:-1]:
                 pieces = tuple(at.get((route.name, stage.name), ()))
                 oldest = (now - _parse_ts(pieces[0].updated)).total_seconds() if pieces else None
-                board.append(WipStage(route.name, stage.name, pieces, oldest, stage.target_hours))
+                block = blocks.get(stage.name)
+                board.append(WipStage(route.name, stage.name, pieces, oldest, stage.target_hours,
+                                      block.reason if block else None))
         return board
+
+    # ------------------------------------------------------------------ blocked stages
+
+    def blocks(self) -> dict[str, StageBlock]:
+        """Return every blocked stage and why."""
+        with self.db.connect() as conn:
+            found = conn.rows("SELECT stage, reason, operator, station, since FROM stage_blocks ORDER BY stage")
+        return {row[0]: StageBlock(*row) for row in found}
+
+    def block_stage(self, stage: str, *, reason: str, operator: str, station: str) -> StageBlock:
+        """Block a stage (a supervisor: "waiting for the mold"); moves into it are refused until unblocked."""
+        self._supervisor(operator, "block a stage")
+        known = {s.name for route in self.workflow.routes.values() for s in route.stages}
+        if stage not in known:
+            raise MoveRefused(f"{stage} is no stage of any route")
+        if not reason.strip():
+            raise MoveRefused("blocking a stage needs a reason")
+        block = StageBlock(stage, reason.strip()[:500], operator, station, utc_ts())
+        with self.db.transaction() as conn:
+            conn.execute("INSERT INTO stage_blocks (stage, reason, operator, station, since) VALUES (?, ?, ?, ?, ?) "
+                         "ON CONFLICT (stage) DO UPDATE SET reason = excluded.reason, operator = excluded.operator, "
+                         "station = excluded.station, since = excluded.since",
+                         (block.stage, block.reason, block.operator, block.station, block.since))
+        log.info("stage %s blocked by %s at %s: %s", stage, operator, station, block.reason)
+        return block
+
+    def unblock_stage(self, stage: str, *, operator: str) -> bool:
+        """Unblock a stage; return False if it was not blocked."""
+        self._supervisor(operator, "unblock a stage")
+        with self.db.transaction() as conn:
+            done = conn.rowcount("DELETE FROM stage_blocks WHERE stage = ?", (stage,)) == 1
+        if done:
+            log.info("stage %s unblocked by %s", stage, operator)
+        return done
+
+    def _supervisor(self, operator: str, what: str) -> None:
+        role = self._role(operator)
+        if role != SUPERVISOR:
+            raise MoveRefused(f"only a supervisor may {what} (you are {role})")
 
     def options(self, piece_id: str, operator: str) -> list[MoveOption]:
         """List the moves the piece's route offers now, each allowed or not for this operator."""
@@ -201,9 +243,12 @@ class Ledger:
         role = self._role(operator)
         options = []
         unengraved = self._not_engraved(piece)
+        blocks = self.blocks()
         for move in self.workflow.route(piece.route).moves(piece):
             allowed = move.auto if role == LASER else role in move.roles
             why = "" if allowed else f"needs {' or '.join(move.roles)} (you are {role})"
+            if allowed and move.to in blocks:
+                allowed, why = False, f"{move.to.replace('_', ' ')} is blocked: {blocks[move.to].reason}"
             override = False
             if allowed and unengraved and move.kind == ADVANCE:
                 allowed, override = False, role == SUPERVISOR
@@ -251,6 +296,12 @@ class Ledger:
                 "updated = excluded.updated",
                 (job_id, event[0], state, detail[:500], progress, eta_s, utc_ts()))
         return True
+
+    def _check_not_blocked(self, stage: str) -> None:
+        with self.db.connect() as conn:
+            row = conn.row("SELECT reason, operator, since FROM stage_blocks WHERE stage = ?", (stage,))
+        if row is not None:
+            raise MoveRefused(f"{stage} is blocked: {row[0]} (by {row[1]} since {row[2][:16].replace('T', ' ')})")
 
     def _not_engraved(self, piece: Piece) -> str:
         """Say why the piece may not advance out of engraving yet ('' when it may)."""
@@ -317,6 +368,7 @@ class Ledger:
         role = self._role(operator)
         self._check_expected(piece, expected_stage, expected_version)
         move = self.workflow.route(piece.route).check(piece, to, role, note)
+        self._check_not_blocked(move.to)
         overridden = False
         if move.kind == ADVANCE and (unengraved := self._not_engraved(piece)):
             if not override:
@@ -348,6 +400,7 @@ class Ledger:
         for piece in pieces:
             try:
                 move = self.workflow.route(piece.route).check(piece, to, role, note)
+                self._check_not_blocked(move.to)
                 if move.kind == ADVANCE and (unengraved := self._not_engraved(piece)):
                     raise MoveRefused(unengraved)
                 planned.append((piece, move))

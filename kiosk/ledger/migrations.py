@@ -65,7 +65,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     # A supervisor's override of a refused move (a piece leaving engraving without a `done`
     # laser job) is recorded on the event itself. laser_jobs keeps the last state each
     # engraving job reported, so the rule holds across kiosk restarts and retained-topic clears.
-    Migration(3, "events.override and laser_jobs: the engraving gate", (
+    Migration(3, "events.override, laser_jobs and stage_blocks: the engraving gate, blocked stages", (
         "ALTER TABLE events ADD COLUMN override INTEGER NOT NULL DEFAULT 0",
         """CREATE TABLE laser_jobs (
             job_id TEXT PRIMARY KEY REFERENCES events (event_id),
@@ -75,6 +75,13 @@ MIGRATIONS: tuple[Migration, ...] = (
             progress DOUBLE PRECISION,
             eta_s DOUBLE PRECISION,
             updated TEXT NOT NULL)""",
+        # A stage a supervisor blocked ("waiting for the mold"): moves into it are refused.
+        """CREATE TABLE stage_blocks (
+            stage TEXT PRIMARY KEY,
+            reason TEXT NOT NULL,
+            operator TEXT NOT NULL,
+            station TEXT NOT NULL,
+            since TEXT NOT NULL)""",
     )),
 )
 

@@ -174,6 +174,20 @@ class WipStage:
                 "pieces": [p.piece_id for p in self.pieces]}
 
 
+@dataclass(frozen=True)
+class StageBlock:
+    """A stage a supervisor blocked: no piece may move into it until it is unblocked."""
+
+    stage: str
+    reason: str
+    operator: str
+    station: str
+    since: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reason": self.reason, "by": self.operator, "station": self.station, "since": self.since}
+
+
 SUPERVISOR = "supervisor"
 DONE = "done"  # the laser job state that lets a piece leave engraving
 

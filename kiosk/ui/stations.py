@@ -10,7 +10,8 @@ from werkzeug.wrappers import Response
 
 from benchpin.contract import JobAction, JobDecision
 from benchpin.topics import utc_ts
-from kiosk.state import get_bridge, get_ledger
+from kiosk.ledger import MoveRefused
+from kiosk.state import get_bridge, get_ledger, kiosk_state
 from kiosk.ui import auth
 from kiosk.ui.state import ui_state
 from kiosk.ui.view import render_screen, see
@@ -39,7 +40,40 @@ def wip() -> tuple[str, int]:
         stages = ui_state().stages
         pieces = ledger.wip(stages)
     return render_screen("wip.html", page="wip", stages=stages, pieces=pieces, board=board, chosen=chosen,
-                         age=age_text)
+                         age=age_text, blocks=ledger.blocks())
+
+
+@bp.post("/wip/<stage>/<action>")
+@auth.login_required
+def block_stage(stage: str, action: str) -> Response | tuple[str, int]:
+    """Block a stage of this kiosk with a reason, or unblock it (a supervisor)."""
+    if action not in ("block", "unblock"):
+        abort(404, description=f"Unknown action {action!r} (block or unblock).")
+    operator = auth.current_operator()
+    assert operator is not None
+    ledger = get_ledger()
+    reason = (request.form.get("reason") or "").strip()
+    try:
+        if stage not in ui_state().stages:
+            raise MoveRefused(f"{stage} is not a stage of this kiosk")
+        if len(reason) > 500:
+            raise MoveRefused("the reason is longer than 500 characters")
+        if action == "block":
+            ledger.block_stage(stage, reason=reason, operator=operator.operator_id,
+                               station=kiosk_state().config.kiosk.id)  # type: ignore[union-attr]
+        elif not ledger.unblock_stage(stage, operator=operator.operator_id):
+            raise MoveRefused(f"{stage} was not blocked")
+    except MoveRefused as exc:
+        board = [s for s in ledger.wip_board() if s.count or s.stage in ui_state().stages]
+        stages = ui_state().stages
+        return render_screen("wip.html", status=409, page="wip", stages=stages, pieces=ledger.wip(stages),
+                             board=board, chosen="", age=age_text, blocks=ledger.blocks(),
+                             error=f"Not {action}ed: {exc}.")
+    bridge = get_bridge()
+    if bridge is not None:
+        bridge.session.publish_status()  # the retained kiosk status says what is blocked
+    flash(f"{stage.replace('_', ' ')} {'blocked: ' + reason if action == 'block' else 'unblocked'}.", "done")
+    return see(url_for("station.wip"))
 
 
 def age_text(seconds: float | None) -> str:
