@@ -18,6 +18,7 @@ system-packages:
 	@scripts/install-system-packages $(SYSTEM_PACKAGES)
 
 test: system-packages install
+	$(PY) -m mypy
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 demo: system-packages install

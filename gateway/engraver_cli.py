@@ -7,15 +7,19 @@ within a second, publishes the new state and, for a retry, queues the job again.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from benchpin.commands import add_config_argument, load_or_exit
 from benchpin.contract import JobState
 from gateway.settings import gateway_checks
 
+if TYPE_CHECKING:
+    from gateway.job_journal import JobJournal
+
 JOB_STATES = tuple(state.value for state in JobState)
 
 
-def _journal(args: argparse.Namespace):  # -> JobJournal, imported lazily to keep --help fast
+def _journal(args: argparse.Namespace) -> JobJournal:  # imported lazily to keep --help fast
     config = load_or_exit(args.config, checks=(gateway_checks,))
     if config.gateway is None:
         raise SystemExit(f"benchpin: {config.source}: no [gateway] section, so no engraver jobs")
