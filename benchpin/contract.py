@@ -465,11 +465,14 @@ class PieceEvent(Message):
     ts: str
     note: str = ""
     override: bool = False  # a supervisor's override of a rule; carried only when true
+    checks: Mapping[str, Any] | None = None  # QC results: name -> {"value", "passed"}; only when any
 
     def to_payload(self) -> dict[str, Any]:
         payload = super().to_payload()
         if not self.override:
             del payload["override"]
+        if not self.checks:
+            del payload["checks"]
         return payload
 
     @classmethod
@@ -479,7 +482,7 @@ class PieceEvent(Message):
                    from_=_opt(p, cls.NAME, "from", str), to=_req(p, cls.NAME, "to", str),
                    station=_req(p, cls.NAME, "station", str), operator=_req(p, cls.NAME, "operator", str),
                    ts=_req(p, cls.NAME, "ts", str), note=_opt(p, cls.NAME, "note", str, ""),
-                   override=_opt(p, cls.NAME, "override", bool, False))
+                   override=_opt(p, cls.NAME, "override", bool, False), checks=_opt(p, cls.NAME, "checks", dict))
 
 
 MESSAGES: tuple[type[Message], ...] = (GatewayStatus, KioskStatus, Temperature, ScanMessage, EngraveJob, JobStatus,

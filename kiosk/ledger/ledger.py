@@ -40,11 +40,12 @@ import uuid
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 from benchpin.config import KioskConfig
 from benchpin.topics import utc_ts
 from kiosk.ledger import rows
+from kiosk.ledger.checks import judge
 from kiosk.ledger.db import Connection, Database, IntegrityViolation
 from kiosk.ledger.imports import insert_pieces
 from kiosk.ledger.migrations import upgrade
@@ -343,7 +344,7 @@ class Ledger:
 
     def advance(self, piece_id: str, *, operator: str, station: str, note: str = "",
                 expected_stage: str | None = None, expected_version: int | None = None,
-                override: bool = False) -> Event:
+                override: bool = False, checks: Mapping[str, object] | None = None) -> Event:
         """Move a piece to the next stage of its route that applies to it."""
         piece = self.piece(piece_id)
         self._check_expected(piece, expected_stage, expected_version)
@@ -351,11 +352,11 @@ class Ledger:
         if following is None or piece.stage == SCRAPPED:
             raise MoveRefused(f"{piece_id} is at {piece.stage}: the end of its route")
         return self.move(piece_id, following, operator=operator, station=station, note=note,
-                         expected_version=piece.version, override=override)
+                         expected_version=piece.version, override=override, checks=checks)
 
     def move(self, piece_id: str, to: str, *, operator: str, station: str, note: str = "",
              expected_stage: str | None = None, expected_version: int | None = None,
-             override: bool = False) -> Event:
+             override: bool = False, checks: Mapping[str, object] | None = None) -> Event:
         """Move a piece to stage ``to`` (advance, rework or ``"scrapped"``); return the event.
 
         Rework and scrap need a ``note`` (the reason). An advance out of engraving needs the
@@ -367,8 +368,12 @@ class Ledger:
         piece = self.piece(piece_id)
         role = self._role(operator)
         self._check_expected(piece, expected_stage, expected_version)
-        move = self.workflow.route(piece.route).check(piece, to, role, note)
+        route = self.workflow.route(piece.route)
+        move = route.check(piece, to, role, note)
         self._check_not_blocked(move.to)
+        results, problems = judge(route.stage(piece.stage).checks, checks or {}, piece, complete=move.kind == ADVANCE)
+        if problems:
+            raise MoveRefused(f"{piece_id} not moved: " + "; ".join(problems))
         overridden = False
         if move.kind == ADVANCE and (unengraved := self._not_engraved(piece)):
             if not override:
@@ -382,6 +387,9 @@ class Ledger:
         try:
             with self.db.transaction() as conn:
                 event, after = self._apply(conn, piece, move, operator, station, note, overridden)
+                rows.insert_checks(conn, event.event_id, results)
+                if results:
+                    event = replace(event, checks={r.name: r.to_dict() for r in results})
         except _Lost:
             raise self._already_moved(piece_id) from None
         self._notify([(event, after)])
@@ -399,8 +407,12 @@ class Ledger:
         problems: list[str] = []
         for piece in pieces:
             try:
-                move = self.workflow.route(piece.route).check(piece, to, role, note)
+                route = self.workflow.route(piece.route)
+                move = route.check(piece, to, role, note)
                 self._check_not_blocked(move.to)
+                _, missing = judge(route.stage(piece.stage).checks, {}, piece, complete=move.kind == ADVANCE)
+                if missing:
+                    raise MoveRefused("; ".join(missing) + " (scan the piece to answer its checks)")
                 if move.kind == ADVANCE and (unengraved := self._not_engraved(piece)):
                     raise MoveRefused(unengraved)
                 planned.append((piece, move))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 from benchpin.contract import PieceEvent
 
@@ -104,12 +104,13 @@ class Event:
     ts: str
     note: str = ""
     override: bool = False  # a supervisor moved it past a rule (the note says why)
+    checks: Mapping[str, Any] | None = None  # QC results recorded with the move: name -> {value, passed}
 
     def to_payload(self) -> dict[str, Any]:
         """Return the contract payload of ``pieces/<piece_id>/events``."""
         return PieceEvent(event_id=self.event_id, piece_id=self.piece_id, from_=self.from_stage,
                           to=self.to_stage, station=self.station, operator=self.operator, ts=self.ts,
-                          note=self.note, override=self.override).to_payload()
+                          note=self.note, override=self.override, checks=self.checks or None).to_payload()
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.to_payload(), "kind": self.kind, "version": self.version}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Sequence
 
+from kiosk.ledger.checks import CheckResult
 from kiosk.ledger.db import Connection
 from kiosk.ledger.model import Event, NotFound, Operator, Piece
 from kiosk.ledger.schema import EVENT_COLUMNS, PIECE_COLUMNS
@@ -33,8 +35,29 @@ def load_piece(conn: Connection, piece_id: str) -> Piece:
 
 
 def load_history(conn: Connection, piece_id: str) -> list[Event]:
-    return [event_from_row(r) for r in conn.rows(f"{EVENT_SELECT} WHERE piece_id = ? ORDER BY version",
-                                                 (piece_id,))]
+    events = [event_from_row(r) for r in conn.rows(f"{EVENT_SELECT} WHERE piece_id = ? ORDER BY version",
+                                                   (piece_id,))]
+    results: dict[str, dict[str, Any]] = {}
+    for event_id, name, text, number, passed in conn.rows(
+            "SELECT c.event_id, c.name, c.value_text, c.value_num, c.passed FROM event_checks c "
+            "JOIN events e ON e.event_id = c.event_id WHERE e.piece_id = ? ORDER BY c.name", (piece_id,)):
+        results.setdefault(event_id, {})[name] = {"value": _check_value(text, number), "passed": bool(passed)}
+    return [replace(e, checks=results[e.event_id]) if e.event_id in results else e for e in events]
+
+
+def insert_checks(conn: Connection, event_id: str, results: Sequence[CheckResult]) -> None:
+    """Record the QC results of a move, in the move's own transaction."""
+    for r in results:
+        number = float(r.value) if isinstance(r.value, (int, float)) and not isinstance(r.value, bool) else None
+        text = ("true" if r.value else "false") if isinstance(r.value, bool) else ("" if number is not None else str(r.value))
+        conn.execute("INSERT INTO event_checks (event_id, name, value_text, value_num, passed) VALUES (?, ?, ?, ?, ?)",
+                     (event_id, r.name, text, number, int(r.passed)))
+
+
+def _check_value(text: str, number: float | None) -> bool | float | str:
+    if number is not None:
+        return number
+    return {"true": True, "false": False}.get(text, text)
 
 
 def last_event(conn: Connection, piece_id: str) -> Event | None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from benchpin.contract import METALS
 from benchpin.tables import Table
+from kiosk.ledger.checks import Check, parse_checks
 from kiosk.ledger.model import ADVANCE, LASER, REWORK, ROLES, SCRAP, SCRAPPED, MoveRefused
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -47,6 +48,7 @@ class Stage:
     rework: Rework | None = None
     scrap_reasons: tuple[str, ...] = ()
     target_hours: float | None = None  # a piece here longer than this is late on the WIP board
+    checks: tuple[Check, ...] = ()  # what is measured or judged here before a piece moves on
 
     def applies_to(self, piece: Any) -> bool:
         """Say whether a piece passes through this stage (``only_if`` flags)."""
@@ -226,7 +228,8 @@ def _parse_stage(t: Table) -> Stage:
                   auto=t.flag("auto", False), only_if=t.text("only_if", "", choices=ONLY_IF_FLAGS),
                   scrap=_strings(t, "scrap", choices=ROLES), rework=rework,
                   scrap_reasons=_strings(t, "scrap_reasons"),
-                  target_hours=t.number("target_hours", None, min=0.01, max=10_000.0) if t.has("target_hours") else None)
+                  target_hours=t.number("target_hours", None, min=0.01, max=10_000.0) if t.has("target_hours") else None,
+                  checks=parse_checks(t))
     if stage.scrap_reasons and not stage.scrap:
         t.problem("scrap_reasons", "given but nobody may scrap here (add `scrap` roles)")
     t.done()
