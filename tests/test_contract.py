@@ -5,8 +5,8 @@ The document's rule, checked here for every ``### `<topic>` `` heading under "MQ
 
 - the heading's topic pattern is one message class's ``TOPIC`` (``{x}`` and ``<x>`` are both a
   wildcard segment), and every class in ``MESSAGES`` has exactly one such heading;
-- its "**Published by** … · QoS n · retained yes|no · ACL: write `who`" line matches the class's
-  ``QOS`` and ``RETAINED`` and the shipped mosquitto ACL;
+- its "**Published by** … · QoS n · retained yes|no · ACL: write `who`, read `who`" line matches
+  the class's ``QOS`` and ``RETAINED`` and the shipped mosquitto ACL (writers and readers);
 - its first ```json block parses with ``cls.from_payload()`` and has exactly the keys the class
   publishes for it (``cls.from_payload(example).to_payload()``, plus ``seq`` where the outbox adds
   it) — no field the class does not know, none it would publish left out;
@@ -78,6 +78,13 @@ def delivery_of(section: str) -> tuple[int, bool, str]:
     return int(qos.group(1)), retained.group(1) == "yes", writer.group(1)
 
 
+def readers_of(section: str) -> str:
+    line = next(ln for ln in section.splitlines() if ln.startswith("**Published by**"))
+    readers = re.search(r"ACL: write `[^`]+`.*?, read `([^`]+)`", line)
+    assert readers, f"cannot read the ACL readers from: {line}"
+    return readers.group(1)
+
+
 def field_table(section: str) -> dict[str, bool]:
     """Return field -> required from the section's ``| field | type | required | meaning |`` table."""
     rows = re.findall(r"^\| `([^`]+)` \| [^|]+ \| (yes|no) \|", section, re.M)
@@ -104,11 +111,12 @@ def wire_keys(cls: type[Message], example: dict[str, Any]) -> set[str]:
 # ----------------------------------------------------------------------------- the shipped ACL
 
 
-def acl_writer(topic_pattern: str, gateway: str = "casting-1") -> str:
-    """Who the shipped ACL lets write a concrete instance of the topic: '%u', 'kiosk' or 'nobody'."""
+def acl_users(access: str, topic_pattern: str, gateway: str = "casting-1") -> str:
+    """Who the shipped ACL lets ``access`` ("read" or "write") a concrete instance of the topic:
+    '%u' (the gateway itself), user names, or 'nobody'. A user's ``topic deny`` wins, as in mosquitto."""
     concrete = "benchpin/jaipur/" + re.sub(r"\{[^}/]+\}", "x1", topic_pattern.replace("{gateway}", gateway))
     user = None
-    writers = []
+    granted, denied = set(), set()
     for raw in ACL.read_text(encoding="utf-8").splitlines():
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -116,19 +124,25 @@ def acl_writer(topic_pattern: str, gateway: str = "casting-1") -> str:
         words = line.split()
         if words[0] == "user":
             user = words[1]
-        elif words[0] == "pattern" and words[1] == "write":
+        elif words[0] == "pattern" and words[1] in (access, "readwrite"):
             if topic_matches_sub(words[2].replace("%u", gateway), concrete):
-                writers.append("%u")
-        elif words[0] == "topic" and words[1] == "write" and user is not None:
-            if topic_matches_sub(words[2], concrete):
-                writers.append(user)
-    return " ".join(sorted(set(writers))) or "nobody"
+                granted.add("%u")
+        elif words[0] == "topic" and user is not None and topic_matches_sub(words[-1], concrete):
+            if words[1] == "deny":
+                denied.add(user)
+            elif words[1] in (access, "readwrite"):
+                granted.add(user)
+    return " ".join(sorted(granted - denied)) or "nobody"
 
 
-def acl_everyone_reads(topic_pattern: str) -> bool:
-    concrete = "benchpin/jaipur/" + re.sub(r"\{[^}/]+\}", "x1", topic_pattern)
-    return any(line.split()[:2] == ["pattern", "read"] and topic_matches_sub(line.split()[2], concrete)
-               for line in ACL.read_text(encoding="utf-8").splitlines() if line.strip().startswith("pattern"))
+def acl_writer(topic_pattern: str, gateway: str = "casting-1") -> str:
+    """Who the shipped ACL lets write a concrete instance of the topic: '%u', 'kiosk' or 'nobody'."""
+    return acl_users("write", topic_pattern, gateway)
+
+
+def acl_readers(topic_pattern: str, gateway: str = "casting-1") -> str:
+    """Who the shipped ACL lets read (receive) a concrete instance of the topic."""
+    return acl_users("read", topic_pattern, gateway)
 
 
 # ----------------------------------------------------------------------------- document <-> classes
@@ -166,7 +180,8 @@ def test_delivery_line_matches_the_class_and_the_acl(cls: type[Message]) -> None
     assert qos == cls.QOS, f"{heading}: documented QoS {qos}, {cls.__name__}.QOS is {cls.QOS}"
     assert retained == cls.RETAINED, f"{heading}: documented retained={retained}, {cls.__name__}.RETAINED={cls.RETAINED}"
     assert writer == acl_writer(cls.TOPIC), f"{heading}: documented writer {writer!r}, the ACL says {acl_writer(cls.TOPIC)!r}"
-    assert acl_everyone_reads(cls.TOPIC), f"{heading}: the ACL does not let every user read it"
+    assert readers_of(section) == acl_readers(cls.TOPIC), \
+        f"{heading}: documented readers {readers_of(section)!r}, the ACL says {acl_readers(cls.TOPIC)!r}"
 
 
 @pytest.mark.parametrize("cls", MESSAGES, ids=lambda c: c.__name__)
