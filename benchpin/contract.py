@@ -358,13 +358,23 @@ class JobStatus(Message):
     ts: str
     detail: str = ""
     seq: int | None = None
+    progress: float | None = None  # lines acknowledged / total (0-1) while running; 1 at done
+    eta_s: float | None = None  # seconds left, estimated, while running
+
+    def to_payload(self) -> dict[str, Any]:
+        payload = super().to_payload()
+        for key in ("progress", "eta_s"):  # only while there is something to say
+            if payload[key] is None:
+                del payload[key]
+        return payload
 
     @classmethod
     def from_payload(cls, raw: bytes | str | Mapping[str, Any]) -> Self:
         p = decode_json(raw, cls.NAME)
         return cls(job_id=_segment(p, cls.NAME, "job_id"), state=_enum(p, cls.NAME, "state", JobState),
                    ts=_opt(p, cls.NAME, "ts", str, ""), detail=_opt(p, cls.NAME, "detail", str, ""),
-                   seq=_opt(p, cls.NAME, "seq", int))
+                   seq=_opt(p, cls.NAME, "seq", int), progress=_number(p, cls.NAME, "progress"),
+                   eta_s=_number(p, cls.NAME, "eta_s"))
 
 
 @dataclass(frozen=True)
@@ -387,6 +397,33 @@ class JobDecision(Message):
             p = {**p, "job_id": job_id}
         return cls(job_id=_segment(p, cls.NAME, "job_id"), action=_enum(p, cls.NAME, "action", JobAction),
                    operator=str(_opt(p, cls.NAME, "operator", (str, int), "")),
+                   ts=_opt(p, cls.NAME, "ts", str, ""))
+
+
+class EngraverAction(StrEnum):
+    """An operator's command to the laser itself (not to one job)."""
+
+    UNLOCK = "unlock"  # send $X after an alarm, once a person has made the laser safe
+
+
+@dataclass(frozen=True)
+class EngraverCommand(Message):
+    """An operator's command to one laser, sent to its gateway (e.g. from a kiosk button)."""
+
+    NAME = "engraver command"
+    TOPIC = "{gateway}/engraver/{engraver}/command"
+
+    action: EngraverAction
+    operator: str
+    ts: str = ""
+
+    @classmethod
+    def from_payload(cls, raw: bytes | str | Mapping[str, Any]) -> Self:
+        p = decode_json(raw, cls.NAME)
+        operator = _req(p, cls.NAME, "operator", str).strip()
+        if not operator:
+            raise ContractError(f"{cls.NAME}: operator is empty (the badge of who confirms the laser is safe)")
+        return cls(action=_enum(p, cls.NAME, "action", EngraverAction), operator=operator,
                    ts=_opt(p, cls.NAME, "ts", str, ""))
 
 
@@ -433,7 +470,7 @@ class PieceEvent(Message):
 
 
 MESSAGES: tuple[type[Message], ...] = (GatewayStatus, Temperature, ScanMessage, EngraveJob, JobStatus,
-                                       JobDecision, EngraverStatus, PieceEvent)
+                                       JobDecision, EngraverCommand, EngraverStatus, PieceEvent)
 
 
 def topic_segment(topic: str, index: int) -> str:
