@@ -196,7 +196,7 @@ class Engraver:
                 self.counters.holds_sent += 1
             except DeviceFailure as exc:
                 log.error("engraver %s: door opened but the feed hold could not be sent: %s", self.config.id, exc)
-        log.warning("engraver %s: door opened%s", self.config.id, " mid-job: feed hold sent" if self.job else "")
+        log.warning("engraver %s: door opened%s", self.config.id, " mid-job: feed hold sent" if self.phase in ACTIVE else "")
 
     def _door_closed(self) -> None:
         self._door_open.clear()
