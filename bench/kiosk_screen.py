@@ -63,7 +63,7 @@ def main() -> int:
             Mosquitto(workdir=Path(tmp) / "mosquitto") as broker:
         config = parse_config({"site": {"id": "bench"}, "mqtt": {"port": broker.port}, "kiosk": {
             "station": "casting", "database": f"sqlite:///{Path(tmp) / 'ledger.sqlite'}",
-            "listen": "127.0.0.1:0", "gateway": "casting-1", "threads": 8}})
+            "listen": "127.0.0.1:0", "gateway": "casting-1", "scanners": ["casting-1/bench-3"], "threads": 8}})
         with KioskServer(config, {"SECRET_KEY": uuid.uuid4().hex * 2}) as server:
             with server.app.app_context():
                 ledger = get_ledger()

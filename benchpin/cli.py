@@ -5,72 +5,51 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
-import threading
-from typing import Callable, Sequence
+from typing import Sequence
 
 from benchpin import __version__
-from benchpin.config import ConfigError, StationConfig, default_config_path, load_config
+from benchpin.commands import (EXIT_CONFIG, Registrar, add_config_argument, load_or_exit, plural,
+                               print_problems)
+from benchpin.config import ConfigCheck, ConfigError, cross_checks, default_config_path
 
-EXIT_CONFIG = 2
+def _all_checks() -> tuple[ConfigCheck, ...]:
+    """Return every area's checks plus the cross-references inside one file."""
+    from gateway.settings import gateway_checks
+    from kiosk.settings import kiosk_checks
 
-Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
-
-
-def add_config_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="FILE", default=None,
-                        help="station config (default: $BENCHPIN_CONFIG, then /etc/benchpin/station.toml)")
-
-
-def print_problems(source: str, exc: ConfigError) -> None:
-    print(f"benchpin: {source}: the config has {len(exc.problems)} problem(s):", file=sys.stderr)
-    for problem in exc.problems:
-        print(f"  {problem}", file=sys.stderr)
-
-
-def load_or_exit(path: str | None) -> StationConfig:
-    """Load the config or print every problem with its key path and exit with status 2."""
-    path = path or default_config_path()
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        print_problems(path, exc)
-        raise SystemExit(EXIT_CONFIG) from None
-
-
-def stop_event_on_signals() -> threading.Event:
-    """Return an event set by SIGTERM or SIGINT (systemd stop, Ctrl-C)."""
-    stop = threading.Event()
-
-    def handle(signum: int, frame: object) -> None:
-        logging.getLogger("benchpin").info("received %s, stopping", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)
-    return stop
+    return (gateway_checks, kiosk_checks, cross_checks)
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    config = load_or_exit(args.file)
+    if args.file and args.config and args.file != args.config:
+        print(f"benchpin: check-config: give FILE or --config, not both ({args.file} and {args.config})",
+              file=sys.stderr)
+        return EXIT_CONFIG
+    path = args.file or args.config or default_config_path()
+    config = load_or_exit(path, checks=_all_checks())
     parts = []
     if config.gateway:
         gw = config.gateway
-        parts.append(f"gateway {gw.id} ({len(gw.probes)} probes, {len(gw.scanners)} scanners, "
-                     f"{len(gw.engravers)} engravers)")
+        parts.append(f"gateway {gw.id} ({plural(len(gw.probes), 'probe')}, {plural(len(gw.scanners), 'scanner')}, "
+                     f"{plural(len(gw.engravers), 'engraver')})")
     if config.kiosk:
         parts.append(f"kiosk for station {config.kiosk.station}")
-    print(f"{args.file}: OK — site {config.site.id}: {'; '.join(parts) or 'no [gateway] or [kiosk] section'}")
+    print(f"{path}: OK — site {config.site.id}: {'; '.join(parts) or 'no [gateway] or [kiosk] section'}")
     return 0
 
 
 def _register_core(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     check = sub.add_parser("check-config", help="validate a station config and print every problem",
-                           description="Validate a station config. Prints each problem with its key path "
+                           description="Validate a station config (FILE, or --config FILE, or "
+                                       "$BENCHPIN_CONFIG, then /etc/benchpin/station.toml) with every check "
+                                       "the gateway and the kiosk make, plus the kiosk's references to the "
+                                       "gateway in the same file. Prints each problem with its key path "
                                        "(e.g. 'gateway.probes[1].baudrate: must be an integer') and exits "
                                        "with status 2 if there is any.")
-    check.add_argument("file", metavar="FILE", help="the TOML config to check")
+    check.add_argument("file", metavar="FILE", nargs="?", default=None,
+                       help="the TOML config to check (the same as --config FILE)")
+    add_config_argument(check)
     check.set_defaults(func=_check_config)
 
 
@@ -95,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default=os.environ.get("BENCHPIN_LOG_LEVEL", "INFO"),
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper,
                         help="log verbosity (default: $BENCHPIN_LOG_LEVEL or INFO)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                help="what to do (benchpin COMMAND --help says more)")
     for register in _registrars():
         register(sub)
     return parser

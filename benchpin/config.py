@@ -1,24 +1,30 @@
 """Station configuration: one TOML file parsed once into frozen dataclasses.
 
-Every problem is reported with its key path (``gateway.probes[1].baudrate: must be an
-integer``) and all problems are collected before :class:`ConfigError` is raised, so a user
-fixes a file in one pass.
+The dataclasses below are the config contract; each field's default is the key's default.
+:func:`parse_config` checks the shape of every section (types, ranges, choices, topic
+segments). Checks that need an area's own code (the kiosk's routes, the gateway's devices)
+live in that area and are handed in as ``checks``: each gets the parsed
+:class:`StationConfig` and a reporter taking a key path and a message. Every problem is
+reported with its key path (``gateway.probes[1].baudrate: must be an integer``) and all
+problems are collected before :class:`ConfigError` is raised, so a user fixes a file in one
+pass.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import tomllib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-from firmware_bridge.barcodes import CHECK_DIGIT_SCHEMES, DEFAULT_PREFIXES, BarcodeRules
+from benchpin.contract import is_segment
+from benchpin.tables import Table
+from firmware_bridge.barcodes import CHECK_DIGIT_SCHEMES, BarcodeRules
 from firmware_bridge.hid import LAYOUTS
 
 DEFAULT_CONFIG_PATH = "/etc/benchpin/station.toml"
-_MISSING: Any = object()
 
 
 class ConfigError(Exception):
@@ -27,106 +33,6 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("\n".join(problems))
-
-
-class _Table:
-    """Read typed values from one TOML table, recording problems under its key path."""
-
-    def __init__(self, data: Any, path: str, problems: list[str]) -> None:
-        self.path = path
-        self.problems = problems
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            self._problem("", "must be a table")
-            data = {}
-        self.data: dict[str, Any] = data
-        self.used: set[str] = set()
-
-    def _key(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path and key else (self.path or key)
-
-    def _problem(self, key: str, message: str) -> None:
-        self.problems.append(f"{self._key(key)}: {message}")
-
-    def _get(self, key: str, default: Any) -> Any:
-        self.used.add(key)
-        if key in self.data:
-            return self.data[key]
-        if default is _MISSING:
-            self._problem(key, "is required")
-        return default
-
-    def str(self, key: str, default: Any = _MISSING, *, choices: Iterable[str] | None = None,
-            nonempty: bool = False) -> Any:
-        value = self._get(key, default)
-        if key not in self.data:
-            return value
-        if not isinstance(value, str):
-            self._problem(key, "must be a string")
-            return default if default is not _MISSING else ""
-        if nonempty and not value.strip():
-            self._problem(key, "must not be empty")
-        if choices is not None and value not in choices:
-            self._problem(key, f"must be one of {', '.join(repr(c) for c in choices)} (got {value!r})")
-        return value
-
-    def int(self, key: str, default: Any = _MISSING, *, min: int | None = None,
-            max: int | None = None) -> Any:
-        value = self._get(key, default)
-        if key not in self.data:
-            return value
-        if isinstance(value, bool) or not isinstance(value, int):
-            self._problem(key, "must be an integer")
-            return default if default is not _MISSING else 0
-        self._range(key, value, min, max)
-        return value
-
-    def float(self, key: str, default: Any = _MISSING, *, min: float | None = None,
-              max: float | None = None) -> Any:
-        value = self._get(key, default)
-        if key not in self.data:
-            return value
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self._problem(key, "must be a number")
-            return default if default is not _MISSING else 0.0
-        self._range(key, value, min, max)
-        return float(value)
-
-    def bool(self, key: str, default: Any = _MISSING) -> Any:
-        value = self._get(key, default)
-        if key in self.data and not isinstance(value, bool):
-            self._problem(key, "must be true or false")
-            return default if default is not _MISSING else False
-        return value
-
-    def _range(self, key: str, value: float, lo: float | None, hi: float | None) -> None:
-        if lo is not None and value < lo:
-            self._problem(key, f"must be at least {lo} (got {value})")
-        if hi is not None and value > hi:
-            self._problem(key, f"must be at most {hi} (got {value})")
-
-    def table(self, key: str, *, required: bool = False) -> _Table | None:
-        self.used.add(key)
-        if key not in self.data:
-            if required:
-                self._problem(key, "is required")
-            return None
-        return _Table(self.data[key], self._key(key), self.problems)
-
-    def tables(self, key: str) -> list[_Table]:
-        self.used.add(key)
-        value = self.data.get(key, [])
-        if not isinstance(value, list):
-            self._problem(key, "must be an array of tables ([[...]])")
-            return []
-        return [_Table(item, f"{self._key(key)}[{i}]", self.problems) for i, item in enumerate(value)]
-
-    def done(self) -> None:
-        """Report keys nobody asked for: a typo must not be silently ignored."""
-        for key in self.data:
-            if key not in self.used:
-                self._problem(key, "unknown key")
 
 
 # ----------------------------------------------------------------------------- sections
@@ -254,8 +160,19 @@ class GatewayConfig:
 
 
 @dataclass(frozen=True)
+class DeviceRef:
+    """A device on a gateway, written ``GATEWAY/DEVICE`` in the config (two topic segments)."""
+
+    gateway: str
+    device: str
+
+    def __str__(self) -> str:
+        return f"{self.gateway}/{self.device}"
+
+
+@dataclass(frozen=True)
 class KioskConfig:
-    station: str
+    station: str  # as written: one stage or a comma list ("filing,decoration"); see ``stations``
     database: str = "sqlite:////var/lib/benchpin/ledger.sqlite"
     listen: str = "0.0.0.0:8080"
     api_token_file: str = ""
@@ -268,6 +185,9 @@ class KioskConfig:
     idle_logout_s: float = 300.0  # badge session ends after this long without a touch or scan
     threads: int = 32  # waitress worker threads; each open screen's live stream holds one
     secret_key_file: str = ""  # "" = a random key per start (badge sessions end on restart)
+    stations: tuple[str, ...] = ()  # the stages ``station`` names, in its order
+    engraver_ref: DeviceRef | None = None  # ``engraver`` parsed; None when not set
+    scanners: tuple[DeviceRef, ...] = ()  # the only scanners whose scans this kiosk acts on; () = all
 
 
 @dataclass(frozen=True)
@@ -279,266 +199,282 @@ class StationConfig:
     barcodes: BarcodeRules = field(default_factory=BarcodeRules)
     source: str = ""
 
-    @property
-    def topic_prefix(self) -> str:
-        return f"benchpin/{self.site.id}"
+
+Report = Callable[[str, str], None]
+"""Record a problem: the key path (``kiosk.station``) and what is wrong with it."""
+
+ConfigCheck = Callable[[StationConfig, Report], None]
+"""A check beyond the shape of the file, run on the parsed config (see :func:`parse_config`)."""
 
 
-_SEGMENT_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+
+def parse_device_ref(value: str) -> DeviceRef | None:
+    """Parse ``GATEWAY/DEVICE`` (two topic segments), or None if it is not that."""
+    gateway, slash, device = value.partition("/")
+    if not slash or not is_segment(gateway) or not is_segment(device):
+        return None
+    return DeviceRef(gateway, device)
 
 
-def _segment(t: _Table, key: str) -> str:
+# Instances holding every default: the parser reads defaults from here, so each is stated once
+# (in the dataclass field). Required fields get placeholders that are never used.
+_MQTT = MqttConfig()
+_PROBE = ProbeConfig(id="", kind="")
+_SCANNER = ScannerConfig(id="", kind="")
+_ENGRAVER = EngraverConfig(id="", port="")
+_OUTBOX = OutboxConfig()
+_GATEWAY = GatewayConfig(id="")
+_KIOSK = KioskConfig(station="")
+_BARCODES = BarcodeRules()
+
+
+def _segment(t: Table, key: str) -> str:
     """Read an id that becomes an MQTT topic segment (no '/', '+', '#', spaces)."""
-    value = t.str(key, nonempty=True)
-    if isinstance(value, str) and value and not set(value) <= _SEGMENT_CHARS:
-        t._problem(key, f"must use only letters, digits, '-', '_' and '.' (it becomes a topic segment; got {value!r})")
+    value = t.text(key, nonempty=True)
+    if value and not is_segment(value):
+        t.problem(key, f"must use only letters, digits, '-', '_' and '.' (it becomes a topic segment; got {value!r})")
     return value
 
 
-def _unique_ids(parent: _Table, key: str, ids: list[str]) -> None:
+def _unique_ids(parent: Table, key: str, ids: list[str]) -> None:
     seen: set[str] = set()
     for i, ident in enumerate(ids):
         if ident in seen:
-            parent.problems.append(f"{parent._key(key)}[{i}].id: duplicate id {ident!r}")
+            parent.problems.append(f"{parent.path_of(key)}[{i}].id: duplicate id {ident!r}")
         seen.add(ident)
 
 
-def _parse_probe(t: _Table) -> ProbeConfig:
-    kind = t.str("kind", choices=("serial", "max31855"))
+def _parse_probe(t: Table) -> ProbeConfig:
+    d = _PROBE
+    kind = t.text("kind", choices=("serial", "max31855"))
     probe = ProbeConfig(
         id=_segment(t, "id"),
         kind=kind,
-        port=t.str("port", ""),
-        baudrate=t.int("baudrate", 9600, min=50, max=4_000_000),
-        channel=t.int("channel", 1, min=0, max=99),
-        stall_timeout_s=t.float("stall_timeout_s", 10.0, min=0.1),
-        spi_port=t.int("spi_port", 0, min=0),
-        spi_device=t.int("spi_device", 0, min=0),
-        interval_s=t.float("interval_s", 1.0, min=0.01),
+        port=t.text("port", d.port),
+        baudrate=t.integer("baudrate", d.baudrate, min=50, max=4_000_000),
+        channel=t.integer("channel", d.channel, min=0, max=99),
+        stall_timeout_s=t.number("stall_timeout_s", d.stall_timeout_s, min=0.1),
+        spi_port=t.integer("spi_port", d.spi_port, min=0),
+        spi_device=t.integer("spi_device", d.spi_device, min=0),
+        interval_s=t.number("interval_s", d.interval_s, min=0.01),
     )
     if kind == "serial" and not probe.port:
-        t._problem("port", "is required for a serial probe")
+        t.problem("port", "is required for a serial probe")
     t.done()
     return probe
 
 
-def _parse_scanner(t: _Table) -> ScannerConfig:
-    kind = t.str("kind", choices=("serial", "usb-hid"))
+def _parse_scanner(t: Table) -> ScannerConfig:
+    d = _SCANNER
+    kind = t.text("kind", choices=("serial", "usb-hid"))
     scanner = ScannerConfig(
         id=_segment(t, "id"),
         kind=kind,
-        port=t.str("port", ""),
-        baudrate=t.int("baudrate", 9600, min=50, max=4_000_000),
-        vendor_id=t.int("vendor_id", 0, min=0, max=0xFFFF),
-        product_id=t.int("product_id", 0, min=0, max=0xFFFF),
-        serial_number=t.str("serial_number", ""),
-        bus_path=t.str("bus_path", ""),
-        dedupe_s=t.float("dedupe_s", 1.5, min=0.0),
-        prefix=t.str("prefix", ""),
-        suffix=t.str("suffix", ""),
-        idle_s=t.float("idle_s", 0.3, min=0.01),
-        layout=t.str("layout", "us", choices=tuple(LAYOUTS)),
-        interface=t.int("interface", -1, min=-1, max=255),
-        endpoint=t.int("endpoint", 0, min=0, max=0xFF),
+        port=t.text("port", d.port),
+        baudrate=t.integer("baudrate", d.baudrate, min=50, max=4_000_000),
+        vendor_id=t.integer("vendor_id", d.vendor_id, min=0, max=0xFFFF),
+        product_id=t.integer("product_id", d.product_id, min=0, max=0xFFFF),
+        serial_number=t.text("serial_number", d.serial_number),
+        bus_path=t.text("bus_path", d.bus_path),
+        dedupe_s=t.number("dedupe_s", d.dedupe_s, min=0.0),
+        prefix=t.text("prefix", d.prefix),
+        suffix=t.text("suffix", d.suffix),
+        idle_s=t.number("idle_s", d.idle_s, min=0.01),
+        layout=t.text("layout", d.layout, choices=tuple(LAYOUTS)),
+        interface=t.integer("interface", d.interface, min=-1, max=255),
+        endpoint=t.integer("endpoint", d.endpoint, min=0, max=0xFF),
     )
-    for key in ("prefix", "suffix"):
-        value = getattr(scanner, key)
-        if isinstance(value, str) and not value.isascii():
-            t._problem(key, f"must be ASCII (got {value!r})")
+    for key, value in (("prefix", scanner.prefix), ("suffix", scanner.suffix)):
+        if not value.isascii():
+            t.problem(key, f"must be ASCII (got {value!r})")
     if scanner.endpoint and not scanner.endpoint & 0x80:
-        t._problem("endpoint", f"must be an IN endpoint address (0x81..0x8F; got {scanner.endpoint:#04x})")
+        t.problem("endpoint", f"must be an IN endpoint address (0x81..0x8F; got {scanner.endpoint:#04x})")
     if kind == "serial" and not scanner.port:
-        t._problem("port", "is required for a serial scanner")
+        t.problem("port", "is required for a serial scanner")
     if kind == "usb-hid" and not (scanner.vendor_id and scanner.product_id):
-        t._problem("vendor_id", "vendor_id and product_id are required for a usb-hid scanner")
+        t.problem("vendor_id", "vendor_id and product_id are required for a usb-hid scanner")
     t.done()
     return scanner
 
 
-def _parse_materials(t: _Table | None) -> tuple[tuple[str, MaterialConfig], ...]:
+def _parse_materials(t: Table | None) -> tuple[tuple[str, MaterialConfig], ...]:
     if t is None:
-        return tuple(DEFAULT_MATERIALS.items())
+        return _ENGRAVER.materials
     materials = []
-    for name in list(t.data):
+    for name in t.keys():
         m = t.table(name)
-        assert m is not None
-        materials.append((name, MaterialConfig(power=m.int("power", min=0, max=100_000),
-                                               feed_mm_min=m.float("feed_mm_min", min=1.0))))
+        assert m is not None  # the key is there: table() only returns None for an absent key
+        materials.append((name, MaterialConfig(power=m.integer("power", min=0, max=100_000),
+                                               feed_mm_min=m.number("feed_mm_min", min=1.0))))
         m.done()
     if not materials:
-        t._problem("", "must name at least one material")
+        t.problem("", "must name at least one material")
     return tuple(materials)
 
 
-def _str_list(t: _Table, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    value = t._get(key, default)
-    if key in t.data and (not isinstance(value, list) or not all(isinstance(v, str) and v for v in value)):
-        t._problem(key, "must be a list of non-empty strings")
-        return default
-    return tuple(value)
-
-
-def _parse_barcodes(t: _Table | None) -> BarcodeRules:
+def _parse_barcodes(t: Table | None) -> BarcodeRules:
+    d = _BARCODES
     if t is None:
-        return BarcodeRules()
+        return d
     rules = BarcodeRules(
-        prefixes=_str_list(t, "prefixes", DEFAULT_PREFIXES),
-        check_digit=t.str("check_digit", "none", choices=CHECK_DIGIT_SCHEMES),
-        check_digit_exempt=_str_list(t, "check_digit_exempt", ("CMD-",)),
+        prefixes=t.texts("prefixes", d.prefixes),
+        check_digit=t.text("check_digit", d.check_digit, choices=CHECK_DIGIT_SCHEMES),
+        check_digit_exempt=t.texts("check_digit_exempt", d.check_digit_exempt),
     )
     if not rules.prefixes:
-        t._problem("prefixes", "must name at least one prefix")
+        t.problem("prefixes", "must name at least one prefix")
     t.done()
     return rules
 
 
-def _parse_engraver(t: _Table) -> EngraverConfig:
-    door_pin = t.int("door_pin", None, min=0, max=53)
+def _parse_engraver(t: Table) -> EngraverConfig:
+    d = _ENGRAVER
     engraver = EngraverConfig(
         id=_segment(t, "id"),
-        port=t.str("port", nonempty=True),
-        baudrate=t.int("baudrate", 115200, min=50, max=4_000_000),
-        door_pin=door_pin,
+        port=t.text("port", nonempty=True),
+        baudrate=t.integer("baudrate", d.baudrate, min=50, max=4_000_000),
+        door_pin=t.optional_integer("door_pin", min=0, max=53),
         materials=_parse_materials(t.table("materials")),
-        cap_height_mm=t.float("cap_height_mm", 1.0, min=0.1, max=50.0),
-        max_width_mm=t.float("max_width_mm", 20.0, min=1.0, max=1000.0),
-        min_cap_height_mm=t.float("min_cap_height_mm", 0.3, min=0.05),
-        origin_x_mm=t.float("origin_x_mm", 0.0),
-        origin_y_mm=t.float("origin_y_mm", 0.0),
-        direction=t.str("direction", "+x", choices=("+x", "-x", "+y", "-y")),
-        status_interval_s=t.float("status_interval_s", 0.2, min=0.02, max=5.0),
-        reply_timeout_s=t.float("reply_timeout_s", 10.0, min=0.5),
-        job_retain_s=t.float("job_retain_s", 86400.0, min=0.5),
+        cap_height_mm=t.number("cap_height_mm", d.cap_height_mm, min=0.1, max=50.0),
+        max_width_mm=t.number("max_width_mm", d.max_width_mm, min=1.0, max=1000.0),
+        min_cap_height_mm=t.number("min_cap_height_mm", d.min_cap_height_mm, min=0.05),
+        origin_x_mm=t.number("origin_x_mm", d.origin_x_mm),
+        origin_y_mm=t.number("origin_y_mm", d.origin_y_mm),
+        direction=t.text("direction", d.direction, choices=("+x", "-x", "+y", "-y")),
+        status_interval_s=t.number("status_interval_s", d.status_interval_s, min=0.02, max=5.0),
+        reply_timeout_s=t.number("reply_timeout_s", d.reply_timeout_s, min=0.5),
+        job_retain_s=t.number("job_retain_s", d.job_retain_s, min=0.5),
     )
     t.done()
     return engraver
 
 
-def _parse_outbox(t: _Table | None) -> OutboxConfig:
+def _parse_outbox(t: Table | None) -> OutboxConfig:
+    d = _OUTBOX
     if t is None:
-        return OutboxConfig()
+        return d
     outbox = OutboxConfig(
-        max_messages=t.int("max_messages", 1_000_000, min=100),
-        replay_rate=t.float("replay_rate", 20_000.0, min=0.0),
-        window=t.int("window", 1000, min=1, max=60_000),
-        synchronous=t.str("synchronous", "full", choices=("full", "normal")),
+        max_messages=t.integer("max_messages", d.max_messages, min=100),
+        replay_rate=t.number("replay_rate", d.replay_rate, min=0.0),
+        window=t.integer("window", d.window, min=1, max=60_000),
+        synchronous=t.text("synchronous", d.synchronous, choices=("full", "normal")),
     )
     t.done()
     return outbox
 
 
-def _parse_gateway(t: _Table) -> GatewayConfig:
+def _parse_gateway(t: Table) -> GatewayConfig:
+    d = _GATEWAY
     probes = [_parse_probe(p) for p in t.tables("probes")]
     scanners = [_parse_scanner(s) for s in t.tables("scanners")]
     engravers = [_parse_engraver(e) for e in t.tables("engravers")]
-    for key, items in (("probes", probes), ("scanners", scanners), ("engravers", engravers)):
-        _unique_ids(t, key, [item.id for item in items])
+    for key, ids in (("probes", [p.id for p in probes]), ("scanners", [s.id for s in scanners]),
+                     ("engravers", [e.id for e in engravers])):
+        _unique_ids(t, key, ids)
     gateway = GatewayConfig(
         id=_segment(t, "id"),
-        state_dir=t.str("state_dir", "/var/lib/benchpin", nonempty=True),
+        state_dir=t.text("state_dir", d.state_dir, nonempty=True),
         probes=tuple(probes),
         scanners=tuple(scanners),
         engravers=tuple(engravers),
         outbox=_parse_outbox(t.table("outbox")),
-        backoff_initial_s=t.float("backoff_initial_s", 0.5, min=0.01),
-        backoff_max_s=t.float("backoff_max_s", 30.0, min=0.1),
-        status_interval_s=t.float("status_interval_s", 10.0, min=0.1),
-        ready_timeout_s=t.float("ready_timeout_s", 60.0, min=0.0),
+        backoff_initial_s=t.number("backoff_initial_s", d.backoff_initial_s, min=0.01),
+        backoff_max_s=t.number("backoff_max_s", d.backoff_max_s, min=0.1),
+        status_interval_s=t.number("status_interval_s", d.status_interval_s, min=0.1),
+        ready_timeout_s=t.number("ready_timeout_s", d.ready_timeout_s, min=0.0),
     )
     t.done()
     return gateway
 
 
-def _parse_kiosk(t: _Table) -> KioskConfig:
+def _device_refs(t: Table, key: str, example: str) -> tuple[DeviceRef, ...]:
+    """Read a list of ``GATEWAY/DEVICE`` strings, each problem under ``key[i]``."""
+    value = t.value(key)
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        t.problem(key, f"must be a list of GATEWAY/DEVICE strings, e.g. [{example!r}]")
+        return ()
+    refs = []
+    for i, item in enumerate(value):
+        ref = parse_device_ref(item) if isinstance(item, str) else None
+        if ref is None:
+            t.problem(f"{key}[{i}]", f"must be GATEWAY/DEVICE, e.g. {example!r} (got {item!r})")
+        else:
+            refs.append(ref)
+    return tuple(refs)
+
+
+def _parse_kiosk(t: Table) -> KioskConfig:
+    d = _KIOSK
+    station = t.text("station", nonempty=True)
+    engraver = t.text("engraver", d.engraver)
+    engraver_ref = parse_device_ref(engraver) if engraver else None
+    if engraver and engraver_ref is None:
+        t.problem("engraver", f"must be GATEWAY/ENGRAVER, e.g. 'casting-1/laser-1' (got {engraver!r})")
     kiosk = KioskConfig(
-        station=t.str("station", nonempty=True),
-        database=t.str("database", "sqlite:////var/lib/benchpin/ledger.sqlite", nonempty=True),
-        listen=t.str("listen", "0.0.0.0:8080", nonempty=True),
-        api_token_file=t.str("api_token_file", ""),
-        routes_file=t.str("routes_file", ""),
-        serial_pattern=t.str("serial_pattern", "BP-{year}-{seq:06d}", nonempty=True),
-        engraver=t.str("engraver", ""),
-        engrave_height_mm=t.float("engrave_height_mm", 1.0, min=0.1, max=20.0),
-        outbox_file=t.str("outbox_file", ""),
-        gateway=t.str("gateway", ""),
-        idle_logout_s=t.float("idle_logout_s", 300.0, min=5.0, max=86400.0),
-        threads=t.int("threads", 32, min=4, max=512),
-        secret_key_file=t.str("secret_key_file", ""),
+        station=station,
+        database=t.text("database", d.database, nonempty=True),
+        listen=t.text("listen", d.listen, nonempty=True),
+        api_token_file=t.text("api_token_file", d.api_token_file),
+        routes_file=t.text("routes_file", d.routes_file),
+        serial_pattern=t.text("serial_pattern", d.serial_pattern, nonempty=True),
+        engraver=engraver,
+        engrave_height_mm=t.number("engrave_height_mm", d.engrave_height_mm, min=0.1, max=20.0),
+        outbox_file=t.text("outbox_file", d.outbox_file),
+        gateway=t.text("gateway", d.gateway),
+        idle_logout_s=t.number("idle_logout_s", d.idle_logout_s, min=5.0, max=86400.0),
+        threads=t.integer("threads", d.threads, min=4, max=512),
+        secret_key_file=t.text("secret_key_file", d.secret_key_file),
+        stations=tuple(s.strip() for s in station.split(",") if s.strip()),
+        engraver_ref=engraver_ref,
+        scanners=_device_refs(t, "scanners", "bench-1/bench-scanner"),
     )
-    _check_kiosk_files(t, kiosk)
-    if isinstance(kiosk.gateway, str) and not set(kiosk.gateway) <= _SEGMENT_CHARS:
-        t._problem("gateway", f"must be a gateway id (letters, digits, '-', '_', '.'; got {kiosk.gateway!r})")
-    database = kiosk.database
-    if isinstance(database, str) and not database.startswith(("sqlite://", "postgresql://", "postgres://")):
-        t._problem("database", f"must be a sqlite:/// or postgresql:// URL (got {database!r})")
+    if kiosk.gateway and not is_segment(kiosk.gateway):
+        t.problem("gateway", f"must be a gateway id (letters, digits, '-', '_', '.'; got {kiosk.gateway!r})")
+    if not kiosk.database.startswith(("sqlite://", "postgresql://", "postgres://")):
+        t.problem("database", f"must be a sqlite:/// or postgresql:// URL (got {kiosk.database!r})")
     listen = kiosk.listen
-    if isinstance(listen, str) and (":" not in listen or not listen.rsplit(":", 1)[1].isdigit()):
-        t._problem("listen", f"must be HOST:PORT (got {listen!r})")
+    if ":" not in listen or not listen.rsplit(":", 1)[1].isdigit():
+        t.problem("listen", f"must be HOST:PORT (got {listen!r})")
     t.done()
     return kiosk
 
 
-def _check_kiosk_files(t: _Table, kiosk: KioskConfig) -> None:
-    # Imported here: the kiosk package owns the workflow and serial rules; gateways never get here.
-    from kiosk.ledger.serials import check_pattern
-    from kiosk.ledger.workflow import WorkflowError, load_workflow
-
-    from kiosk.routes import DEFAULT_ROUTES_FILE
-
-    if isinstance(kiosk.serial_pattern, str) and (problem := check_pattern(kiosk.serial_pattern)):
-        t._problem("serial_pattern", problem)
-    try:
-        workflow = load_workflow(kiosk.routes_file or DEFAULT_ROUTES_FILE)
-    except WorkflowError as exc:
-        for problem in exc.problems:
-            t._problem("routes_file", problem)
-    else:
-        known = {stage.name for route in workflow.routes.values() for stage in route.stages}
-        for stage in (s.strip() for s in str(kiosk.station).split(",") if s.strip()):
-            if stage not in known:
-                t._problem("station", f"{stage!r} is no stage of any route (stages: {', '.join(sorted(known))})")
-    for key in ("api_token_file", "secret_key_file"):
-        path = getattr(kiosk, key)
-        if isinstance(path, str) and path and not Path(path).is_file():
-            t._problem(key, f"file not found: {path}")
-    engraver = kiosk.engraver
-    if isinstance(engraver, str) and engraver and not re.fullmatch(r"[\w.-]+/[\w.-]+", engraver):
-        t._problem("engraver", f"must be GATEWAY/ENGRAVER, e.g. 'casting-1/laser-1' (got {engraver!r})")
-    database = kiosk.database
-    if (isinstance(database, str) and database.startswith(("postgresql://", "postgres://"))
-            and not kiosk.outbox_file):
-        t._problem("outbox_file", "is required with a PostgreSQL ledger (the kiosk's event outbox file)")
-
-
-def _parse_mqtt(t: _Table | None) -> MqttConfig:
+def _parse_mqtt(t: Table | None) -> MqttConfig:
+    d = _MQTT
     if t is None:
-        return MqttConfig()
+        return d
     mqtt = MqttConfig(
-        host=t.str("host", "127.0.0.1", nonempty=True),
-        port=t.int("port", 1883, min=1, max=65535),
-        username=t.str("username", ""),
-        password_file=t.str("password_file", ""),
-        tls=t.bool("tls", False),
-        ca_file=t.str("ca_file", ""),
-        cert_file=t.str("cert_file", ""),
-        key_file=t.str("key_file", ""),
-        keepalive_s=t.int("keepalive_s", 30, min=5, max=3600),
+        host=t.text("host", d.host, nonempty=True),
+        port=t.integer("port", d.port, min=1, max=65535),
+        username=t.text("username", d.username),
+        password_file=t.text("password_file", d.password_file),
+        tls=t.flag("tls", d.tls),
+        ca_file=t.text("ca_file", d.ca_file),
+        cert_file=t.text("cert_file", d.cert_file),
+        key_file=t.text("key_file", d.key_file),
+        keepalive_s=t.integer("keepalive_s", d.keepalive_s, min=5, max=3600),
     )
-    if "password" in t.data:
-        t.used.add("password")
-        t._problem("password", "put the password in a file and name it in mqtt.password_file")
-    for key in ("password_file", "ca_file", "cert_file", "key_file"):
-        value = getattr(mqtt, key)
+    if t.has("password"):
+        t.value("password")  # read, so it is not also reported as an unknown key
+        t.problem("password", "put the password in a file and name it in mqtt.password_file")
+    for key, value in (("password_file", mqtt.password_file), ("ca_file", mqtt.ca_file),
+                       ("cert_file", mqtt.cert_file), ("key_file", mqtt.key_file)):
         if value and not Path(value).is_file():
-            t._problem(key, f"file not found: {value}")
+            t.problem(key, f"file not found: {value}")
     t.done()
     return mqtt
 
 
-def parse_config(data: dict[str, Any], *, source: str = "") -> StationConfig:
-    """Turn a parsed TOML document into a :class:`StationConfig` or raise :class:`ConfigError`."""
+def parse_config(data: dict[str, Any], *, source: str = "", checks: Iterable[ConfigCheck] = ()) -> StationConfig:
+    """Turn a parsed TOML document into a :class:`StationConfig` or raise :class:`ConfigError`.
+
+    ``checks`` run on the parsed config even when its shape has problems (a bad value reads as
+    its default), so one run lists every problem.
+    """
     problems: list[str] = []
-    root = _Table(data, "", problems)
+    root = Table(data, "", problems)
     site_t = root.table("site", required=True)
     site = SiteConfig(id=_segment(site_t, "id")) if site_t else SiteConfig(id="")
     if site_t:
@@ -550,14 +486,21 @@ def parse_config(data: dict[str, Any], *, source: str = "") -> StationConfig:
     kiosk = _parse_kiosk(kiosk_t) if kiosk_t else None
     barcodes = _parse_barcodes(root.table("barcodes"))
     root.done()
+    config = StationConfig(site=site, mqtt=mqtt, gateway=gateway, kiosk=kiosk, barcodes=barcodes,
+                           source=source)
+
+    def report(path: str, message: str) -> None:
+        problems.append(f"{path}: {message}")
+
+    for check in checks:
+        check(config, report)
     if problems:
         raise ConfigError(problems)
-    return StationConfig(site=site, mqtt=mqtt, gateway=gateway, kiosk=kiosk, barcodes=barcodes,
-                         source=source)
+    return config
 
 
-def load_config(path: str | os.PathLike[str]) -> StationConfig:
-    """Read and validate a station config file."""
+def load_config(path: str | os.PathLike[str], *, checks: Iterable[ConfigCheck] = ()) -> StationConfig:
+    """Read and validate a station config file, running ``checks`` on it too."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -569,8 +512,36 @@ def load_config(path: str | os.PathLike[str]) -> StationConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: not valid TOML: {exc}"]) from exc
-    return parse_config(data, source=str(path))
+    return parse_config(data, source=str(path), checks=checks)
 
 
 def default_config_path() -> str:
+    """Return the config path to use when none is given: ``$BENCHPIN_CONFIG``, then the default."""
     return os.environ.get("BENCHPIN_CONFIG") or DEFAULT_CONFIG_PATH
+
+
+def _names(items: Iterable[str]) -> str:
+    names = list(items)
+    return f"it has: {', '.join(names)}" if names else "it has none"
+
+
+def cross_checks(config: StationConfig, report: Report) -> None:
+    """Check the kiosk's references to a gateway that the same file describes.
+
+    A reference to a gateway not in this file cannot be checked here (it runs elsewhere) and
+    passes; one to this file's gateway must name a device that gateway has.
+    """
+    kiosk, gateway = config.kiosk, config.gateway
+    if kiosk is None or gateway is None:
+        return
+    ref = kiosk.engraver_ref
+    if ref is not None and ref.gateway == gateway.id:
+        engravers = [e.id for e in gateway.engravers]
+        if ref.device not in engravers:
+            report("kiosk.engraver", f"gateway {gateway.id!r} in this file has no engraver {ref.device!r} "
+                                     f"({_names(engravers)})")
+    scanners = [s.id for s in gateway.scanners]
+    for i, ref in enumerate(kiosk.scanners):
+        if ref.gateway == gateway.id and ref.device not in scanners:
+            report(f"kiosk.scanners[{i}]", f"gateway {gateway.id!r} in this file has no scanner {ref.device!r} "
+                                           f"({_names(scanners)})")

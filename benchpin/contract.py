@@ -181,7 +181,7 @@ def _enum(payload: Mapping[str, Any], message: str, key: str, enum: type[_E]) ->
     try:
         return enum(value)
     except ValueError:
-        choices = ", ".join(repr(e.value) for e in enum)  # type: ignore[attr-defined]
+        choices = ", ".join(repr(e.value) for e in enum)
         raise ContractError(f"{message}: {key} must be one of {choices} (got {_short(value)})") from None
 
 
@@ -207,6 +207,8 @@ def decode_json(raw: bytes | str | Mapping[str, Any], message: str) -> Mapping[s
         data = json.loads(raw)
     except (UnicodeDecodeError, ValueError) as exc:
         raise ContractError(f"{message}: not JSON ({exc})") from None
+    except RecursionError:  # a payload of thousands of nested brackets
+        raise ContractError(f"{message}: not JSON (nested too deeply)") from None
     if not isinstance(data, dict):
         raise ContractError(f"{message}: not a JSON object")
     return data
@@ -298,14 +300,14 @@ class ScanMessage(Message):
     seq: int | None
     code: str
     valid: bool
-    reason: str
+    reason: str | None  # why a code is not valid; null for a valid one
 
     @classmethod
     def from_payload(cls, raw: bytes | str | Mapping[str, Any]) -> Self:
         p = decode_json(raw, cls.NAME)
         return cls(ts=_opt(p, cls.NAME, "ts", str, ""), seq=_opt(p, cls.NAME, "seq", int),
                    code=_req(p, cls.NAME, "code", str), valid=_req(p, cls.NAME, "valid", bool),
-                   reason=_opt(p, cls.NAME, "reason", str, ""))
+                   reason=_opt(p, cls.NAME, "reason", str))
 
 
 @dataclass(frozen=True)
@@ -358,12 +360,12 @@ class JobStatus(Message):
     ts: str
     detail: str = ""
     seq: int | None = None
-    progress: float | None = None  # lines acknowledged / total (0-1) while running; 1 at done
-    eta_s: float | None = None  # seconds left, estimated, while running
+    progress: float | None = None  # while running: lines acknowledged / total, 0..1
+    eta_s: float | None = None  # while running: the estimated seconds left
 
     def to_payload(self) -> dict[str, Any]:
         payload = super().to_payload()
-        for key in ("progress", "eta_s"):  # only while there is something to say
+        for key in ("progress", "eta_s"):
             if payload[key] is None:
                 del payload[key]
         return payload
@@ -371,10 +373,12 @@ class JobStatus(Message):
     @classmethod
     def from_payload(cls, raw: bytes | str | Mapping[str, Any]) -> Self:
         p = decode_json(raw, cls.NAME)
+        progress = _number(p, cls.NAME, "progress")
+        if progress is not None and not 0.0 <= progress <= 1.0:
+            raise ContractError(f"{cls.NAME}: progress must be between 0 and 1 (got {progress})")
         return cls(job_id=_segment(p, cls.NAME, "job_id"), state=_enum(p, cls.NAME, "state", JobState),
                    ts=_opt(p, cls.NAME, "ts", str, ""), detail=_opt(p, cls.NAME, "detail", str, ""),
-                   seq=_opt(p, cls.NAME, "seq", int), progress=_number(p, cls.NAME, "progress"),
-                   eta_s=_number(p, cls.NAME, "eta_s"))
+                   seq=_opt(p, cls.NAME, "seq", int), progress=progress, eta_s=_number(p, cls.NAME, "eta_s"))
 
 
 @dataclass(frozen=True)
@@ -420,8 +424,8 @@ class EngraverCommand(Message):
     @classmethod
     def from_payload(cls, raw: bytes | str | Mapping[str, Any]) -> Self:
         p = decode_json(raw, cls.NAME)
-        operator = _req(p, cls.NAME, "operator", str).strip()
-        if not operator:
+        operator = _req(p, cls.NAME, "operator", str)
+        if not operator.strip():
             raise ContractError(f"{cls.NAME}: operator is empty (the badge of who confirms the laser is safe)")
         return cls(action=_enum(p, cls.NAME, "action", EngraverAction), operator=operator,
                    ts=_opt(p, cls.NAME, "ts", str, ""))
@@ -437,11 +441,13 @@ class EngraverStatus(Message):
 
     state: EngraverState
     ts: str
+    seq: int | None = None
 
     @classmethod
     def from_payload(cls, raw: bytes | str | Mapping[str, Any]) -> Self:
         p = decode_json(raw, cls.NAME)
-        return cls(state=_enum(p, cls.NAME, "state", EngraverState), ts=_req(p, cls.NAME, "ts", str))
+        return cls(state=_enum(p, cls.NAME, "state", EngraverState), ts=_req(p, cls.NAME, "ts", str),
+                   seq=_opt(p, cls.NAME, "seq", int))
 
 
 @dataclass(frozen=True)
@@ -459,6 +465,13 @@ class PieceEvent(Message):
     operator: str
     ts: str
     note: str = ""
+    override: bool = False  # a supervisor's override of a rule; carried only when true
+
+    def to_payload(self) -> dict[str, Any]:
+        payload = super().to_payload()
+        if not self.override:
+            del payload["override"]
+        return payload
 
     @classmethod
     def from_payload(cls, raw: bytes | str | Mapping[str, Any]) -> Self:
@@ -466,7 +479,8 @@ class PieceEvent(Message):
         return cls(event_id=_req(p, cls.NAME, "event_id", str), piece_id=_req(p, cls.NAME, "piece_id", str),
                    from_=_opt(p, cls.NAME, "from", str), to=_req(p, cls.NAME, "to", str),
                    station=_req(p, cls.NAME, "station", str), operator=_req(p, cls.NAME, "operator", str),
-                   ts=_req(p, cls.NAME, "ts", str), note=_opt(p, cls.NAME, "note", str, ""))
+                   ts=_req(p, cls.NAME, "ts", str), note=_opt(p, cls.NAME, "note", str, ""),
+                   override=_opt(p, cls.NAME, "override", bool, False))
 
 
 MESSAGES: tuple[type[Message], ...] = (GatewayStatus, Temperature, ScanMessage, EngraveJob, JobStatus,

@@ -27,6 +27,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
+import tomli_w
+
 from benchpin.broker import Mosquitto, free_port
 from benchpin.config import ConfigError, load_config
 from firmware_bridge.sim.grbl import GrblSim
@@ -63,25 +65,32 @@ class Demo:
 
     # ------------------------------------------------------------------ config
 
+    def station(self) -> dict[str, Any]:
+        """Return the demo station's config as TOML data."""
+        return {
+            "site": {"id": SITE},
+            "mqtt": {"host": "127.0.0.1", "port": self.broker.port},
+            "gateway": {
+                "id": GATEWAY, "state_dir": str(self.workdir / "state"), "status_interval_s": 5.0,
+                "probes": [{"id": "furnace-1", "kind": "serial", "port": str(self.devdir / "probe"),
+                            "stall_timeout_s": 10.0}],
+                "scanners": [{"id": SCANNER, "kind": "serial", "port": str(self.devdir / "scanner")}],
+                "engravers": [{"id": LASER, "port": str(self.devdir / "laser"), "door_pin": DOOR_PIN,
+                               "cap_height_mm": 1.0, "max_width_mm": 20.0}],
+            },
+            "kiosk": {
+                "station": STATIONS,
+                "database": f"sqlite:///{self.workdir / 'ledger.sqlite'}",
+                "listen": f"127.0.0.1:{self.kiosk_port}",
+                "api_token_file": str(self.workdir / "api-token"),
+                "engraver": f"{GATEWAY}/{LASER}", "gateway": GATEWAY,
+                "scanners": [f"{GATEWAY}/{SCANNER}"],
+            },
+        }
+
     def station_toml(self) -> str:
-        return "\n".join([
-            "# benchpin demo station: simulated devices on ptys, a private broker.",
-            "[site]", f'id = "{SITE}"',
-            "[mqtt]", 'host = "127.0.0.1"', f"port = {self.broker.port}",
-            "[gateway]", f'id = "{GATEWAY}"', f'state_dir = "{self.workdir / "state"}"',
-            "status_interval_s = 5.0",
-            "[[gateway.probes]]", 'id = "furnace-1"', 'kind = "serial"',
-            f'port = "{self.devdir / "probe"}"', "stall_timeout_s = 10.0",
-            "[[gateway.scanners]]", f'id = "{SCANNER}"', 'kind = "serial"',
-            f'port = "{self.devdir / "scanner"}"',
-            "[[gateway.engravers]]", f'id = "{LASER}"', f'port = "{self.devdir / "laser"}"',
-            f"door_pin = {DOOR_PIN}", "cap_height_mm = 1.0", "max_width_mm = 20.0",
-            "[kiosk]", f'station = "{STATIONS}"',
-            f'database = "sqlite:///{self.workdir / "ledger.sqlite"}"',
-            f'listen = "127.0.0.1:{self.kiosk_port}"',
-            f'api_token_file = "{self.workdir / "api-token"}"',
-            f'engraver = "{GATEWAY}/{LASER}"', f'gateway = "{GATEWAY}"',
-        ]) + "\n"
+        """Return the demo station's config file (tomli-w quotes every path, whatever it holds)."""
+        return "# benchpin demo station: simulated devices on ptys, a private broker.\n" + tomli_w.dumps(self.station())
 
     # ------------------------------------------------------------------ running
 
@@ -90,7 +99,7 @@ class Demo:
         self.closers.append(self.broker.close)
         self.start_simulators()
         (self.workdir / "api-token").write_text(secrets.token_urlsafe(24) + "\n")
-        self.config_path.write_text(self.station_toml())
+        self.config_path.write_text(self.station_toml(), encoding="utf-8")
         config = load_config(self.config_path)
         from benchpin.demo_seed import seed_demo_ledger
 
@@ -250,7 +259,9 @@ class Demo:
         """Return a message if a child died (the demo then stops)."""
         for child in self.children:
             if child.poll() is not None:
-                return f"{' '.join(child.args[3:4])} exited with status {child.returncode}"  # type: ignore[index]
+                args = child.args if isinstance(child.args, (list, tuple)) else [child.args]
+                name = str(args[3]) if len(args) > 3 else str(args[0])  # [python, -m, benchpin, COMMAND]
+                return f"{name} exited with status {child.returncode}"
         return None
 
     def stop(self) -> None:
@@ -311,7 +322,7 @@ def read_terminal(demo: Demo, stop: threading.Event) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from benchpin.cli import stop_event_on_signals
+    from benchpin.commands import stop_event_on_signals
 
     if args.scan:
         return send_control(args.dir, args.scan)

@@ -199,7 +199,7 @@ class MqttSession:
                         for h in hs]
         for handler in handlers:
             try:
-                handler(message.topic, message.payload)
+                handler(message.topic, bytes(message.payload))
             except Exception:  # a bad handler must not kill paho's network thread
                 self.counters.handler_errors += 1
                 log.exception("handler for %s failed on a message", message.topic)

@@ -159,10 +159,10 @@ def parse_reply(line: bytes | str) -> Reply:
     if text.startswith("<") and text.endswith(">"):
         return parse_status(text[1:-1])
     if text.startswith("[") and text.endswith("]"):
-        kind, sep, rest = text[1:-1].partition(":")
+        label, sep, rest = text[1:-1].partition(":")
         if not sep:
             raise GrblReplyError(f"feedback message without a kind: {text!r}")
-        return Message(rest) if kind == "MSG" else Feedback(kind, rest)
+        return Message(rest) if label == "MSG" else Feedback(label, rest)
     match = _WELCOME.fullmatch(text)
     if match:
         return Welcome(match.group(1))

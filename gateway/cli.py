@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import logging
 
-from benchpin.cli import add_config_argument, load_or_exit, stop_event_on_signals
+from benchpin.commands import add_config_argument, load_or_exit, stop_event_on_signals
+from gateway.settings import gateway_checks
 
 log = logging.getLogger(__name__)
 
 
 def _run_gateway(args: argparse.Namespace) -> int:
-    config = load_or_exit(args.config)
+    config = load_or_exit(args.config, checks=(gateway_checks,))
     if config.gateway is None:
         print(f"benchpin: {config.source}: no [gateway] section; nothing to run")
         return 2

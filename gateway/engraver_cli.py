@@ -13,9 +13,10 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from benchpin.cli import add_config_argument, load_or_exit
+from benchpin.commands import add_config_argument, load_or_exit
 from benchpin.config import StationConfig
 from benchpin.contract import JobState
+from gateway.settings import gateway_checks
 
 if TYPE_CHECKING:
     from gateway.job_journal import JobJournal
@@ -27,7 +28,7 @@ CONFIRM = ("Unlock laser {engraver}: is it safe? The door is shut, nothing is le
 
 
 def _config(args: argparse.Namespace) -> StationConfig:
-    config = load_or_exit(args.config)
+    config = load_or_exit(args.config, checks=(gateway_checks,))
     if config.gateway is None:
         raise SystemExit(f"benchpin: {config.source}: no [gateway] section, so no engraver jobs")
     return config
@@ -133,7 +134,7 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     listing = actions.add_parser("list", help="print every job: id, engraver, state, piece, text, attempts, "
                                               "queued and updated times, detail")
     add_config_argument(listing)
-    listing.add_argument("--engraver", help="only this engraver's jobs")
+    listing.add_argument("--engraver", metavar="ENGRAVER_ID", help="only this engraver's jobs")
     listing.add_argument("--state", action="append", choices=JOB_STATES, metavar="STATE",
                          help=f"only jobs in this state (repeatable): {', '.join(JOB_STATES)}")
     listing.set_defaults(func=_list)
@@ -141,7 +142,7 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
                        ("cancel", "cancel a queued, interrupted, failed or rejected job")):
         act = actions.add_parser(name, help=text, description=text)
         add_config_argument(act)
-        act.add_argument("job_id", metavar="JOB_ID")
+        act.add_argument("job_id", metavar="JOB_ID", help="the job's id, as 'engraver list' prints it")
         act.add_argument("--operator", default="", help="badge of the operator deciding (e.g. OP-0007)")
         act.set_defaults(func=_act)
     text = "queue one new firing of a job's serial (a damaged engraving); recorded with who and why"
@@ -154,7 +155,7 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     text = "clear the laser's alarm: the running gateway sends $X after you confirm the laser is safe"
     unlock = actions.add_parser("unlock", help=text, description=text + " (refused while the door is open).")
     add_config_argument(unlock)
-    unlock.add_argument("engraver_id", metavar="ENGRAVER_ID")
+    unlock.add_argument("engraver_id", metavar="ENGRAVER_ID", help="the engraver's id in the config")
     unlock.add_argument("--operator", default="", help="badge of the operator confirming (e.g. OP-0007)")
     unlock.add_argument("--yes", action="store_true", help="confirm without asking (for scripts)")
     unlock.set_defaults(func=_unlock)

@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import serial
+from gpiozero.exc import GPIOZeroError
 
 from benchpin.config import ProbeConfig
-from benchpin.outbox import Outbox
 from benchpin.contract import ProbeFault, Temperature
+from benchpin.outbox import Outbox
 from benchpin.topics import utc_ts
 from firmware_bridge.max31855 import Max31855Error, decode_frame
 from firmware_bridge.probe import LineFramer, ProbeLineError, parse_line
+from gateway.max31855_chip import MAX31855
 from gateway.serialport import open_port, read_available
 from gateway.supervisor import Device, DeviceFailure, Stalled, Supervisor
 from gateway.wiring import Wiring
@@ -153,16 +155,13 @@ class MAX31855Probe:
         self.name = f"probe {config.id}"
         self.bridge = bridge
         self.pin_factory = pin_factory
-        self._device: Any = None
+        self._device: MAX31855 | None = None
         self._next_read = 0.0
 
     def open(self) -> None:
-        from gpiozero import SPIDevice  # imported here so the gateway imports on any dev box
-        from gpiozero.exc import GPIOZeroError
-
         try:
-            self._device = SPIDevice(port=self.config.spi_port, device=self.config.spi_device,
-                                     pin_factory=self.pin_factory)
+            self._device = MAX31855(port=self.config.spi_port, device=self.config.spi_device,
+                                    pin_factory=self.pin_factory)
         except (GPIOZeroError, OSError) as exc:
             raise DeviceFailure(f"cannot open SPI {self.config.spi_port}.{self.config.spi_device}: {exc}") from exc
         self._next_read = time.monotonic()
@@ -173,12 +172,13 @@ class MAX31855Probe:
             time.sleep(min(0.2, self._next_read - now))
             return
         self._next_read = now + self.config.interval_s
+        assert self._device is not None
         try:
-            words = self._device._spi.read(4)
+            frame = self._device.frame
         except OSError as exc:
             raise DeviceFailure(f"SPI read failed: {exc}") from exc
         try:
-            reading = decode_frame(bytes(words))
+            reading = decode_frame(frame)
         except Max31855Error as exc:
             self.bridge.handle_bad_input(str(exc), fault="bad_frame")
             return

@@ -8,14 +8,16 @@ from typing import Any
 from flask import Blueprint, Response, abort, jsonify, request
 
 from kiosk.state import get_ledger, kiosk_state
-from kiosk.ledger import MoveRefused, NotFound
+from kiosk.ledger import LASER, MoveRefused, NotFound
 from kiosk.ledger.db import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("api", __name__)
 
-_MOVE_FIELDS = {"to": str, "operator": str, "note": str, "from": str, "version": int}
+_MOVE_FIELDS: dict[str, type] = {"to": str, "operator": str, "note": str, "from": str, "version": int,
+                                  "override": bool}
+_KIND_NAMES = {str: "a string", int: "an integer", bool: "true or false"}
 
 
 def _error(status: int, message: str) -> tuple[Response, int]:
@@ -66,7 +68,9 @@ def get_piece(piece_id: str) -> tuple[Response, int]:
         history = ledger.history(piece_id)
     except NotFound as exc:
         return _error(404, str(exc))
-    return jsonify({**piece.to_dict(), "history": [e.to_dict() for e in history]}), 200
+    job = ledger.laser_job(piece_id)
+    return jsonify({**piece.to_dict(), "history": [e.to_dict() for e in history],
+                    "laser_job": job.to_dict() if job else None}), 200
 
 
 def _move_body() -> tuple[dict[str, Any] | None, str]:
@@ -77,11 +81,13 @@ def _move_body() -> tuple[dict[str, Any] | None, str]:
         kind = _MOVE_FIELDS.get(key)
         if kind is None:
             return None, f"{key}: unknown field (known: {', '.join(_MOVE_FIELDS)})"
-        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
-            return None, f"{key}: must be {'a string' if kind is str else 'an integer'}"
+        if value is not None and (not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool)):
+            return None, f"{key}: must be {_KIND_NAMES[kind]}"
     for key in ("to", "operator"):
         if not isinstance(body.get(key), str) or not body[key].strip():
             return None, f"{key}: is required"
+    if body["operator"].strip() == LASER:
+        return None, "operator: must be a person's badge (the laser moves pieces by itself)"
     for key in ("to", "operator", "from", "note"):
         value = body.get(key) or ""
         if "\x00" in value or (key != "note" and not value.isprintable()):  # a note may have line breaks
@@ -99,7 +105,7 @@ def post_move(piece_id: str) -> tuple[Response, int]:
         event = state.ledger.move(piece_id, body["to"].strip(), operator=body["operator"].strip(),
                                   station=state.config.kiosk.station if state.config.kiosk else "api",
                                   note=body.get("note") or "", expected_stage=body.get("from"),
-                                  expected_version=body.get("version"))
+                                  expected_version=body.get("version"), override=body.get("override") is True)
     except NotFound as exc:
         return _error(404, str(exc))
     except MoveRefused as exc:

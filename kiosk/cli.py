@@ -10,12 +10,13 @@ import logging
 import sys
 from pathlib import Path
 
-from benchpin.cli import add_config_argument, load_or_exit
+from benchpin.commands import add_config_argument, load_or_exit
 from benchpin.config import KioskConfig, StationConfig
 from firmware_bridge.barcodes import validate
 from kiosk.ledger import ROLES, DuplicateOperator, ImportRejected, Ledger, LedgerSchemaError, parse_pieces_csv
 from kiosk.ledger.db import Database, DatabaseUnavailable, sqlite_path
 from kiosk.ledger.migrations import current_version, latest_version, upgrade, where
+from kiosk.settings import kiosk_checks
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ OPERATOR_PREFIX = "OP-"  # what the kiosk badges in with
 
 
 def _kiosk_config(args: argparse.Namespace) -> tuple[StationConfig, KioskConfig]:
-    config = load_or_exit(args.config)
+    config = load_or_exit(args.config, checks=(kiosk_checks,))
     if config.kiosk is None:
         print(f"benchpin: {config.source}: no [kiosk] section (it names the ledger database)", file=sys.stderr)
         raise SystemExit(2)
@@ -135,34 +136,46 @@ def _ledger_upgrade(args: argparse.Namespace) -> int:
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    pieces = sub.add_parser("pieces", help="manage pieces in the ledger")
-    pieces_sub = pieces.add_subparsers(dest="pieces_command", metavar="ACTION", required=True)
+    pieces = sub.add_parser("pieces", help="manage pieces in the ledger",
+                            description="Manage the pieces of the ledger named by kiosk.database.")
+    pieces_sub = pieces.add_subparsers(dest="pieces_command", metavar="ACTION", required=True,
+                                       help="import (ACTION --help says more)")
     imp = pieces_sub.add_parser(
         "import", help="import pieces from a CSV file (all rows or none)",
         description="Import pieces from a UTF-8 CSV with a header row (columns: piece_id, route, style, "
                     "order_id, metal, ring_size, chain_length_cm, metal_colour, stone_type, stone_colour, "
                     "stone_shape, enamel, tree_id). Any bad row aborts the import; every problem is "
                     "printed as 'line N: column: problem'.")
-    imp.add_argument("file", metavar="FILE.csv")
+    imp.add_argument("file", metavar="FILE.csv", help="the UTF-8 CSV file to import")
     add_config_argument(imp)
     imp.set_defaults(func=_import_pieces)
 
-    operators = sub.add_parser("operators", help="manage operator badges and roles")
-    ops_sub = operators.add_subparsers(dest="operators_command", metavar="ACTION", required=True)
+    operators = sub.add_parser("operators", help="manage operator badges and roles",
+                               description="Manage the operators of the ledger named by kiosk.database: "
+                                           "their badges, names and roles.")
+    ops_sub = operators.add_subparsers(dest="operators_command", metavar="ACTION", required=True,
+                                       help="add or list (ACTION --help says more)")
     add = ops_sub.add_parser("add", help="register an operator badge with a role",
                              description="Register an operator badge (e.g. OP-0007) with a name and a role.")
-    add.add_argument("operator_id", metavar="OP-ID")
-    add.add_argument("--name", required=True)
-    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("operator_id", metavar="OP-ID", help="the badge's code, e.g. OP-0007")
+    add.add_argument("--name", required=True, help="the operator's name, as the kiosk shows it")
+    add.add_argument("--role", required=True, choices=ROLES,
+                     help=f"what the operator may do: {', '.join(ROLES)}")
     add_config_argument(add)
     add.set_defaults(func=_add_operator)
-    lst = ops_sub.add_parser("list", help="list operators (id, role, name)")
+    lst = ops_sub.add_parser("list", help="list operators (id, role, name)",
+                             description="List the operators, one per line: badge, role, name.")
     add_config_argument(lst)
     lst.set_defaults(func=_list_operators)
 
-    ledger = sub.add_parser("ledger", help="show or upgrade the ledger's schema version")
-    ledger_sub = ledger.add_subparsers(dest="ledger_command", metavar="ACTION", required=True)
-    version = ledger_sub.add_parser("version", help="print the ledger's schema version (changes nothing)")
+    ledger = sub.add_parser("ledger", help="show or upgrade the ledger's schema version",
+                            description="The ledger's tables carry a schema version; a newer benchpin "
+                                        "upgrades them in order, and refuses a ledger newer than itself.")
+    ledger_sub = ledger.add_subparsers(dest="ledger_command", metavar="ACTION", required=True,
+                                       help="version or upgrade")
+    version = ledger_sub.add_parser("version", help="print the ledger's schema version (changes nothing)",
+                                    description="Print the ledger's schema version and the newest this "
+                                                "benchpin knows; changes nothing.")
     add_config_argument(version)
     version.set_defaults(func=_ledger_version)
     upg = ledger_sub.add_parser(

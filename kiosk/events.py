@@ -16,7 +16,6 @@ import queue
 import threading
 import uuid
 from pathlib import Path
-from typing import Any
 
 from benchpin.config import StationConfig
 from benchpin.contract import ContractError, EngraveJob, JobState, JobStatus
@@ -52,9 +51,10 @@ class KioskBridge:
         self.session = MqttSession(config.mqtt, client_id=f"benchpin-kiosk-{config.site.id}-"
                                                            f"{self.kiosk.station}-{uuid.uuid4().hex[:6]}")
         self.sender = OutboxSender(self.outbox, self.session, window=100, rate=0)
-        self.gateway, _, self.engraver = self.kiosk.engraver.partition("/")
+        ref = self.kiosk.engraver_ref
+        self.gateway, self.engraver = (ref.gateway, ref.device) if ref else ("", "")
         self.jobs: dict[str, JobStatus] = {}  # job_id -> last state seen
-        self._done: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._states: queue.SimpleQueue[JobStatus | None] = queue.SimpleQueue()
         self._worker = threading.Thread(target=self._complete_jobs, name="kiosk-jobs", daemon=True)
         self._started = False
         ledger.when_moved(self.on_moved)
@@ -75,7 +75,7 @@ class KioskBridge:
     def stop(self) -> None:
         """Stop the worker and the session and close the outbox (undelivered moves stay in it)."""
         if self._started:
-            self._done.put(None)
+            self._states.put(None)
             self._worker.join(5)
             self.sender.stop()
             self.session.stop()
@@ -128,15 +128,24 @@ class KioskBridge:
             log.warning("ignoring a bad job state on %s: %s", topic, exc)
             return
         self.jobs[status.job_id] = status
-        if status.state is JobState.DONE:
-            self._done.put(status.job_id)
+        self._states.put(status)
 
     def _complete_jobs(self) -> None:
-        while (job_id := self._done.get()) is not None:
+        while (status := self._states.get()) is not None:
             try:
-                self.complete_job(job_id)
+                self.record_job(status)
             except Exception:  # the worker must survive a database outage
-                log.exception("could not complete engraving job %s", job_id)
+                log.exception("could not record engraving job %s (%s)", status.job_id, status.state)
+
+    def record_job(self, status: JobStatus) -> Event | None:
+        """Keep a job's state in the ledger; advance its piece once it is ``done``."""
+        if not self.ledger.record_job(status.job_id, status.state.value, detail=status.detail,
+                                      progress=status.progress, eta_s=status.eta_s):
+            log.info("job %s is %s but is not one of ours (no such move)", status.job_id, status.state)
+            return None
+        if status.state is JobState.DONE:
+            return self.complete_job(status.job_id)
+        return None
 
     def complete_job(self, job_id: str) -> Event | None:
         """Advance the piece of a finished job, once; return the event or None if nothing moved."""

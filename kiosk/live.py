@@ -1,9 +1,10 @@
-"""Live push to the kiosk screens: the station gateway's scans and furnace temperatures.
+"""Live push to the kiosk screens: this kiosk's scans and its gateway's furnace temperatures.
 
-:class:`LiveFeed` subscribes to ``<gw>/scanner/+/scan`` and ``<gw>/probe/+/temperature`` of
-the gateway named by ``kiosk.gateway`` (and to the job states of ``kiosk.engraver``) with its
-own MQTT session, and fans each message out to every open screen's :class:`Listener` (one per
-server-sent-event stream). paho's thread only decodes and puts into the listeners' queues.
+:class:`LiveFeed` subscribes to the scan topic of each scanner in ``kiosk.scanners`` — only
+those: two kiosks sharing a gateway never act on the same scan — to ``<gw>/probe/+/temperature``
+of the gateway named by ``kiosk.gateway``, and to the job states of ``kiosk.engraver``, and fans
+each message out to every open screen's :class:`Listener` (one per server-sent-event stream).
+paho's thread only decodes and puts into the listeners' queues.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ class LiveFeed:
         """``session``: the kiosk's MQTT session to share (its owner starts and stops it)."""
         assert config.kiosk is not None
         self.gateway = config.kiosk.gateway
-        self.engraver = config.kiosk.engraver
+        self.engraver = config.kiosk.engraver_ref
+        self.scanners = config.kiosk.scanners
         self.topics = Topics(config.site.id)
         self._temperatures: dict[str, dict[str, Any]] = {}  # probe id -> last reading
         self._jobs: dict[str, JobStatus] = {}  # laser job id -> last state seen
@@ -69,23 +71,25 @@ class LiveFeed:
         self._owns_session = False
         if connect and session is not None:
             self.session = session
-        elif connect and (self.gateway or self.engraver):
+        elif connect and (self.gateway or self.engraver or self.scanners):
             self._owns_session = True
             self.session = MqttSession(config.mqtt, client_id=f"benchpin-kiosk-live-{config.site.id}-"
                                                               f"{uuid.uuid4().hex[:8]}")
-        if connect and not self.gateway:
-            log.warning("kiosk.gateway is not set: scans reach the screen only from a keyboard-wedge scanner")
+        if connect and not self.scanners:
+            log.warning("kiosk.scanners is not set: this kiosk acts only on scans from its own "
+                        "keyboard-wedge scanner")
 
     def start(self) -> None:
         """Subscribe and connect in the background; returns at once."""
         if self.session is None:
             return
+        for scanner in self.scanners:
+            self.session.subscribe(self.topics.scan(scanner.gateway, scanner.device), self.on_scan)
         if self.gateway:
-            self.session.subscribe(self.topics.scan(self.gateway, "+"), self.on_scan)
             self.session.subscribe(self.topics.temperature(self.gateway, "+"), self.on_temperature)
         if self.engraver:
-            gateway, _, engraver = self.engraver.partition("/")
-            self.session.subscribe(self.topics.engraver_job_states(gateway, engraver), self.on_job_state)
+            self.session.subscribe(self.topics.engraver_job_states(self.engraver.gateway, self.engraver.device),
+                                   self.on_job_state)
         if self._owns_session:
             self.session.start()
 
@@ -137,17 +141,18 @@ class LiveFeed:
         scan = _decode(topic, payload, ScanMessage)
         if scan is None:
             return
-        self.push(LiveMessage("scan", {"code": scan.code, "valid": scan.valid, "reason": scan.reason,
+        self.push(LiveMessage("scan", {"code": scan.code, "valid": scan.valid, "reason": scan.reason or "",
                                        "scanner": topic_segment(topic, -2)}))
 
     def on_temperature(self, topic: str, payload: bytes) -> None:
         data = _decode(topic, payload, Temperature)
         if data is None:
             return
-        reading = {"probe": topic_segment(topic, -2), "ts": data.ts, "received_ms": int(time.time() * 1000),
+        probe = topic_segment(topic, -2)
+        reading: dict[str, Any] = {"probe": probe, "ts": data.ts, "received_ms": int(time.time() * 1000),
                    "value_c": data.value_c, "fault": data.fault.value if data.fault else ""}
         with self._lock:
-            self._temperatures[reading["probe"]] = reading
+            self._temperatures[probe] = reading
         self.push(LiveMessage("temperature", reading))
 
     def on_job_state(self, topic: str, payload: bytes) -> None:
@@ -160,7 +165,8 @@ class LiveFeed:
         with self._lock:  # recorded before the push: a screen fetched because of it sees it
             self._jobs[status.job_id] = status
         self.push(LiveMessage("job", {"job_id": status.job_id, "state": status.state.value,
-                                      "detail": status.detail}))
+                                      "detail": status.detail, "progress": status.progress,
+                                      "eta_s": status.eta_s}))
 
 
 def _put_nowait(listener: Listener, message: LiveMessage | None) -> bool:

@@ -15,7 +15,7 @@ import threading
 import warnings
 from typing import Any, Mapping
 
-import waitress
+import waitress.server
 from waitress import wasyncore
 from waitress.server import BaseWSGIServer
 
@@ -29,7 +29,7 @@ def create_server(app: Any, listen: str, *, threads: int) -> BaseWSGIServer:
     host, port = listen.rsplit(":", 1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # send_bytes is deprecated, still honoured
-        server = waitress.create_server(
+        server = waitress.server.create_server(
             app, host=host.strip("[]"), port=int(port), threads=threads,
             send_bytes=1,  # flush each server-sent event as soon as it is written
             connection_limit=max(100, threads * 4), channel_timeout=120, ident="benchpin-kiosk",
@@ -123,10 +123,11 @@ class KioskServer:
 
 
 def _run_kiosk(args: argparse.Namespace) -> int:
-    from benchpin.cli import load_or_exit, stop_event_on_signals
+    from benchpin.commands import load_or_exit, stop_event_on_signals
     from benchpin.sdnotify import watch_http_service
+    from kiosk.settings import kiosk_checks
 
-    config = load_or_exit(args.config)
+    config = load_or_exit(args.config, checks=(kiosk_checks,))
     if config.kiosk is None:
         log.error("%s: no [kiosk] section", config.source)
         return 2
@@ -154,7 +155,7 @@ def _run_kiosk(args: argparse.Namespace) -> int:
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    from benchpin.cli import add_config_argument
+    from benchpin.commands import add_config_argument
 
     kiosk = sub.add_parser(
         "kiosk", help="run the kiosk: touch screens and JSON API (waitress)",

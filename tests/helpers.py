@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import paho.mqtt.client as paho
+import tomli_w
 from paho.mqtt.enums import CallbackAPIVersion
 
 
@@ -80,25 +81,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def write_toml(path: Path, data: dict[str, Any]) -> Path:
-    """Write a config dict as TOML (tables and arrays of tables; JSON strings are TOML strings)."""
-    lines: list[str] = []
-
-    def value(v: Any) -> str:
-        return "true" if v is True else "false" if v is False else json.dumps(v)
-
-    def emit(table: dict[str, Any], prefix: str) -> None:
-        lines.extend(f"{k} = {value(v)}" for k, v in table.items() if not isinstance(v, (dict, list)))
-        for key, v in table.items():
-            if isinstance(v, dict):
-                lines.append(f"[{prefix}{key}]")
-                emit(v, f"{prefix}{key}.")
-            elif isinstance(v, list):
-                for item in v:
-                    lines.append(f"[[{prefix}{key}]]")
-                    emit(item, f"{prefix}{key}.")
-
-    emit(data, "")
-    path.write_text("\n".join(lines) + "\n")
+    """Write a config dict as TOML."""
+    path.write_text(tomli_w.dumps(data), encoding="utf-8")
     return path
 
 

@@ -76,3 +76,10 @@ def ledger(ledger_url: str) -> Iterator[Ledger]:
 
 def spec(piece_id: str, route: str = "production", **attrs: object) -> PieceSpec:
     return PieceSpec(piece_id=piece_id, route=route, **attrs)  # type: ignore[arg-type]
+
+
+def engraved(ledger: Ledger, piece_id: str) -> None:
+    """Record the laser job of a piece at engraving as done, as the engraver's gateway reports it."""
+    job = ledger.laser_job(piece_id)
+    if job is not None and job.state != "done":
+        ledger.record_job(job.job_id, "done")

@@ -24,7 +24,8 @@ _MESSAGE = re.compile(r'<p class="msg [^"]*">([^<]*)</p>')
 def ui_config(tmp_path: Path, *, mqtt_port: int = 1883, **kiosk: Any) -> StationConfig:
     """A casting-station kiosk on a SQLite ledger in ``tmp_path``."""
     table = {"station": "casting", "database": f"sqlite:///{tmp_path / 'ledger.sqlite'}",
-             "gateway": "casting-1", "engraver": "engrave-1/laser-1", **kiosk}
+             "gateway": "casting-1", "engraver": "engrave-1/laser-1", "scanners": ["casting-1/bench-3"],
+             **kiosk}
     return parse_config({"site": {"id": "jaipur"}, "mqtt": {"port": mqtt_port}, "kiosk": table})
 
 

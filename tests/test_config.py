@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from benchpin.config import ConfigError, load_config, parse_config
+from benchpin.topics import Topics
 
 GOOD = """
 [site]
@@ -43,7 +44,7 @@ def test_parse_config_reads_a_full_station(tmp_path):
     assert config.gateway.probes[0].port == "/dev/benchpin-probe"
     assert config.gateway.probes[1].kind == "max31855" and config.gateway.probes[1].spi_device == 1
     assert config.kiosk.station == "casting"
-    assert config.topic_prefix == "benchpin/jaipur"
+    assert Topics(config.site.id).prefix == "benchpin/jaipur"
 
 
 def problems_of(data: dict) -> list[str]:
@@ -157,3 +158,177 @@ def test_kiosk_refuses_an_unusable_token_file_without_a_traceback(tmp_path):
     assert result.returncode == 2
     assert "kiosk.api_token_file: the token in" in result.stderr and "shorter than 16" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# ----------------------------------------------------------------------------- the config's final shape
+
+from dataclasses import fields  # noqa: E402
+
+from benchpin.commands import print_problems  # noqa: E402
+from benchpin.config import (DeviceRef, EngraverConfig, GatewayConfig, KioskConfig, MqttConfig,  # noqa: E402
+                             OutboxConfig, ProbeConfig, ScannerConfig, cross_checks)
+from gateway.settings import gateway_checks  # noqa: E402
+from kiosk.settings import kiosk_checks  # noqa: E402
+
+SITE = {"site": {"id": "jaipur"}}
+
+
+def test_unknown_key_names_the_nearest_known_one():
+    problems = problems_of({**SITE, "gateway": {"id": "g", "probes": [
+        {"id": "p", "kind": "serial", "port": "/dev/p", "baudrat": 9600},
+        {"id": "q", "kind": "serial", "port": "/dev/q", "baudrate": 9600, "baudrat": 9600}]}})
+    assert "gateway.probes[0].baudrat: unknown key (did you mean 'baudrate'?)" in problems
+    # A key the table already has is no suggestion: the second one is a plain unknown key.
+    assert "gateway.probes[1].baudrat: unknown key" in problems
+
+
+def test_problem_count_is_plural_only_for_several(capsys):
+    print_problems("a.toml", ConfigError(["site: is required"]))
+    print_problems("b.toml", ConfigError(["site: is required", "extra: unknown key"]))
+    err = capsys.readouterr().err
+    assert "benchpin: a.toml: the config has 1 problem:\n" in err
+    assert "benchpin: b.toml: the config has 2 problems:\n" in err
+
+
+def test_kiosk_station_list_engraver_and_scanners_are_parsed_once():
+    config = parse_config({**SITE, "kiosk": {"station": " filing, decoration ,", "engraver": "casting-1/laser-1",
+                                             "scanners": ["bench-1/bench-3", "casting-1/door"]}})
+    kiosk = config.kiosk
+    assert kiosk.station == " filing, decoration ," and kiosk.stations == ("filing", "decoration")
+    assert kiosk.engraver == "casting-1/laser-1" and kiosk.engraver_ref == DeviceRef("casting-1", "laser-1")
+    assert kiosk.scanners == (DeviceRef("bench-1", "bench-3"), DeviceRef("casting-1", "door"))
+    assert str(kiosk.scanners[0]) == "bench-1/bench-3"
+    bare = parse_config({**SITE, "kiosk": {"station": "qc"}}).kiosk
+    assert (bare.stations, bare.engraver_ref, bare.scanners) == (("qc",), None, ())
+
+
+@pytest.mark.parametrize("scanners, problem", [
+    ("bench-1/bench-3", "kiosk.scanners: must be a list of GATEWAY/DEVICE strings"),
+    (["bench-1/bench-3", "bench-3"], "kiosk.scanners[1]: must be GATEWAY/DEVICE, e.g. 'bench-1/bench-scanner' (got 'bench-3')"),
+    (["a/b/c"], "kiosk.scanners[0]: must be GATEWAY/DEVICE"),
+    (["bench 1/x"], "kiosk.scanners[0]: must be GATEWAY/DEVICE"),
+    ([7], "kiosk.scanners[0]: must be GATEWAY/DEVICE, e.g. 'bench-1/bench-scanner' (got 7)"),
+])
+def test_kiosk_scanners_entries_are_two_topic_segments(scanners, problem):
+    problems = problems_of({**SITE, "kiosk": {"station": "qc", "scanners": scanners}})
+    assert any(p.startswith(problem) for p in problems), problems
+
+
+def _defaults(cls: type) -> dict[str, object]:
+    return {f.name: f.default for f in fields(cls) if f.default is not f.default_factory}
+
+
+@pytest.mark.parametrize("section, cls", [
+    (lambda c: c.mqtt, MqttConfig),
+    (lambda c: c.gateway, GatewayConfig),
+    (lambda c: c.gateway.outbox, OutboxConfig),
+    (lambda c: c.gateway.probes[0], ProbeConfig),
+    (lambda c: c.gateway.scanners[0], ScannerConfig),
+    (lambda c: c.gateway.engravers[0], EngraverConfig),
+    (lambda c: c.kiosk, KioskConfig),
+])
+def test_every_left_out_key_reads_as_its_dataclass_default(section, cls):
+    config = parse_config({**SITE, "mqtt": {}, "kiosk": {"station": "qc"},
+                           "gateway": {"id": "g", "outbox": {},
+                                       "probes": [{"id": "p", "kind": "max31855"}],
+                                       "scanners": [{"id": "s", "kind": "usb-hid", "vendor_id": 1, "product_id": 2}],
+                                       "engravers": [{"id": "e", "port": "/dev/e"}]}})
+    parsed = section(config)
+    given = {"id", "kind", "port", "vendor_id", "product_id", "station", "stations", "probes", "scanners",
+             "engravers", "outbox"}
+    for name, default in _defaults(cls).items():
+        if name not in given:
+            assert getattr(parsed, name) == default, f"{cls.__name__}.{name}"
+
+
+GW_KIOSK = {**SITE, "gateway": {"id": "casting-1", "engravers": [{"id": "laser-1", "port": "/dev/l"}],
+                                "scanners": [{"id": "bench-3", "kind": "serial", "port": "/dev/s"}]}}
+
+
+def kiosk_with(**keys: object) -> dict:
+    return {**GW_KIOSK, "kiosk": {"station": "engraving", **keys}}
+
+
+def test_cross_checks_name_the_missing_device_and_what_the_file_has():
+    data = kiosk_with(engraver="casting-1/laser-9", scanners=["casting-1/bench-3", "casting-1/bench-9"])
+    assert parse_config(data).kiosk is not None  # the shape alone is fine
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, checks=(cross_checks,))
+    assert info.value.problems == [
+        "kiosk.engraver: gateway 'casting-1' in this file has no engraver 'laser-9' (it has: laser-1)",
+        "kiosk.scanners[1]: gateway 'casting-1' in this file has no scanner 'bench-9' (it has: bench-3)",
+    ]
+    no_engravers = {**SITE, "gateway": {"id": "casting-1"}, "kiosk": {"station": "qc", "engraver": "casting-1/l"}}
+    with pytest.raises(ConfigError, match=r"has no engraver 'l' \(it has none\)"):
+        parse_config(no_engravers, checks=(cross_checks,))
+
+
+def test_cross_checks_pass_references_to_a_gateway_not_in_the_file():
+    other = kiosk_with(engraver="bench-2/laser-9", scanners=["bench-2/anything"], gateway="bench-2")
+    assert parse_config(other, checks=(cross_checks,)).kiosk.engraver_ref == DeviceRef("bench-2", "laser-9")
+    good = kiosk_with(engraver="casting-1/laser-1", scanners=["casting-1/bench-3"], gateway="casting-1")
+    assert parse_config(good, checks=(cross_checks,)).kiosk.gateway == "casting-1"
+    assert parse_config({**SITE, "kiosk": {"station": "qc", "engraver": "casting-1/laser-9"}},
+                        checks=(cross_checks,)).gateway is None
+
+
+def test_area_checks_run_only_when_handed_to_the_loader(tmp_path):
+    data = {**SITE, "kiosk": {"station": "castng", "api_token_file": str(tmp_path / "none")},
+            "gateway": {"id": "g", "engravers": [{"id": "a", "port": "/dev/a", "door_pin": 17},
+                                                 {"id": "b", "port": "/dev/b", "door_pin": 17}]}}
+    assert parse_config(data).kiosk.station == "castng"
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, checks=(kiosk_checks, gateway_checks))
+    assert any(p.startswith("kiosk.station: 'castng' is no stage of any route") for p in info.value.problems)
+    assert f"kiosk.api_token_file: file not found: {tmp_path / 'none'}" in info.value.problems
+    assert "gateway.engravers[1].door_pin: GPIO17 is already the door of engraver 'a'" in info.value.problems
+
+
+def test_check_config_takes_config_option_or_environment_and_cross_checks(tmp_path):
+    import os
+
+    import tomli_w
+
+    path = tmp_path / "station.toml"
+    path.write_text(tomli_w.dumps(kiosk_with(engraver="casting-1/laser-9")))
+    for args, env in ((["--config", str(path)], None), ([], {**os.environ, "BENCHPIN_CONFIG": str(path)})):
+        result = run_cli("check-config", *args, env=env)
+        assert result.returncode == 2, result
+        assert f"benchpin: {path}: the config has 1 problem:" in result.stderr
+        assert "kiosk.engraver: gateway 'casting-1' in this file has no engraver 'laser-9' (it has: laser-1)" \
+            in result.stderr
+    path.write_text(tomli_w.dumps(kiosk_with(engraver="casting-1/laser-1")))
+    result = run_cli("check-config", "--config", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "gateway casting-1 (0 probes, 1 scanner, 1 engraver)" in result.stdout
+
+
+def test_the_shared_floor_imports_no_area():
+    code = ("import sys, benchpin.config, benchpin.tables, benchpin.topics, benchpin.outbox, benchpin.mqtt, "
+            "benchpin.sdnotify, benchpin.commands; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('gateway', 'kiosk')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("name", ['we"ird', "back\\slash", "both \\\" and ünïcode"])
+def test_demo_config_is_loadable_whatever_its_directory_is_called(tmp_path, name):
+    from benchpin.demo import Demo
+
+    workdir = tmp_path / name
+    demo = Demo(workdir, kiosk_port=8123)
+    demo.config_path.write_text(demo.station_toml(), encoding="utf-8")
+    config = load_config(demo.config_path)
+    assert config.gateway.state_dir == str(workdir / "state")
+    assert config.gateway.engravers[0].port == str(workdir / "dev" / "laser")
+    assert config.kiosk.database == f"sqlite:///{workdir / 'ledger.sqlite'}"
+    assert config.kiosk.engraver_ref == DeviceRef("bench-1", "laser-1")
+
+
+def test_write_toml_helper_quotes_any_path(tmp_path):
+    from tests.helpers import write_toml
+
+    odd = str(tmp_path / 'a"b\\c')
+    path = write_toml(tmp_path / "s.toml", {**SITE, "gateway": {"id": "g", "state_dir": odd}})
+    assert load_config(path).gateway.state_dir == odd

@@ -129,3 +129,32 @@ def test_api_answers_503_when_the_ledger_is_gone(app: Flask, client: FlaskClient
     assert client.get("/healthz").status_code == 503
     response = client.get("/api/pieces/PC-1", headers=AUTH)
     assert response.status_code == 503 and "unavailable" in response.json["error"]
+
+
+def test_api_a_move_out_of_engraving_needs_a_done_job_or_a_supervisor_override(client: FlaskClient,
+                                                                               app: Flask) -> None:
+    with app.app_context():
+        ledger = get_ledger()
+        while ledger.piece("PC-1").stage != "engraving":
+            ledger.advance("PC-1", operator="OP-SUP", station="setup")
+        job_id = ledger.history("PC-1")[-1].event_id
+        ledger.record_job(job_id, "rejected", detail="serial already engraved")
+    body = client.get("/api/pieces/PC-1", headers=AUTH).json
+    assert body["laser_job"]["job_id"] == job_id and body["laser_job"]["state"] == "rejected"
+    refused = client.post("/api/pieces/PC-1/moves", headers=AUTH, json={"to": "qc", "operator": "OP-ENG"})
+    assert refused.status_code == 409 and "not engraved yet" in refused.json["error"]
+    not_super = client.post("/api/pieces/PC-1/moves", headers=AUTH,
+                            json={"to": "qc", "operator": "OP-ENG", "override": True, "note": "fine"})
+    assert not_super.status_code == 409 and "only a supervisor" in not_super.json["error"]
+    no_note = client.post("/api/pieces/PC-1/moves", headers=AUTH,
+                          json={"to": "qc", "operator": "OP-SUP", "override": True})
+    assert no_note.status_code == 409 and "needs a reason" in no_note.json["error"]
+    assert client.post("/api/pieces/PC-1/moves", headers=AUTH,
+                       json={"to": "qc", "operator": "OP-SUP", "override": "yes"}).status_code == 400
+    laser = client.post("/api/pieces/PC-1/moves", headers=AUTH, json={"to": "qc", "operator": "laser"})
+    assert laser.status_code == 400 and "a person's badge" in laser.json["error"]
+    moved = client.post("/api/pieces/PC-1/moves", headers=AUTH,
+                        json={"to": "qc", "operator": "OP-SUP", "override": True, "note": "engraved by hand"})
+    assert moved.status_code == 201 and moved.json["override"] is True
+    history = client.get("/api/pieces/PC-1", headers=AUTH).json["history"]
+    assert history[-1]["override"] is True and not any(e.get("override") for e in history[:-1])

@@ -201,3 +201,49 @@ def test_kiosk_browser_scan_into_a_note_field_and_idle_logout(browser, tmp_path:
             wedge(page, "PC-1")  # a scan while the note has focus opens the piece instead
             expect(page.locator("#piece-id")).to_have_text("PC-1")  # not "roughPC-1": the burst alone
             expect(page.locator(".badge")).to_have_text("not badged in", timeout=15_000)  # idle logout
+
+
+def test_kiosk_browser_progress_moves_and_a_failed_job_needs_a_supervisor_override(  # type: ignore[no-untyped-def]
+        page, server: KioskServer, broker: Mosquitto, artifacts_dir: Path) -> None:
+    expect = playwright_api.expect
+    with server.app.app_context():
+        ledger = get_ledger()
+        for _ in range(4):
+            ledger.advance("PC-2", operator="OP-SUP", station="setup")  # casting → … → engraving
+        job_id = ledger.history("PC-2")[-1].event_id
+    topic = TOPICS.engraver_job_state("engrave-1", "laser-1", job_id)
+
+    def job(state: str, **extra: object) -> None:
+        send(broker, topic, {"job_id": job_id, "state": state, "ts": "2026-12-02T10:00:00.000Z",
+                             "detail": "", **extra})
+
+    wedge(page, "OP-ENG")
+    expect(page.locator(".badge")).to_contain_text("Engraver One")
+    wedge(page, "PC-2")
+    expect(page.locator("#stage")).to_have_text("engraving")
+    job("running", progress=0.1, eta_s=9.0)
+    bar = page.locator(".laser progress")
+    expect(bar).to_have_attribute("value", "0.1")
+    page.evaluate("window.__notReloaded = true")
+    for progress in (0.35, 0.7):  # moves in place, without fetching the page again
+        job("running", progress=progress, eta_s=10 * (1 - progress))
+        page.wait_for_function(f"document.querySelector('.laser progress').value === {progress}")
+    assert page.evaluate("window.__notReloaded") is True
+    expect(page.locator(".laser .eta")).to_have_text("about 3 s left")
+    shoot(page, artifacts_dir, "engraving-progress")
+    job("interrupted", detail="the laser's door opened")
+    expect(page.locator(".laser .state")).to_have_text("interrupted")
+    expect(page.get_by_role("button", name="Advance to qc")).to_be_disabled()
+    expect(page.locator(".act")).to_contain_text("not engraved yet")
+    wedge(page, "OP-SUP")
+    expect(page.locator(".badge")).to_contain_text("Supervisor One")
+    wedge(page, "PC-2")
+    page.get_by_role("link", name="Override: advance to qc…").click()
+    shoot(page, artifacts_dir, "override")
+    page.get_by_placeholder("reason for the override…").fill("serial engraved by hand")
+    page.get_by_role("button", name="Override and advance").click()  # armed: tap again
+    page.get_by_role("button", name="Tap again to override").click()
+    expect(page.locator("#messages")).to_contain_text("override recorded")
+    expect(page.locator("#stage")).to_have_text("qc")
+    expect(page.locator("#history tr.override")).to_contain_text("serial engraved by hand")
+    shoot(page, artifacts_dir, "override-history")

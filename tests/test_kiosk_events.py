@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
@@ -10,6 +11,7 @@ import paho.mqtt.publish as publish
 import pytest
 
 from benchpin.config import StationConfig, parse_config
+from benchpin.contract import JobState, JobStatus
 from kiosk.events import KioskBridge
 from kiosk.ledger import Ledger
 from tests.helpers import Subscriber, wait_until
@@ -98,9 +100,10 @@ def test_events_a_repeated_done_moves_nothing(kiosk, broker) -> None:  # type: i
     ledger, bridge = kiosk
     to_stage(ledger, "PC-1", "engraving")
     job_id = ledger.history("PC-1")[-1].event_id
-    assert bridge.complete_job(job_id) is not None
-    assert bridge.complete_job(job_id) is None
-    assert bridge.complete_job("no-such-job") is None
+    done = JobStatus(job_id=job_id, state=JobState.DONE, ts="2026-12-02T10:00:00.000Z")
+    assert bridge.record_job(done) is not None
+    assert bridge.record_job(done) is None
+    assert bridge.record_job(replace(done, job_id="no-such-job")) is None
     bridge.on_job_state("t", b"{not json")
     assert ledger.piece("PC-1").stage == "qc" and ledger.piece("PC-1").version == 9
 

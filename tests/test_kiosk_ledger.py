@@ -10,7 +10,7 @@ import pytest
 
 from kiosk.ledger import LASER, SCRAPPED, Ledger, MoveRefused, NotFound
 from kiosk.ledger.db import IntegrityViolation
-from tests.kiosk_support import OPERATORS, add_operators, ledger, ledger_url, postgres_unavailable, spec  # noqa: F401
+from tests.kiosk_support import OPERATORS, add_operators, engraved, ledger, ledger_url, postgres_unavailable, spec  # noqa: F401
 
 BY_ROLE = {role: op for op, role in OPERATORS.items()}
 
@@ -22,6 +22,7 @@ def walk(ledger: Ledger, piece_id: str) -> list[str]:
         advance = [o for o in ledger.options(piece_id, "OP-SUP") if o.kind == "advance"]
         if not advance:
             return stages
+        engraved(ledger, piece_id)
         event = ledger.advance(piece_id, operator=BY_ROLE[advance[0].roles[0]], station="bench")
         stages.append(event.to_stage)
 
@@ -52,6 +53,7 @@ def test_ledger_walks_bespoke_route_end_to_end(ledger: Ledger) -> None:
 
 def to_stage(ledger: Ledger, piece_id: str, stage: str) -> None:
     while ledger.piece(piece_id).stage != stage:
+        engraved(ledger, piece_id)
         ledger.advance(piece_id, operator="OP-SUP", station="bench")
 
 
@@ -102,6 +104,7 @@ def test_ledger_refuses_wrong_role_unknown_operator_and_wrong_stage(ledger: Ledg
 def test_ledger_laser_may_advance_only_the_engraving_stage(ledger: Ledger) -> None:
     ledger.import_pieces([spec("PC-1")])
     to_stage(ledger, "PC-1", "engraving")
+    engraved(ledger, "PC-1")
     event = ledger.advance("PC-1", operator=LASER, station="laser")
     assert (event.from_stage, event.to_stage, event.operator) == ("engraving", "qc", "laser")
 

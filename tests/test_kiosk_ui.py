@@ -301,3 +301,57 @@ def test_ui_ledger_outage_shows_a_503_screen_not_a_traceback(supervisor: Kiosk, 
     for response in (supervisor.get("/pieces/PC-1"), supervisor.post("/pieces/PC-1/moves", to="filing", version="4")):
         assert response.status_code == 503
         assert "The ledger database does not answer" in text(response) and "Traceback" not in text(response)
+
+
+def to_engraving_with_job(ledger: Ledger, state: str, detail: str = "") -> str:
+    for _ in range(4):  # casting → filing → decoration → plating → engraving (no enamel)
+        ledger.advance("PC-1", operator="OP-SUP", station="setup")
+    job_id = ledger.history("PC-1")[-1].event_id
+    ledger.record_job(job_id, state, detail=detail)
+    return job_id
+
+
+@pytest.mark.parametrize("state", ["rejected", "interrupted"])
+def test_ui_a_piece_whose_laser_job_failed_offers_no_advance_to_an_artisan_or_engraver(
+        kiosk: Kiosk, ledger: Ledger, state: str) -> None:
+    to_engraving_with_job(ledger, state, "serial BP-1 already engraved")
+    for badge, why in (("OP-ART", "may not advance"), ("OP-ENG", "not engraved yet")):
+        kiosk.scan(badge)
+        page = text(kiosk.get("/pieces/PC-1"))
+        assert f'<span class="state state-{state}">{state}</span>' in page
+        assert "disabled>Advance to qc</button>" in page and "Override:" not in page
+        refused = kiosk.post("/pieces/PC-1/moves", version=str(ledger.piece("PC-1").version))
+        assert refused.status_code == 409 and why in text(refused)
+        forced = kiosk.post("/pieces/PC-1/moves", version=str(ledger.piece("PC-1").version), override="1",
+                            note="trust me")
+        assert forced.status_code == 409 and why in text(forced)
+        assert kiosk.get("/pieces/PC-1/override?to=qc").status_code == 409
+    assert "only a supervisor may override" in text(kiosk.get("/pieces/PC-1"))
+    assert ledger.piece("PC-1").stage == "engraving"
+
+
+def test_ui_supervisor_override_asks_for_a_reason_and_shows_in_the_history(supervisor: Kiosk,
+                                                                           ledger: Ledger) -> None:
+    to_engraving_with_job(ledger, "interrupted", "the laser's door opened")
+    page = text(supervisor.get("/pieces/PC-1"))
+    assert "Override: advance to qc…" in page and 'href="/pieces/PC-1/override?to=qc"' in page
+    form = text(supervisor.get("/pieces/PC-1/override?to=qc"))
+    assert "Override: PC-1 to qc" in form and 'name="override" value="1"' in form and "required" in form
+    version = str(ledger.piece("PC-1").version)
+    no_reason = supervisor.post("/pieces/PC-1/moves", version=version, override="1", note=" ")
+    assert no_reason.status_code == 409 and "override needs a reason" in text(no_reason)
+    done = supervisor.post("/pieces/PC-1/moves", version=version, override="1", note="engraved by hand")
+    assert done.status_code == 200 and "override recorded" in text(done)
+    assert ledger.piece("PC-1").stage == "qc"
+    history = text(supervisor.get("/pieces/PC-1"))
+    assert 'kind-advance override' in history and '<strong class="flag">Override</strong> engraved by hand' in history
+
+
+def test_ui_running_job_shows_a_progress_bar(supervisor: Kiosk, ledger: Ledger) -> None:
+    job_id = to_engraving_with_job(ledger, "running")
+    ledger.record_job(job_id, "running", progress=0.4, eta_s=6.2)
+    page = text(supervisor.get("/pieces/PC-1"))
+    assert f'data-job="{job_id}" data-state="running"' in page
+    assert '<progress max="1" value="0.4">40 %</progress>' in page and "about 6 s left" in page
+    queue = text(supervisor.get("/engraving"))
+    assert '<progress max="1" value="0.4">40 %</progress>' in queue

@@ -175,3 +175,44 @@ def test_live_feed_cuts_off_a_screen_that_fell_behind(tmp_path: Path) -> None:
     assert next(stream) == b'event: scan\ndata: {"code":"PC-X"}\n\n'
     feed.stop()  # ends every open stream
     assert list(stream) == []
+
+
+def test_two_kiosks_on_one_gateway_never_act_on_the_same_scan(tmp_path: Path, broker: Mosquitto) -> None:
+    """Each live feed follows only the scanners configured for its kiosk."""
+    feeds = {}
+    for name, scanners in (("bench", ["casting-1/bench-3"]), ("qc", ["casting-1/bench-4"]), ("none", [])):
+        (tmp_path / name).mkdir()
+        feed = LiveFeed(ui_config(tmp_path / name, mqtt_port=broker.port, scanners=scanners))
+        feeds[name] = (feed, feed.listen())
+        feed.start()
+    try:
+        for feed, _ in feeds.values():
+            if feed.session is not None:
+                wait_until(feed.session.connected.is_set, timeout=10)
+
+        def scan(scanner: str, code: str) -> None:
+            send(broker, TOPICS.scan("casting-1", scanner), {"ts": "t", "seq": 1, "code": code, "valid": True,
+                                                              "reason": None})
+
+        # Subscriptions are in place once a scan for each scanner arrives at its kiosk; a last
+        # marker scan, read up to, leaves nothing of the warm-up behind.
+        for name, scanner in (("bench", "bench-3"), ("qc", "bench-4")):
+            listener = feeds[name][1]
+            wait_until(lambda: scan(scanner, "PC-WARM") or not listener.queue.empty(), timeout=10)
+            scan(scanner, f"PC-MARK-{scanner}")
+            while (message := listener.get(timeout=10)) is not None and message.data["code"] != f"PC-MARK-{scanner}":
+                pass
+        scan("bench-3", "PC-1")
+        scan("bench-4", "PC-2")
+        scan("bench-9", "PC-3")  # a scanner no kiosk was given
+        first = feeds["bench"][1].get(timeout=10)
+        second = feeds["qc"][1].get(timeout=10)
+        assert first is not None and (first.data["code"], first.data["scanner"]) == ("PC-1", "bench-3")
+        assert second is not None and (second.data["code"], second.data["scanner"]) == ("PC-2", "bench-4")
+        scan("bench-3", "PC-END")  # ordered after the others on the same connection: a barrier
+        end = feeds["bench"][1].get(timeout=10)
+        assert end is not None and end.data["code"] == "PC-END"
+        assert feeds["qc"][1].queue.empty() and feeds["none"][1].queue.empty()
+    finally:
+        for feed, _ in feeds.values():
+            feed.stop()

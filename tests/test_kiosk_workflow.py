@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from benchpin.config import ConfigError, parse_config
+from kiosk.settings import kiosk_checks
 from kiosk.ledger import PieceSpec, WorkflowError, load_workflow
 from kiosk.routes import DEFAULT_ROUTES_FILE
 
@@ -64,12 +65,13 @@ def test_config_kiosk_checks_routes_file_serial_pattern_and_engraver(tmp_path: P
     kiosk = {"station": "qc", "routes_file": str(path), "serial_pattern": "BP-{year}",
              "engraver": "laser-1", "database": "postgresql://db/ledger"}
     with pytest.raises(ConfigError) as caught:
-        parse_config({"site": {"id": "jaipur"}, "kiosk": kiosk})
+        parse_config({"site": {"id": "jaipur"}, "kiosk": kiosk}, checks=(kiosk_checks,))
     text = "\n".join(caught.value.problems)
     assert "kiosk.serial_pattern: must contain {seq} or {piece_id}" in text
     assert "kiosk.routes_file: " in text and "tiny.stages[1].colour: unknown key" in text
     assert "kiosk.engraver: must be GATEWAY/ENGRAVER" in text
     assert "kiosk.outbox_file: is required with a PostgreSQL ledger" in text
     good = parse_config({"site": {"id": "jaipur"}, "kiosk": {"station": "engraving", "engraver": "casting-1/laser-1",
-                                                             "serial_pattern": "JP-{seq:05d}"}})
+                                                             "serial_pattern": "JP-{seq:05d}"}},
+                        checks=(kiosk_checks,))
     assert good.kiosk is not None and good.kiosk.engraver == "casting-1/laser-1"

@@ -82,29 +82,72 @@ def create_today(db: Database) -> None:
             conn.execute(statement)
 
 
+# The columns each version-1 table had; a ledger written by today's code is copied down to them.
+V1_COLUMNS = {
+    "operators": ("operator_id", "name", "role", "created"),
+    "trees": ("tree_id", "created"),
+    "pieces": ("piece_id", "route", "stage", "version", "style", "order_id", "metal", "ring_size",
+               "chain_length_cm", "metal_colour", "stone_type", "stone_colour", "stone_shape", "enamel",
+               "tree_id", "serial", "created", "updated"),
+    "events": ("event_id", "piece_id", "version", "from_stage", "to_stage", "kind", "station", "operator",
+               "ts", "note", "published"),
+    "counters": ("name", "value"),
+}
+
+
+def fill(ledger: Ledger) -> None:
+    """Write a realistic workshop through the real Ledger API: both routes, a tree, a serial."""
+    add_operators(ledger)
+    ledger.import_pieces([spec("PC-1", enamel=True, metal="vermeil_18ct", ring_size="N"),
+                          spec("PC-2", tree_id="TR-1"), spec("PC-3", tree_id="TR-1"),
+                          spec("PC-B1", route="bespoke", stone_type="emerald"), spec("PC-B2", route="bespoke")])
+    while ledger.piece("PC-1").stage != "engraving":
+        ledger.advance("PC-1", operator="OP-SUP", station="bench")
+    ledger.record_job(ledger.history("PC-1")[-1].event_id, "done")  # the laser engraved its serial
+    ledger.advance("PC-1", operator="laser", station="casting-1/laser-1")
+    ledger.move("PC-1", "plating", operator="OP-QC", station="qc", note="plating thickness")
+    for piece_id in ("PC-2", "PC-3"):
+        while ledger.piece(piece_id).stage != "wax_tree":
+            ledger.advance(piece_id, operator="OP-SUP", station="bench")
+    ledger.move_tree("TR-1", "casting", operator="OP-ART", station="casting")
+    ledger.advance("PC-B1", operator="OP-ART", station="design")
+    while ledger.piece("PC-B2").stage != "casting_inspection":
+        ledger.advance("PC-B2", operator="OP-SUP", station="bench")
+    ledger.move("PC-B2", SCRAPPED, operator="OP-QC", station="qc", note="porosity through the shank")
+    for event in ledger.unpublished("bench")[:3]:
+        ledger.mark_published(event.event_id)
+
+
 @pytest.fixture
-def v1_ledger(ledger_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:  # noqa: F811
-    """A ledger created with today's schema and filled through the real Ledger API."""
-    monkeypatch.setattr(ledger_module, "upgrade", create_today)
+def v1_ledger(ledger_url: str) -> Iterator[str]:  # noqa: F811
+    """A ledger with today's version-1 schema, holding what the real Ledger API wrote.
+
+    Today's code writes the latest schema, so the workshop is written first, then every
+    version-1 column of every row is copied into a ledger created with the version-1 statements.
+    """
     with Ledger(ledger_url) as ledger:
-        add_operators(ledger)
-        ledger.import_pieces([spec("PC-1", enamel=True, metal="vermeil_18ct", ring_size="N"),
-                              spec("PC-2", tree_id="TR-1"), spec("PC-3", tree_id="TR-1"),
-                              spec("PC-B1", route="bespoke", stone_type="emerald"), spec("PC-B2", route="bespoke")])
-        while ledger.piece("PC-1").stage != "qc":  # through engraving: a serial is given
-            ledger.advance("PC-1", operator="OP-SUP", station="bench")
-        ledger.move("PC-1", "plating", operator="OP-QC", station="qc", note="plating thickness")
-        for piece_id in ("PC-2", "PC-3"):
-            while ledger.piece(piece_id).stage != "wax_tree":
-                ledger.advance(piece_id, operator="OP-SUP", station="bench")
-        ledger.move_tree("TR-1", "casting", operator="OP-ART", station="casting")
-        ledger.advance("PC-B1", operator="OP-ART", station="design")
-        while ledger.piece("PC-B2").stage != "casting_inspection":
-            ledger.advance("PC-B2", operator="OP-SUP", station="bench")
-        ledger.move("PC-B2", SCRAPPED, operator="OP-QC", station="qc", note="porosity through the shank")
-        for event in ledger.unpublished("bench")[:3]:
-            ledger.mark_published(event.event_id)
-    monkeypatch.undo()
+        fill(ledger)
+        with ledger.db.connect() as conn:
+            saved = {t: conn.rows(f"SELECT {', '.join(cols)} FROM {t}") for t, cols in V1_COLUMNS.items()}
+            tables = [r[0] for r in conn.rows(
+                "SELECT name FROM sqlite_master WHERE type = 'table'" if conn.dialect == "sqlite" else
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")]
+    db = Database(ledger_url)
+    try:
+        with db.transaction() as conn:
+            later = [t for t in tables if t not in V1_COLUMNS and t != "meta"]
+            for table in (*later, "events", "pieces", "trees", "operators", "counters", "meta"):
+                conn.execute(f"DROP TABLE IF EXISTS {table} CASCADE" if conn.dialect == "postgresql"
+                             else f"DROP TABLE IF EXISTS {table}")
+        create_today(db)
+        with db.transaction() as conn:
+            conn.execute("DELETE FROM counters")
+            for table, cols in V1_COLUMNS.items():  # in foreign-key order
+                for row in saved[table]:
+                    conn.execute(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                                 row)
+    finally:
+        db.close()
     yield ledger_url
 
 
@@ -113,7 +156,7 @@ def dump(url: str) -> dict[str, list[tuple[Any, ...]]]:
     db = Database(url)
     try:
         with db.connect() as conn:
-            found = {t: conn.rows(f"SELECT * FROM {t} ORDER BY 1, 2") for t in V1_TABLES}
+            found = {t: conn.rows(f"SELECT {', '.join(V1_COLUMNS[t])} FROM {t} ORDER BY 1, 2") for t in V1_TABLES}
             found["meta"] = conn.rows("SELECT * FROM meta WHERE key <> 'schema_version' ORDER BY key")
             return found
     finally:
@@ -166,7 +209,7 @@ def has_table(url: str, table: str) -> bool:
 def test_version_1_is_todays_schema_and_the_latest_is_known() -> None:
     assert tuple(VERSION_1) == TODAY_V1[:-1]  # the version row is now written by the runner
     assert MIGRATIONS[0].apply == VERSION_1
-    assert latest_version() == len(MIGRATIONS) == 2
+    assert latest_version() == len(MIGRATIONS) == 3
 
 
 def test_upgrade_keeps_a_version_1_ledger_intact_and_writable(v1_ledger: str) -> None:
@@ -203,7 +246,7 @@ def test_upgrade_keeps_a_version_1_ledger_intact_and_writable(v1_ledger: str) ->
 def test_upgrading_twice_is_a_no_op(v1_ledger: str) -> None:
     db = Database(v1_ledger)
     try:
-        assert upgrade(db) == [2]
+        assert upgrade(db) == list(range(2, latest_version() + 1))
         after = (dump(v1_ledger), columns(v1_ledger))
         assert upgrade(db) == []
     finally:
@@ -211,7 +254,7 @@ def test_upgrading_twice_is_a_no_op(v1_ledger: str) -> None:
     with Ledger(v1_ledger):
         pass
     assert (dump(v1_ledger), columns(v1_ledger)) == after
-    assert version_of(v1_ledger) == 2
+    assert version_of(v1_ledger) == latest_version()
 
 
 def test_a_fresh_ledger_and_an_upgraded_one_have_the_same_schema(v1_ledger: str, tmp_path: Path) -> None:
@@ -238,7 +281,7 @@ def test_a_failing_step_leaves_neither_its_changes_nor_its_version(ledger_url: s
             upgrade(db, broken)
         assert current_version(db) == 1  # step 1 committed on its own; step 2 not at all
         assert not has_table(ledger_url, "half_done")
-        assert upgrade(db, MIGRATIONS) == [2]  # the real step 2 still applies afterwards
+        assert upgrade(db, MIGRATIONS) == list(range(2, latest_version() + 1))  # the real steps still apply
     finally:
         db.close()
 
@@ -249,7 +292,7 @@ def test_a_newer_ledger_is_refused_and_left_alone(v1_ledger: str) -> None:
     with pytest.raises(LedgerTooNew) as refused:
         Ledger(v1_ledger)
     assert str(refused.value) == (f"the ledger at {where(v1_ledger)} has schema version 99; "
-                                  "this benchpin knows up to 2: upgrade benchpin")
+                                  f"this benchpin knows up to {latest_version()}: upgrade benchpin")
     assert "options" not in str(refused.value)
     assert version_of(v1_ledger) == 99 and dump(v1_ledger) == before
     assert not has_table(v1_ledger, "event_checks")
@@ -267,7 +310,7 @@ def test_the_cli_prints_the_refusal_without_a_traceback(v1_ledger: str, tmp_path
     set_version(v1_ledger, 99)
     config = str(write_config(tmp_path, v1_ledger))
     (tmp_path / "pieces.csv").write_text("piece_id,route\nPC-9,production\n")
-    message = "has schema version 99; this benchpin knows up to 2: upgrade benchpin"
+    message = f"has schema version 99; this benchpin knows up to {latest_version()}: upgrade benchpin"
     for argv in (["operators", "list"], ["operators", "add", "OP-9", "--name", "Nine", "--role", "qc"],
                  ["pieces", "import", str(tmp_path / "pieces.csv")], ["ledger", "upgrade"]):
         try:
@@ -277,7 +320,7 @@ def test_the_cli_prints_the_refusal_without_a_traceback(v1_ledger: str, tmp_path
         err = capsys.readouterr().err
         assert status == 1 and message in err and "Traceback" not in err, (argv, err)
     assert main(["ledger", "version", "--config", config]) == 0
-    assert "schema version 99; this benchpin knows up to 2 (upgrade benchpin)" in capsys.readouterr().out
+    assert f"schema version 99; this benchpin knows up to {latest_version()} (upgrade benchpin)" in capsys.readouterr().out
 
     kiosk = subprocess.run([sys.executable, "-m", "benchpin", "kiosk", "--config", config],
                            capture_output=True, text=True, timeout=60, env={**os.environ, "NOTIFY_SOCKET": ""})
@@ -289,12 +332,12 @@ def test_the_ledger_commands_report_and_apply_the_upgrade(v1_ledger: str, tmp_pa
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     config = str(write_config(tmp_path, v1_ledger))
     assert main(["ledger", "version", "--config", config]) == 0
-    assert "schema version 1; this benchpin knows up to 2" in capsys.readouterr().out
+    assert f"schema version 1; this benchpin knows up to {latest_version()}" in capsys.readouterr().out
     assert main(["ledger", "upgrade", "--config", config]) == 0
     assert "applied schema version(s) 2" in capsys.readouterr().out
     assert main(["ledger", "upgrade", "--config", config]) == 0
     assert "nothing to do" in capsys.readouterr().out
-    assert version_of(v1_ledger) == 2
+    assert version_of(v1_ledger) == latest_version()
 
 
 def with_isolation(url: str, level: str) -> str:
@@ -367,4 +410,4 @@ def test_kiosks_opening_a_version_1_ledger_at_once_all_start(v1_ledger: str) -> 
         for r in results:
             if isinstance(r, Ledger):
                 r.close()
-    assert version_of(v1_ledger) == 2 and dump(v1_ledger) == before
+    assert version_of(v1_ledger) == latest_version() and dump(v1_ledger) == before

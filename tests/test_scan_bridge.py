@@ -6,7 +6,7 @@ import json
 
 from benchpin.outbox import Outbox
 from firmware_bridge.barcodes import BarcodeRules
-from gateway.scanners import ScanBridge
+from gateway.scan_bridge import ScanBridge
 
 TOPIC = "benchpin/jaipur/bench-1/scanner/bench-3/scan"
 

@@ -88,7 +88,7 @@ class SimHidScanner:
         return f"<SimHidScanner {self.vendor_id:04x}:{self.product_id:04x} serial={self.strings[3]} plug={self.plug}>"
 
 
-class SimUsbBus(usb.backend.IBackend):
+class SimUsbBus(usb.backend.IBackend):  # type: ignore[misc]  # pyusb is untyped
     """A pyusb backend whose devices are :class:`SimHidScanner` objects."""
 
     def __init__(self, bus: int = 1) -> None:
@@ -195,7 +195,7 @@ class SimUsbBus(usb.backend.IBackend):
             raise usb.core.USBError("Resource busy", -6, errno.EBUSY)
         scanner.kernel_driver = True
 
-    def intr_read(self, dev_handle: Any, ep: int, intf: int, buff: array.array, timeout: int) -> int:
+    def intr_read(self, dev_handle: Any, ep: int, intf: int, buff: array.array[int], timeout: int) -> int:
         scanner, _ = self._check(dev_handle)
         if not scanner.claimed:
             raise usb.core.USBError("Resource busy", -6, errno.EBUSY)
@@ -207,7 +207,7 @@ class SimUsbBus(usb.backend.IBackend):
         return count
 
     def ctrl_transfer(self, dev_handle: Any, bmRequestType: int, bRequest: int, wValue: int, wIndex: int,
-                      data: array.array, timeout: int) -> int:
+                      data: array.array[int], timeout: int) -> int:
         scanner, _ = self._check(dev_handle)
         if bmRequestType == 0x80 and bRequest == GET_DESCRIPTOR and wValue >> 8 == STRING:
             index = wValue & 0xFF

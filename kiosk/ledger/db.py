@@ -59,7 +59,8 @@ class Connection:
         return list(self.execute(sql, params).fetchall())
 
     def row(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
-        return self.execute(sql, params).fetchone()
+        found: tuple[Any, ...] | None = self.execute(sql, params).fetchone()
+        return found
 
     def rowcount(self, sql: str, params: Sequence[Any] = ()) -> int:
         return int(self.execute(sql, params).rowcount)
@@ -117,10 +118,10 @@ class Database:
         import psycopg
 
         try:
-            raw = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+            pg = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
         except psycopg.OperationalError as exc:
             raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {exc}".strip()) from exc
-        return Connection(raw, "postgresql")
+        return Connection(pg, "postgresql")
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:

@@ -47,8 +47,8 @@ from kiosk.ledger import rows
 from kiosk.ledger.db import Connection, Database, IntegrityViolation
 from kiosk.ledger.imports import insert_pieces
 from kiosk.ledger.migrations import upgrade
-from kiosk.ledger.model import (LASER, ROLES, SCRAPPED, DuplicateOperator, Event, MoveOption,
-                                MoveRefused, NotFound, Operator, Piece, PieceSpec, Tree)
+from kiosk.ledger.model import (ADVANCE, DONE, LASER, ROLES, SCRAPPED, SUPERVISOR, DuplicateOperator, Event,
+                                LaserJob, MoveOption, MoveRefused, NotFound, Operator, Piece, PieceSpec, Tree)
 from kiosk.ledger.serials import DEFAULT_SERIAL_PATTERN, format_serial
 from kiosk.ledger.workflow import Move, Workflow, load_workflow
 from kiosk.routes import DEFAULT_ROUTES_FILE
@@ -172,13 +172,69 @@ class Ledger:
         piece = self.piece(piece_id)
         role = self._role(operator)
         options = []
+        unengraved = self._not_engraved(piece)
         for move in self.workflow.route(piece.route).moves(piece):
             allowed = move.auto if role == LASER else role in move.roles
             why = "" if allowed else f"needs {' or '.join(move.roles)} (you are {role})"
+            override = False
+            if allowed and unengraved and move.kind == ADVANCE:
+                allowed, override = False, role == SUPERVISOR
+                why = unengraved + ("" if override else "; only a supervisor may override")
             options.append(MoveOption(to=move.to, kind=move.kind, allowed=allowed, why=why,
                                       roles=move.roles, reasons=move.reasons,
-                                      needs_note=move.kind != "advance"))
+                                      needs_note=move.kind != "advance" or override, override=override))
         return options
+
+    # ------------------------------------------------------------------ laser jobs
+
+    def laser_job(self, piece_id: str) -> LaserJob | None:
+        """Return the laser job of the piece's current stay at engraving, or None elsewhere.
+
+        Its id is the id of the move that put the piece there; ``state`` is ``"sent"`` until
+        the engraver reports.
+        """
+        piece = self.piece(piece_id)
+        route = self.workflow.route(piece.route)
+        if not route.engraving or piece.stage != route.engraving:
+            return None
+        with self.db.connect() as conn:
+            entered = rows.last_event(conn, piece_id)
+        assert entered is not None
+        return self.job(entered.event_id) or LaserJob(entered.event_id, piece_id, "sent", updated=entered.ts)
+
+    def job(self, job_id: str) -> LaserJob | None:
+        """Return the last state recorded for a laser job, or None if none was."""
+        with self.db.connect() as conn:
+            row = conn.row("SELECT job_id, piece_id, state, detail, progress, eta_s, updated FROM laser_jobs "
+                           "WHERE job_id = ?", (job_id,))
+        return LaserJob(*row) if row else None
+
+    def record_job(self, job_id: str, state: str, *, detail: str = "", progress: float | None = None,
+                   eta_s: float | None = None) -> bool:
+        """Keep the state an engraver reported for a job; False if the job is not one of ours."""
+        with self.db.transaction() as conn:
+            event = conn.row("SELECT piece_id, to_stage FROM events WHERE event_id = ?", (job_id,))
+            if event is None:
+                return False
+            conn.execute(
+                "INSERT INTO laser_jobs (job_id, piece_id, state, detail, progress, eta_s, updated) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET state = excluded.state, "
+                "detail = excluded.detail, progress = excluded.progress, eta_s = excluded.eta_s, "
+                "updated = excluded.updated",
+                (job_id, event[0], state, detail[:500], progress, eta_s, utc_ts()))
+        return True
+
+    def _not_engraved(self, piece: Piece) -> str:
+        """Say why the piece may not advance out of engraving yet ('' when it may)."""
+        route = self.workflow.route(piece.route)
+        if not route.engraving or piece.stage != route.engraving:
+            return ""
+        job = self.laser_job(piece.piece_id)
+        if job is None or job.state == DONE:
+            return ""
+        detail = f" ({job.detail})" if job.detail else ""
+        return (f"{piece.piece_id} is not engraved yet: its laser job is {job.state}{detail}"
+                if job.state != "sent" else f"{piece.piece_id} is not engraved yet: the laser has not reported")
 
     def unpublished(self, station: str, limit: int = 1000) -> list[Event]:
         """Return moves made at ``station`` not yet marked published, oldest first."""
@@ -207,7 +263,8 @@ class Ledger:
     # ------------------------------------------------------------------ moving
 
     def advance(self, piece_id: str, *, operator: str, station: str, note: str = "",
-                expected_stage: str | None = None, expected_version: int | None = None) -> Event:
+                expected_stage: str | None = None, expected_version: int | None = None,
+                override: bool = False) -> Event:
         """Move a piece to the next stage of its route that applies to it."""
         piece = self.piece(piece_id)
         self._check_expected(piece, expected_stage, expected_version)
@@ -215,23 +272,36 @@ class Ledger:
         if following is None or piece.stage == SCRAPPED:
             raise MoveRefused(f"{piece_id} is at {piece.stage}: the end of its route")
         return self.move(piece_id, following, operator=operator, station=station, note=note,
-                         expected_version=piece.version)
+                         expected_version=piece.version, override=override)
 
     def move(self, piece_id: str, to: str, *, operator: str, station: str, note: str = "",
-             expected_stage: str | None = None, expected_version: int | None = None) -> Event:
+             expected_stage: str | None = None, expected_version: int | None = None,
+             override: bool = False) -> Event:
         """Move a piece to stage ``to`` (advance, rework or ``"scrapped"``); return the event.
 
-        Rework and scrap need a ``note`` (the reason). Raises :class:`NotFound` for an unknown
-        piece and :class:`MoveRefused` (with why) for anything the route, the operator's role
-        or a concurrent move forbids.
+        Rework and scrap need a ``note`` (the reason). An advance out of engraving needs the
+        piece's laser job ``done``, or ``override`` by a supervisor with a note (the event then
+        carries ``override``). Raises :class:`NotFound` for an unknown piece and
+        :class:`MoveRefused` (with why) for anything the route, the operator's role, the
+        engraving rule or a concurrent move forbids.
         """
         piece = self.piece(piece_id)
         role = self._role(operator)
         self._check_expected(piece, expected_stage, expected_version)
         move = self.workflow.route(piece.route).check(piece, to, role, note)
+        overridden = False
+        if move.kind == ADVANCE and (unengraved := self._not_engraved(piece)):
+            if not override:
+                raise MoveRefused(f"{unengraved}: it cannot leave {piece.stage} until the job is done "
+                                  "(a supervisor may override, with a reason)")
+            if role != SUPERVISOR:
+                raise MoveRefused(f"{unengraved}: only a supervisor may override (you are {role})")
+            if not note.strip():
+                raise MoveRefused("an override needs a reason in the note")
+            overridden = True
         try:
             with self.db.transaction() as conn:
-                event, after = self._apply(conn, piece, move, operator, station, note)
+                event, after = self._apply(conn, piece, move, operator, station, note, overridden)
         except _Lost:
             raise self._already_moved(piece_id) from None
         self._notify([(event, after)])
@@ -249,7 +319,10 @@ class Ledger:
         problems: list[str] = []
         for piece in pieces:
             try:
-                planned.append((piece, self.workflow.route(piece.route).check(piece, to, role, note)))
+                move = self.workflow.route(piece.route).check(piece, to, role, note)
+                if move.kind == ADVANCE and (unengraved := self._not_engraved(piece)):
+                    raise MoveRefused(unengraved)
+                planned.append((piece, move))
             except MoveRefused as exc:
                 problems.append(f"{piece.piece_id}: {exc}")
         if problems:
@@ -287,7 +360,7 @@ class Ledger:
                            f"at {last.ts} (station {last.station})")
 
     def _apply(self, conn: Connection, piece: Piece, move: Move, operator: str, station: str,
-               note: str) -> tuple[Event, Piece]:
+               note: str, override: bool = False) -> tuple[Event, Piece]:
         ts = utc_ts()
         route = self.workflow.route(piece.route)
         serial = piece.serial
@@ -308,7 +381,7 @@ class Ledger:
             raise _Lost(piece.piece_id)
         event = Event(event_id=str(uuid.uuid4()), piece_id=piece.piece_id, version=piece.version + 1,
                       from_stage=piece.stage, to_stage=move.to, kind=move.kind, station=station,
-                      operator=operator, ts=ts, note=note)
+                      operator=operator, ts=ts, note=note, override=override)
         try:
             rows.insert_event(conn, event)
         except IntegrityViolation:

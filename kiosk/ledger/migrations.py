@@ -62,6 +62,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             passed INTEGER NOT NULL,
             CONSTRAINT event_checks_pk PRIMARY KEY (event_id, name))""",
     )),
+    # A supervisor's override of a refused move (a piece leaving engraving without a `done`
+    # laser job) is recorded on the event itself. laser_jobs keeps the last state each
+    # engraving job reported, so the rule holds across kiosk restarts and retained-topic clears.
+    Migration(3, "events.override and laser_jobs: the engraving gate", (
+        "ALTER TABLE events ADD COLUMN override INTEGER NOT NULL DEFAULT 0",
+        """CREATE TABLE laser_jobs (
+            job_id TEXT PRIMARY KEY REFERENCES events (event_id),
+            piece_id TEXT NOT NULL REFERENCES pieces (piece_id),
+            state TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '',
+            progress DOUBLE PRECISION,
+            eta_s DOUBLE PRECISION,
+            updated TEXT NOT NULL)""",
+    )),
 )
 
 # Any constant fits; this one spells "benc". The second key is the schema, so ledgers in

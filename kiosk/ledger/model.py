@@ -103,12 +103,13 @@ class Event:
     operator: str
     ts: str
     note: str = ""
+    override: bool = False  # a supervisor moved it past a rule (the note says why)
 
     def to_payload(self) -> dict[str, Any]:
         """Return the contract payload of ``pieces/<piece_id>/events``."""
         return PieceEvent(event_id=self.event_id, piece_id=self.piece_id, from_=self.from_stage,
                           to=self.to_stage, station=self.station, operator=self.operator, ts=self.ts,
-                          note=self.note).to_payload()
+                          note=self.note, override=self.override).to_payload()
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.to_payload(), "kind": self.kind, "version": self.version}
@@ -142,3 +143,24 @@ class MoveOption:
     roles: tuple[str, ...] = ()
     reasons: tuple[str, ...] = field(default_factory=tuple)
     needs_note: bool = False
+    override: bool = False  # allowed only as a supervisor's override, with a reason
+
+
+SUPERVISOR = "supervisor"
+DONE = "done"  # the laser job state that lets a piece leave engraving
+
+
+@dataclass(frozen=True)
+class LaserJob:
+    """The last state the engraver reported for the job of one stay at engraving."""
+
+    job_id: str
+    piece_id: str
+    state: str  # a job state of the contract, or "sent" when the engraver has said nothing yet
+    detail: str = ""
+    progress: float | None = None
+    eta_s: float | None = None
+    updated: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -20,7 +20,9 @@ def piece_from_row(row: Sequence[Any]) -> Piece:
 
 
 def event_from_row(row: Sequence[Any]) -> Event:
-    return Event(*row)
+    (event_id, piece_id, version, from_stage, to_stage, kind, station, operator, ts, note, override) = row
+    return Event(event_id, piece_id, version, from_stage, to_stage, kind, station, operator, ts, note,
+                 override=bool(override))
 
 
 def load_piece(conn: Connection, piece_id: str) -> Piece:
@@ -52,4 +54,5 @@ def insert_event(conn: Connection, event: Event, *, published: bool = False) -> 
     columns = (*EVENT_COLUMNS, "published")
     conn.execute(f"INSERT INTO events ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
                  (event.event_id, event.piece_id, event.version, event.from_stage, event.to_stage,
-                  event.kind, event.station, event.operator, event.ts, event.note, int(published)))
+                  event.kind, event.station, event.operator, event.ts, event.note, int(event.override),
+                  int(published)))

@@ -61,5 +61,5 @@ PIECE_COLUMNS = ("piece_id", "route", "stage", "version", "style", "order_id", "
                  "chain_length_cm", "metal_colour", "stone_type", "stone_colour", "stone_shape",
                  "enamel", "tree_id", "serial", "created", "updated")
 EVENT_COLUMNS = ("event_id", "piece_id", "version", "from_stage", "to_stage", "kind", "station",
-                 "operator", "ts", "note")
+                 "operator", "ts", "note", "override")
 

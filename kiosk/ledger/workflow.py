@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchpin.config import _Table
+from benchpin.tables import Table
 from kiosk.ledger.model import ADVANCE, LASER, REWORK, ROLES, SCRAP, SCRAPPED, MoveRefused
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -150,9 +150,9 @@ def load_workflow(path: str | Path) -> Workflow:
 
 def parse_workflow(data: dict[str, Any], problems: list[str]) -> Workflow:
     """Turn a parsed workflow document into a :class:`Workflow`, appending problems."""
-    root = _Table(data, "", problems)
+    root = Table(data, "", problems)
     materials = root.table("materials", required=True)
-    metals = tuple(_strings(materials, "metals", nonempty=True)) if materials else ()
+    metals = _strings(materials, "metals", nonempty=True) if materials else ()
     if materials:
         materials.done()
     routes: dict[str, Route] = {}
@@ -168,63 +168,62 @@ def parse_workflow(data: dict[str, Any], problems: list[str]) -> Workflow:
     return Workflow(routes=routes, metals=metals)
 
 
-def _strings(t: _Table, key: str, *, nonempty: bool = False, choices: tuple[str, ...] = ()) -> list[str]:
-    value = t._get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        t._problem(key, "must be a list of non-empty strings")
-        return []
-    if nonempty and not value:
-        t._problem(key, "must not be empty")
+def _strings(t: Table, key: str, *, nonempty: bool = False, choices: tuple[str, ...] = ()) -> tuple[str, ...]:
+    # A missing list reads as an empty one: a required list says "must not be empty" either way.
+    empty = t.data.get(key, []) == []
+    value = t.texts(key, ())
+    if nonempty and empty:
+        t.problem(key, "must not be empty")
     for v in value:
         if choices and v not in choices:
-            t._problem(key, f"unknown {v!r} (one of {', '.join(choices)})")
+            t.problem(key, f"unknown {v!r} (one of {', '.join(choices)})")
     return value
 
 
-def _parse_route(name: str, t: _Table | None) -> Route:
+def _parse_route(name: str, t: Table | None) -> Route:
     assert t is not None
     stages = [_parse_stage(s) for s in t.tables("stages")]
-    route = Route(name=name, description=t.str("description", ""), stages=tuple(stages),
-                  engraving=t.str("engraving", ""))
+    route = Route(name=name, description=t.text("description", ""), stages=tuple(stages),
+                  engraving=t.text("engraving", ""))
     t.done()
     names = [s.name for s in stages]
     if len(stages) < 2:
-        t._problem("stages", "a route needs at least two stages")
+        t.problem("stages", "a route needs at least two stages")
     for i, stage in enumerate(stages):
         where = f"stages[{i}]"
         if names.count(stage.name) > 1:
-            t._problem(f"{where}.name", f"duplicate stage {stage.name!r}")
+            t.problem(f"{where}.name", f"duplicate stage {stage.name!r}")
         if stage.rework:
             for target in stage.rework.to:
                 if target not in names[:i]:
-                    t._problem(f"{where}.rework.to", f"{target!r} is not a stage before {stage.name!r}")
+                    t.problem(f"{where}.rework.to", f"{target!r} is not a stage before {stage.name!r}")
         if stage.auto and not stage.advance:
-            t._problem(f"{where}.auto", "an auto stage needs `advance` roles too")
+            t.problem(f"{where}.auto", "an auto stage needs `advance` roles too")
     if stages and stages[-1].advance:
-        t._problem(f"stages[{len(stages) - 1}].advance", "the last stage ends the route: no advance")
+        t.problem(f"stages[{len(stages) - 1}].advance", "the last stage ends the route: no advance")
     if stages and (stages[0].only_if or stages[-1].only_if):
-        t._problem("stages", "the first and last stages cannot be optional (only_if)")
+        t.problem("stages", "the first and last stages cannot be optional (only_if)")
     if route.engraving and route.engraving not in names:
-        t._problem("engraving", f"{route.engraving!r} is not a stage of this route")
+        t.problem("engraving", f"{route.engraving!r} is not a stage of this route")
     return route
 
 
-def _parse_stage(t: _Table) -> Stage:
-    name = t.str("name", nonempty=True)
-    if isinstance(name, str) and name and (not _NAME.match(name) or name == SCRAPPED):
-        t._problem("name", f"must be lower_snake_case and not {SCRAPPED!r} (got {name!r})")
+def _parse_stage(t: Table) -> Stage:
+    name = t.text("name", nonempty=True)
+    if name and (not _NAME.match(name) or name == SCRAPPED):
+        t.problem("name", f"must be lower_snake_case and not {SCRAPPED!r} (got {name!r})")
     rework = None
     rt = t.table("rework")
     if rt is not None:
-        rework = Rework(to=tuple(_strings(rt, "to", nonempty=True)),
-                        roles=tuple(_strings(rt, "roles", nonempty=True, choices=ROLES)),
-                        reasons=tuple(_strings(rt, "reasons")))
+        rework = Rework(to=_strings(rt, "to", nonempty=True),
+                        roles=_strings(rt, "roles", nonempty=True, choices=ROLES),
+                        reasons=_strings(rt, "reasons"))
         rt.done()
-    stage = Stage(name=name, advance=tuple(_strings(t, "advance", choices=ROLES)),
-                  auto=t.bool("auto", False), only_if=t.str("only_if", "", choices=ONLY_IF_FLAGS),
-                  scrap=tuple(_strings(t, "scrap", choices=ROLES)), rework=rework,
-                  scrap_reasons=tuple(_strings(t, "scrap_reasons")))
+    stage = Stage(name=name, advance=_strings(t, "advance", choices=ROLES),
+                  auto=t.flag("auto", False), only_if=t.text("only_if", "", choices=ONLY_IF_FLAGS),
+                  scrap=_strings(t, "scrap", choices=ROLES), rework=rework,
+                  scrap_reasons=_strings(t, "scrap_reasons"))
     if stage.scrap_reasons and not stage.scrap:
-        t._problem("scrap_reasons", "given but nobody may scrap here (add `scrap` roles)")
+        t.problem("scrap_reasons", "given but nobody may scrap here (add `scrap` roles)")
     t.done()
     return stage

@@ -176,6 +176,17 @@
   document.addEventListener("pointerup", function () { setTimeout(focusScan, 0); });
   window.addEventListener("popstate", function () { enqueue(function () { return go(location.href); }); });
 
+  // A running job's progress moves in place: no page fetch once a second.
+  function showProgress(shown, data) {
+    const bar = shown.querySelector("progress");
+    if (!bar) return false;
+    bar.value = data.progress;
+    bar.textContent = Math.round(data.progress * 100) + " %";
+    const eta = shown.querySelector(".eta");
+    if (eta) eta.textContent = data.eta_s === null ? "" : "about " + Math.round(data.eta_s) + " s left";
+    return true;
+  }
+
   function listen() {
     const source = new EventSource("/events");
     source.addEventListener("scan", function (event) {
@@ -188,7 +199,10 @@
       enqueue(function () { return scan(data.code); });
     });
     source.addEventListener("temperature", function (event) { showReading(JSON.parse(event.data)); });
-    source.addEventListener("job", function () {
+    source.addEventListener("job", function (event) {
+      const data = JSON.parse(event.data);
+      const shown = document.querySelector('[data-job="' + CSS.escape(data.job_id) + '"]');
+      if (shown && shown.dataset.state === data.state && data.progress !== null && showProgress(shown, data)) return;
       // The engraving queue, or a piece waiting for the laser, shows job states: fetch it again.
       if (document.body.dataset.page === "engraving" || document.querySelector(".laser")) {
         enqueue(function () { return go(location.href); });

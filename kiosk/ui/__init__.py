@@ -25,11 +25,6 @@ from kiosk.ui.view import render_screen
 log = logging.getLogger(__name__)
 
 
-def station_stages(station: str) -> tuple[str, ...]:
-    """Return the stages a ``kiosk.station`` value names (``"casting"`` or ``"filing,decoration"``)."""
-    return tuple(s.strip() for s in station.split(",") if s.strip())
-
-
 def read_secret_key(path: str) -> str:
     """Read the session key file, or make a random key (sessions then end on restart)."""
     if not path:
@@ -51,7 +46,7 @@ def init_ui(app: Flask) -> None:
     live = LiveFeed(config, connect=app.config.get("KIOSK_LIVE", True),
                     session=bridge.session if bridge is not None else None)  # one connection per kiosk
     app.extensions[EXTENSION] = UiState(live=live, idle_logout_s=config.kiosk.idle_logout_s,
-                                        stages=station_stages(config.kiosk.station))
+                                        stages=config.kiosk.stations)
     app.jinja_env.globals["csrf_token"] = auth.csrf_token
 
     from kiosk.ui.screens import bp as screens_bp

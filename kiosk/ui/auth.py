@@ -82,7 +82,9 @@ def logout() -> None:
 
 
 def current_operator() -> Operator | None:
-    return g.get("operator")
+    """Return the operator badged in for this request, or None."""
+    operator: Operator | None = g.get("operator")
+    return operator
 
 
 def login_required(view: F) -> F:

@@ -130,10 +130,31 @@ def _summary(options: list[MoveOption], kind: str) -> dict[str, Any] | None:
 @auth.login_required
 def move_piece(piece_id: str) -> Answer:
     note = (request.form.get("note") or request.form.get("other_note") or "").strip()
-    return _move_piece(piece_id, request.form.get("to", ""), request.form.get("version", ""), note)
+    return _move_piece(piece_id, request.form.get("to", ""), request.form.get("version", ""), note,
+                       override=request.form.get("override") == "1")
 
 
-def _move_piece(piece_id: str, to: str, version: str, note: str) -> Answer:
+@bp.get("/pieces/<piece_id>/override")
+@auth.login_required
+def override(piece_id: str) -> Answer:
+    """Ask a supervisor for the reason to move a piece on past a rule (engraving not done)."""
+    operator = auth.current_operator()
+    assert operator is not None
+    to = request.args.get("to", "")
+    try:
+        current = get_ledger().piece(piece_id)
+        options = get_ledger().options(piece_id, operator.operator_id)
+    except NotFound:
+        abort(404, description=f"Unknown piece {piece_id}: it is not in the ledger.")
+    option = next((o for o in options if o.to == to and o.override), None)
+    if option is None:
+        why = next((o.why for o in options if o.to == to and o.why), "nothing here needs an override")
+        return piece(piece_id, error=f"No override for {piece_id} to {stage_label(to)}: {why}.", status=409)
+    return render_screen("override.html", page="override", piece=current, to=to, why=option.why,
+                         scan_piece=current.piece_id, scan_version=current.version)
+
+
+def _move_piece(piece_id: str, to: str, version: str, note: str, *, override: bool = False) -> Answer:
     """Advance (``to`` empty) or move a piece; a refusal shows the piece with why (409)."""
     operator = auth.current_operator()
     assert operator is not None
@@ -144,15 +165,16 @@ def _move_piece(piece_id: str, to: str, version: str, note: str) -> Answer:
     try:
         if to:
             event = ledger.move(piece_id, to, operator=operator.operator_id, station=station, note=note,
-                                expected_version=int(version))
+                                expected_version=int(version), override=override)
         else:
             event = ledger.advance(piece_id, operator=operator.operator_id, station=station, note=note,
-                                   expected_version=int(version))
+                                   expected_version=int(version), override=override)
     except NotFound as exc:
         abort(404, description=f"{exc}.")
     except MoveRefused as exc:
         return piece(piece_id, error=f"Not moved: {exc}.", status=409)
-    flash(f"{piece_id}: {stage_label(event.from_stage or '')} → {stage_label(event.to_stage)}.", "done")
+    overridden = " (override recorded)" if event.override else ""
+    flash(f"{piece_id}: {stage_label(event.from_stage or '')} → {stage_label(event.to_stage)}{overridden}.", "done")
     return see(url_for("ui.piece", piece_id=piece_id))
 
 

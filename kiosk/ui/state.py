@@ -22,4 +22,5 @@ class UiState:
 
 
 def ui_state(app: Flask | None = None) -> UiState:
-    return (app or current_app).extensions[EXTENSION]
+    state: UiState = (app or current_app).extensions[EXTENSION]
+    return state

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, abort, flash, url_for
@@ -29,14 +30,28 @@ def wip() -> tuple[str, int]:
     return render_screen("wip.html", page="wip", stages=stages, pieces=get_ledger().wip(stages))
 
 
-def job_state(job_id: str) -> tuple[str, str]:
-    """Return the last (state, detail) the engraver reported for a job ("sent": nothing yet)."""
+@dataclass(frozen=True)
+class JobView:
+    """What a screen shows of one laser job."""
+
+    job_id: str
+    state: str  # a job state, "sent" (nothing heard yet) or "unknown" (no MQTT here)
+    detail: str = ""
+    progress: float | None = None
+    eta_s: float | None = None
+
+
+def job_state(job_id: str) -> JobView:
+    """Return the last state the engraver reported for a job."""
     bridge = get_bridge()
     # The live feed's record first: its push is what makes a screen fetch the state again.
     seen = ui_state().live.job(job_id) or (bridge.jobs.get(job_id) if bridge is not None else None)
-    if seen is None:
-        return ("sent" if bridge is not None else "unknown"), ""
-    return seen.state.value, seen.detail
+    if seen is not None:
+        return JobView(job_id, seen.state.value, seen.detail, seen.progress, seen.eta_s)
+    recorded = get_ledger().job(job_id)  # kept by the ledger across restarts and cleared topics
+    if recorded is not None:
+        return JobView(job_id, recorded.state, recorded.detail, recorded.progress, recorded.eta_s)
+    return JobView(job_id, "sent" if bridge is not None else "unknown")
 
 
 def engraving_jobs() -> list[dict[str, Any]]:
@@ -46,10 +61,10 @@ def engraving_jobs() -> list[dict[str, Any]]:
     jobs = []
     for piece in ledger.wip(stages):
         entered = ledger.history(piece.piece_id)[-1]
-        state, detail = job_state(entered.event_id)
-        jobs.append({"piece": piece, "job_id": entered.event_id, "since": entered.ts, "state": state,
-                     "detail": detail,
-                     "actions": [action for action, states in JOB_ACTIONS.items() if state in states]})
+        job = job_state(entered.event_id)
+        jobs.append({"piece": piece, "job_id": entered.event_id, "since": entered.ts, "state": job.state,
+                     "detail": job.detail, "job": job,
+                     "actions": [action for action, states in JOB_ACTIONS.items() if job.state in states]})
     return jobs
 
 
