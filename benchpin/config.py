@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -187,7 +187,9 @@ class KioskConfig:
     secret_key_file: str = ""  # "" = a random key per start (badge sessions end on restart)
     stations: tuple[str, ...] = ()  # the stages ``station`` names, in its order
     engraver_ref: DeviceRef | None = None  # ``engraver`` parsed; None when not set
-    scanners: tuple[DeviceRef, ...] = ()  # the only scanners whose scans this kiosk acts on; () = all
+    scanners: tuple[DeviceRef, ...] = ()  # the only scanners whose scans this kiosk acts on; () = none
+    id: str = ""  # topic- and client-id-safe; "" in the file = derived from the stations
+    name: str = ""  # what the header shows; "" in the file = the stations as words
 
 
 @dataclass(frozen=True)
@@ -405,6 +407,12 @@ def _device_refs(t: Table, key: str, example: str) -> tuple[DeviceRef, ...]:
     return tuple(refs)
 
 
+def derived_kiosk_id(stations: tuple[str, ...]) -> str:
+    """Make a kiosk id from the stages it serves (``filing,decoration`` → ``filing-decoration``)."""
+    safe = "".join(c if c in "abcdefghijklmnopqrstuvwxyz0123456789_" else "-" for c in "-".join(stations).lower())
+    return safe.strip("-")[:64].rstrip("-") or "kiosk"
+
+
 def _parse_kiosk(t: Table) -> KioskConfig:
     d = _KIOSK
     station = t.text("station", nonempty=True)
@@ -429,7 +437,16 @@ def _parse_kiosk(t: Table) -> KioskConfig:
         stations=tuple(s.strip() for s in station.split(",") if s.strip()),
         engraver_ref=engraver_ref,
         scanners=_device_refs(t, "scanners", "bench-1/bench-scanner"),
+        id=t.text("id", d.id),
+        name=t.text("name", d.name),
     )
+    if kiosk.id and not is_segment(kiosk.id):
+        t.problem("id", f"must be 1 to 64 letters, digits, '-', '_' or '.' (it names the kiosk's MQTT topics; "
+                        f"got {kiosk.id!r})")
+    if len(kiosk.name) > 40:
+        t.problem("name", f"must be at most 40 characters (the header of a 7-inch screen; got {len(kiosk.name)})")
+    kiosk = replace(kiosk, id=kiosk.id or derived_kiosk_id(kiosk.stations),
+                    name=kiosk.name or ", ".join(s.replace("_", " ") for s in kiosk.stations))
     if kiosk.gateway and not is_segment(kiosk.gateway):
         t.problem("gateway", f"must be a gateway id (letters, digits, '-', '_', '.'; got {kiosk.gateway!r})")
     if not kiosk.database.startswith(("sqlite://", "postgresql://", "postgres://")):

@@ -270,6 +270,15 @@ class GatewayStatus(Message):
 
 
 @dataclass(frozen=True)
+class KioskStatus(GatewayStatus):
+    """A kiosk's retained status; ``offline`` is its Last Will."""
+
+    NAME = "kiosk status"
+    TOPIC = "kiosk/{kiosk}/status"
+    RETAINED = True
+
+
+@dataclass(frozen=True)
 class Temperature(Message):
     """One furnace probe reading; ``value_c`` is None when ``fault`` says why."""
 
@@ -483,7 +492,7 @@ class PieceEvent(Message):
                    override=_opt(p, cls.NAME, "override", bool, False))
 
 
-MESSAGES: tuple[type[Message], ...] = (GatewayStatus, Temperature, ScanMessage, EngraveJob, JobStatus,
+MESSAGES: tuple[type[Message], ...] = (GatewayStatus, KioskStatus, Temperature, ScanMessage, EngraveJob, JobStatus,
                                        JobDecision, EngraverCommand, EngraverStatus, PieceEvent)
 
 

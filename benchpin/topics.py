@@ -54,6 +54,10 @@ class Topics:
     def engraver_state(self, gateway: str, engraver: str) -> str:
         return f"{self.prefix}/{gateway}/engraver/{engraver}/state"
 
+    def kiosk_status(self, kiosk: str) -> str:
+        """A kiosk's retained online/offline status (its Last Will is ``offline``)."""
+        return f"{self.prefix}/kiosk/{kiosk}/status"
+
     def piece_events(self, piece_id: str) -> str:
         return f"{self.prefix}/pieces/{piece_id}/events"
 

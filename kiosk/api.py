@@ -103,7 +103,7 @@ def post_move(piece_id: str) -> tuple[Response, int]:
     state = kiosk_state()
     try:
         event = state.ledger.move(piece_id, body["to"].strip(), operator=body["operator"].strip(),
-                                  station=state.config.kiosk.station if state.config.kiosk else "api",
+                                  station=state.config.kiosk.id if state.config.kiosk else "api",
                                   note=body.get("note") or "", expected_stage=body.get("from"),
                                   expected_version=body.get("version"), override=body.get("override") is True)
     except NotFound as exc:
@@ -111,6 +111,15 @@ def post_move(piece_id: str) -> tuple[Response, int]:
     except MoveRefused as exc:
         return _error(409, str(exc))
     return jsonify(event.to_dict()), 201
+
+
+@bp.get("/api/wip")
+def get_wip() -> tuple[Response, int]:
+    """Every stage of every route: how many pieces wait there and how long the oldest has."""
+    board = get_ledger().wip_board()
+    route, stage = request.args.get("route"), request.args.get("stage")
+    stages = [s.to_dict() for s in board if (not route or s.route == route) and (not stage or s.stage == stage)]
+    return jsonify({"stages": stages}), 200
 
 
 @bp.get("/api/trees/<tree_id>")

@@ -49,7 +49,8 @@ class KioskBridge:
         self.topics = Topics(config.site.id)
         self.outbox = Outbox(outbox_path(config), synchronous="full")
         self.session = MqttSession(config.mqtt, client_id=f"benchpin-kiosk-{config.site.id}-"
-                                                           f"{self.kiosk.station}-{uuid.uuid4().hex[:6]}")
+                                                           f"{self.kiosk.id}-{uuid.uuid4().hex[:6]}",
+                                   status_topic=self.topics.kiosk_status(self.kiosk.id))
         self.sender = OutboxSender(self.outbox, self.session, window=100, rate=0)
         ref = self.kiosk.engraver_ref
         self.gateway, self.engraver = (ref.gateway, ref.device) if ref else ("", "")
@@ -97,10 +98,12 @@ class KioskBridge:
     def republish(self) -> int:
         """Publish this station's moves a crash left out of the outbox; return how many."""
         count = 0
-        while events := self.ledger.unpublished(self.kiosk.station):
-            for event in events:
-                self.on_moved(event, self.ledger.piece(event.piece_id))
-                count += 1
+        # Moves recorded before kiosks had ids carry the `station` text instead.
+        for station in dict.fromkeys((self.kiosk.id, self.kiosk.station)):
+            while events := self.ledger.unpublished(station):
+                for event in events:
+                    self.on_moved(event, self.ledger.piece(event.piece_id))
+                    count += 1
         if count:
             log.warning("published %d move(s) that were committed but not yet in the outbox", count)
         return count

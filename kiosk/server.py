@@ -84,7 +84,8 @@ class KioskServer:
 
     def run(self) -> None:
         """Serve until :meth:`stop` (blocks)."""
-        log.info("kiosk for station %s listening on %s", self.config.kiosk.station, self.url)  # type: ignore[union-attr]
+        log.info("kiosk %s (%s) listening on %s", self.config.kiosk.id, self.config.kiosk.name,  # type: ignore[union-attr]
+                 self.url)
         self._serving.set()
         try:
             self.server.run()

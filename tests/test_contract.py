@@ -30,8 +30,8 @@ from paho.mqtt.client import topic_matches_sub
 
 from benchpin import contract
 from benchpin.contract import (MESSAGES, SEGMENT_CHARS, ContractError, EngraverAction, EngraverCommand,
-                               EngraverState, EngraverStatus, EngraveJob,
-                               GatewayState, GatewayStatus, JobAction, JobDecision, JobState, JobStatus, Message,
+                               EngraverState, EngraverStatus, EngraveJob, GatewayState, GatewayStatus, JobAction,
+                               KioskStatus, JobDecision, JobState, JobStatus, Message,
                                PieceEvent, ProbeFault, ScanMessage, Temperature)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -231,6 +231,7 @@ MESSAGE_STRATEGIES: dict[type[Message], st.SearchStrategy[Message]] = {
     GatewayStatus: st.builds(GatewayStatus, state=st.sampled_from(GatewayState), ts=timestamps, version=texts,
                              outbox=st.none() | st.dictionaries(texts, json_values, max_size=4),
                              devices=st.none() | st.dictionaries(texts, json_values, max_size=4)),
+    KioskStatus: st.builds(KioskStatus, state=st.sampled_from(GatewayState), ts=timestamps, version=texts),
     Temperature: st.builds(Temperature, ts=timestamps, seq=seqs, value_c=st.none() | numbers,
                            fault=st.none() | st.sampled_from(ProbeFault)),
     ScanMessage: st.builds(ScanMessage, ts=timestamps, seq=seqs, code=texts, valid=st.booleans(), reason=texts),

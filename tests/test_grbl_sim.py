@@ -128,3 +128,10 @@ def test_grbl_sim_fails_the_chosen_line_and_reports_settings(sim, host):
     host.port.write(b"$$\n")
     host.wait_for(lambda r: any(isinstance(x, Setting) and x.number == 32 for x in r), "settings")
     assert Setting(32, "1") in host.replies
+
+
+def test_grbl_sim_fast_mode_answers_m5_at_once_and_keeps_laser_mode_on(sim, host):
+    host.port.write(b"M4 S300\nG1 X50 F600\nM5\n")  # 5 s of motion at speedup 20 = 0.25 s
+    host.wait_for(lambda r: r.count(Ok()) == 3, "all three answered")
+    assert not sim.faithful and sim.planner_blocks == 1  # M5 did not wait for the block
+    assert sim.settings[32] == "1"

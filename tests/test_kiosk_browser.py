@@ -247,3 +247,33 @@ def test_kiosk_browser_progress_moves_and_a_failed_job_needs_a_supervisor_overri
     expect(page.locator("#stage")).to_have_text("qc")
     expect(page.locator("#history tr.override")).to_contain_text("serial engraved by hand")
     shoot(page, artifacts_dir, "override-history")
+
+
+def test_kiosk_browser_wip_board_at_800x480(browser, server: KioskServer, artifacts_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    expect = playwright_api.expect
+    with server.app.app_context():
+        ledger = get_ledger()
+        with ledger.db.transaction() as conn:  # the bespoke piece has waited two days at casting
+            conn.execute("UPDATE pieces SET updated = '2026-01-01T08:00:00.000Z' WHERE piece_id = 'PC-3'")
+        for _ in range(2):
+            ledger.advance("PC-1", operator="OP-SUP", station="setup")  # casting → filing → decoration
+    context = browser.new_context(viewport={"width": 800, "height": 480}, base_url=server.url)
+    page = context.new_page()
+    try:
+        page.goto("/")
+        page.wait_for_function("document.documentElement.dataset.live === 'open'")
+        wedge(page, "OP-SUP")
+        expect(page.locator(".badge")).to_contain_text("Supervisor One")
+        page.get_by_role("link", name="Work here").click()
+        tiles = page.locator("#board .tile")
+        expect(tiles.first).to_be_visible()
+        late = page.locator('#board .tile.late[data-stage="casting"][data-route="bespoke"]')
+        expect(late).to_contain_text("oldest")
+        box = page.locator("#board").bounding_box()
+        assert box is not None and box["y"] + box["height"] <= 480, "the board fits the 7-inch screen"
+        shoot(page, artifacts_dir, "wip-board-800x480")
+        late.click()
+        expect(page.locator("h1")).to_have_text("At casting: 1 piece")
+        expect(page.locator("#wip")).to_contain_text("PC-3")
+    finally:
+        context.close()

@@ -120,3 +120,45 @@ def test_events_moves_committed_before_a_crash_are_published_at_start(kiosk, bro
     assert [p["event_id"] for p in received] == lost
     assert ledger.unpublished("plating") == [] and len(ledger.unpublished("another-station")) == 1
     assert bridge.republish() == 0
+
+
+def test_events_carry_the_kiosk_id_and_the_kiosk_says_online_then_offline(tmp_path: Path, broker) -> None:  # type: ignore[no-untyped-def]
+    config = parse_config({
+        "site": {"id": "jaipur"}, "mqtt": {"host": "127.0.0.1", "port": broker.port},
+        "kiosk": {"station": "design, cad", "database": f"sqlite:///{tmp_path / 'ledger.sqlite'}"}})
+    assert config.kiosk is not None and (config.kiosk.id, config.kiosk.name) == ("design-cad", "design, cad")
+    status_topic = "benchpin/jaipur/kiosk/design-cad/status"
+    ledger = Ledger.from_config(config.kiosk)
+    add_operators(ledger)
+    ledger.import_pieces([spec("PC-1")])
+    bridge = KioskBridge(config, ledger)
+    sub = Subscriber(broker.port, EVENTS)
+    status = Subscriber(broker.port, status_topic)
+    try:
+        bridge.start()
+        status.wait_for(lambda p: [s for s in p if s["state"] == "online"], status_topic)
+        event = ledger.advance("PC-1", operator="OP-ART", station=config.kiosk.id)
+        received = sub.wait_for(lambda p: p, "benchpin/jaipur/pieces/PC-1/events")
+        assert received[0]["station"] == "design-cad" and received[0]["event_id"] == event.event_id
+    finally:
+        bridge.stop()
+        ledger.close()
+    states = status.wait_for(lambda p: [s["state"] for s in p][-1:] == ["offline"] and p, status_topic)
+    sub.close()
+    status.close()
+    assert [s["state"] for s in states] == ["online", "offline"]
+    late = Subscriber(broker.port, status_topic)  # retained: a screen that connects later sees it
+    assert late.wait_for(lambda p: p, status_topic)[0]["state"] == "offline"
+    late.close()
+
+
+def test_ui_and_api_moves_are_recorded_with_the_kiosk_id(tmp_path: Path) -> None:
+    from benchpin.config import derived_kiosk_id
+
+    assert derived_kiosk_id(("casting", "plating", "inspection")) == "casting-plating-inspection"
+    assert derived_kiosk_id(("Casting Room",)) == "casting-room"
+    config = parse_config({"site": {"id": "x"}, "kiosk": {"station": "qc", "id": "qc-bench-2",
+                                                        "name": "QC bench 2"}})
+    assert config.kiosk is not None and (config.kiosk.id, config.kiosk.name) == ("qc-bench-2", "QC bench 2")
+    with pytest.raises(Exception, match="kiosk.id: must be 1 to 64 letters"):
+        parse_config({"site": {"id": "x"}, "kiosk": {"station": "qc", "id": "qc/2"}})

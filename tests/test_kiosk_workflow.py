@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from benchpin.config import ConfigError, parse_config
+from benchpin.config import DEFAULT_MATERIALS, ConfigError, parse_config
+from benchpin.contract import METALS
 from kiosk.settings import kiosk_checks
 from kiosk.ledger import PieceSpec, WorkflowError, load_workflow
 from kiosk.routes import DEFAULT_ROUTES_FILE
@@ -75,3 +76,9 @@ def test_config_kiosk_checks_routes_file_serial_pattern_and_engraver(tmp_path: P
                                                              "serial_pattern": "JP-{seq:05d}"}},
                         checks=(kiosk_checks,))
     assert good.kiosk is not None and good.kiosk.engraver == "casting-1/laser-1"
+
+
+def test_workflow_metals_default_to_the_contract_table_and_every_metal_has_laser_settings() -> None:
+    workflow = load_workflow(DEFAULT_ROUTES_FILE)
+    assert workflow.metals == tuple(METALS)
+    assert set(DEFAULT_MATERIALS) == set(METALS)  # a laser job for any metal a piece may be made of

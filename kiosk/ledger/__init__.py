@@ -9,10 +9,10 @@ from kiosk.ledger.ledger import Ledger
 from kiosk.ledger.migrations import LedgerSchemaError, LedgerTooNew
 from kiosk.ledger.model import (ADVANCE, LASER, REWORK, ROLES, SCRAP, SCRAPPED, DuplicateOperator,
                                 Event, ImportRejected, LaserJob, LedgerError, MoveOption, MoveRefused, NotFound,
-                                Operator, Piece, PieceSpec, Tree)
+                                Operator, Piece, PieceSpec, Tree, WipStage)
 from kiosk.ledger.workflow import Route, Stage, Workflow, WorkflowError, load_workflow
 
 __all__ = ["ADVANCE", "DatabaseUnavailable", "LASER", "REWORK", "ROLES", "SCRAP", "SCRAPPED", "DuplicateOperator",
            "Event", "ImportRejected", "LaserJob", "Ledger", "LedgerError", "LedgerSchemaError", "LedgerTooNew",
            "MoveOption", "MoveRefused", "NotFound", "Operator", "Piece", "PieceSpec", "Route", "Stage",
-           "Tree", "Workflow", "WorkflowError", "load_workflow", "parse_pieces_csv"]
+           "Tree", "WipStage", "Workflow", "WorkflowError", "load_workflow", "parse_pieces_csv"]

@@ -38,6 +38,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -48,7 +49,8 @@ from kiosk.ledger.db import Connection, Database, IntegrityViolation
 from kiosk.ledger.imports import insert_pieces
 from kiosk.ledger.migrations import upgrade
 from kiosk.ledger.model import (ADVANCE, DONE, LASER, ROLES, SCRAPPED, SUPERVISOR, DuplicateOperator, Event,
-                                LaserJob, MoveOption, MoveRefused, NotFound, Operator, Piece, PieceSpec, Tree)
+                                LaserJob, MoveOption, MoveRefused, NotFound, Operator, Piece, PieceSpec, Tree,
+                                WipStage)
 from kiosk.ledger.serials import DEFAULT_SERIAL_PATTERN, format_serial
 from kiosk.ledger.workflow import Move, Workflow, load_workflow
 from kiosk.routes import DEFAULT_ROUTES_FILE
@@ -56,6 +58,11 @@ from kiosk.routes import DEFAULT_ROUTES_FILE
 log = logging.getLogger(__name__)
 
 MoveListener = Callable[[Event, Piece], None]
+
+
+def _parse_ts(ts: str) -> datetime:
+    """Read a ledger timestamp (RFC 3339 UTC, ``…Z``)."""
+    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
 
 
 class _Lost(Exception):
@@ -166,6 +173,27 @@ class Ledger:
             found = conn.rows(f"{rows.PIECE_SELECT} WHERE stage IN ({', '.join('?' * len(names))}) "
                               "ORDER BY updated, piece_id", names)
         return [rows.piece_from_row(r) for r in found]
+
+    def wip_board(self, *, now: datetime | None = None) -> list[WipStage]:
+        """Return every stage of every route with the pieces at it, oldest first (the WIP board).
+
+        The last stage of a route (shipped, delivered) and scrapped pieces are left out: they
+        are done, not waiting.
+        """
+        now = now or datetime.now(timezone.utc)
+        with self.db.connect() as conn:
+            found = conn.rows(f"{rows.PIECE_SELECT} WHERE stage <> ? ORDER BY updated, piece_id", (SCRAPPED,))
+        at: dict[tuple[str, str], list[Piece]] = {}
+        for row in found:
+            piece = rows.piece_from_row(row)
+            at.setdefault((piece.route, piece.stage), []).append(piece)
+        board = []
+        for route in self.workflow.routes.values():
+            for stage in route.stages[:-1]:
+                pieces = tuple(at.get((route.name, stage.name), ()))
+                oldest = (now - _parse_ts(pieces[0].updated)).total_seconds() if pieces else None
+                board.append(WipStage(route.name, stage.name, pieces, oldest, stage.target_hours))
+        return board
 
     def options(self, piece_id: str, operator: str) -> list[MoveOption]:
         """List the moves the piece's route offers now, each allowed or not for this operator."""

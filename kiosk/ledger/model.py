@@ -146,6 +146,34 @@ class MoveOption:
     override: bool = False  # allowed only as a supervisor's override, with a reason
 
 
+@dataclass(frozen=True)
+class WipStage:
+    """One stage of one route on the WIP board: its pieces, oldest first, and how long the oldest waits."""
+
+    route: str
+    stage: str
+    pieces: tuple[Piece, ...]
+    oldest_s: float | None  # seconds the oldest piece has been at this stage; None when empty
+    target_hours: float | None = None
+    blocked: str | None = None  # why the stage is blocked, or None
+
+    @property
+    def count(self) -> int:
+        return len(self.pieces)
+
+    @property
+    def late(self) -> bool:
+        """True when the oldest piece has waited longer than the stage's target."""
+        return bool(self.target_hours and self.oldest_s is not None and self.oldest_s > self.target_hours * 3600)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the ``GET /api/wip`` entry of this stage."""
+        return {"route": self.route, "stage": self.stage, "count": self.count,
+                "oldest_s": None if self.oldest_s is None else round(self.oldest_s, 1),
+                "target_hours": self.target_hours, "late": self.late, "blocked": self.blocked,
+                "pieces": [p.piece_id for p in self.pieces]}
+
+
 SUPERVISOR = "supervisor"
 DONE = "done"  # the laser job state that lets a piece leave engraving
 

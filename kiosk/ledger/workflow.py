@@ -1,8 +1,9 @@
 """Routes as data: which stage follows which, who may move a piece, where rework may send it.
 
 A workflow file (TOML, see ``kiosk/routes/default.toml``) holds one table per route with an
-ordered array of stages, plus ``[materials]``. :func:`load_workflow` reports every problem with
-its key path, like the station config.
+ordered array of stages, and optionally ``[materials] metals`` (the metals a workshop
+accepts; by default every metal of :data:`benchpin.contract.METALS`). :func:`load_workflow`
+reports every problem with its key path, like the station config.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchpin.contract import METALS
 from benchpin.tables import Table
 from kiosk.ledger.model import ADVANCE, LASER, REWORK, ROLES, SCRAP, SCRAPPED, MoveRefused
 
@@ -44,6 +46,7 @@ class Stage:
     scrap: tuple[str, ...] = ()
     rework: Rework | None = None
     scrap_reasons: tuple[str, ...] = ()
+    target_hours: float | None = None  # a piece here longer than this is late on the WIP board
 
     def applies_to(self, piece: Any) -> bool:
         """Say whether a piece passes through this stage (``only_if`` flags)."""
@@ -151,8 +154,8 @@ def load_workflow(path: str | Path) -> Workflow:
 def parse_workflow(data: dict[str, Any], problems: list[str]) -> Workflow:
     """Turn a parsed workflow document into a :class:`Workflow`, appending problems."""
     root = Table(data, "", problems)
-    materials = root.table("materials", required=True)
-    metals = _strings(materials, "metals", nonempty=True) if materials else ()
+    materials = root.table("materials")  # optional: every metal of the contract's table by default
+    metals = _strings(materials, "metals", nonempty=True) if materials else tuple(METALS)
     if materials:
         materials.done()
     routes: dict[str, Route] = {}
@@ -222,7 +225,8 @@ def _parse_stage(t: Table) -> Stage:
     stage = Stage(name=name, advance=_strings(t, "advance", choices=ROLES),
                   auto=t.flag("auto", False), only_if=t.text("only_if", "", choices=ONLY_IF_FLAGS),
                   scrap=_strings(t, "scrap", choices=ROLES), rework=rework,
-                  scrap_reasons=_strings(t, "scrap_reasons"))
+                  scrap_reasons=_strings(t, "scrap_reasons"),
+                  target_hours=t.number("target_hours", None, min=0.01, max=10_000.0) if t.has("target_hours") else None)
     if stage.scrap_reasons and not stage.scrap:
         t.problem("scrap_reasons", "given but nobody may scrap here (add `scrap` roles)")
     t.done()

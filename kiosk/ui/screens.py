@@ -161,7 +161,7 @@ def _move_piece(piece_id: str, to: str, version: str, note: str, *, override: bo
     if not version.isdigit():
         abort(400, description="This screen did not say which version of the piece it showed; scan the piece again.")
     ledger = get_ledger()
-    station = kiosk_state().config.kiosk.station  # type: ignore[union-attr]
+    station = kiosk_state().config.kiosk.id  # type: ignore[union-attr]
     try:
         if to:
             event = ledger.move(piece_id, to, operator=operator.operator_id, station=station, note=note,
@@ -239,7 +239,7 @@ def _move_tree(tree_id: str, to: str) -> Answer:
     assert operator is not None
     try:
         events = get_ledger().move_tree(tree_id, to, operator=operator.operator_id,
-                                        station=kiosk_state().config.kiosk.station)  # type: ignore[union-attr]
+                                        station=kiosk_state().config.kiosk.id)  # type: ignore[union-attr]
     except NotFound as exc:
         abort(404, description=f"{exc}.")
     except MoveRefused as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, abort, flash, url_for
+from flask import Blueprint, abort, flash, request, url_for
 from werkzeug.wrappers import Response
 
 from benchpin.contract import JobAction, JobDecision
@@ -26,8 +26,31 @@ PAST = {action.value: action.past for action in JobAction}
 @bp.get("/wip")
 @auth.login_required
 def wip() -> tuple[str, int]:
-    stages = ui_state().stages
-    return render_screen("wip.html", page="wip", stages=stages, pieces=get_ledger().wip(stages))
+    """The WIP board (where work piles up), then the pieces of one stage: this kiosk's, or a tapped one."""
+    ledger = get_ledger()
+    board = [s for s in ledger.wip_board() if s.count or s.stage in ui_state().stages]
+    chosen = request.args.get("stage", "")
+    route = request.args.get("route", "")
+    if chosen:
+        picked = [s for s in board if s.stage == chosen and (not route or s.route == route)]
+        stages: tuple[str, ...] = (chosen,)
+        pieces = sorted((p for s in picked for p in s.pieces), key=lambda p: (p.updated, p.piece_id))
+    else:
+        stages = ui_state().stages
+        pieces = ledger.wip(stages)
+    return render_screen("wip.html", page="wip", stages=stages, pieces=pieces, board=board, chosen=chosen,
+                         age=age_text)
+
+
+def age_text(seconds: float | None) -> str:
+    """Say how long a piece has waited, the way a supervisor reads it (``3 d 4 h``, ``25 min``)."""
+    if seconds is None:
+        return ""
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours = minutes // 60
+    return f"{hours} h {minutes % 60} min" if hours < 24 else f"{hours // 24} d {hours % 24} h"
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ def render_screen(template: str, *, status: int = 200, **context: Any) -> tuple[
     context.setdefault("scan_piece", "")
     context.setdefault("scan_version", "")
     context.setdefault("scan_tree", "")
-    return render_template(template, station=kiosk.station, operator=auth.current_operator(),
+    return render_template(template, station=kiosk.id, kiosk_name=kiosk.name, operator=auth.current_operator(),
                            furnace="casting" in state.stages,
                            temperatures=state.live.temperatures(),
                            idle_ms=int(state.idle_logout_s * 1000), here=_here(context),
