@@ -80,8 +80,8 @@ def job_messages(sub: Subscriber, job_id: str) -> list[dict[str, Any]]:
 
 def wait_state(sub: Subscriber, job_id: str, state: str, timeout: float = 20.0) -> dict[str, Any]:
     """Wait for ``state`` on the job's topic and return that message."""
-    found = wait_until(lambda: [m for m in job_messages(sub, job_id) if m["state"] == state],
-                       timeout=timeout, message=f"job {job_id} {state}")
+    found: list[dict[str, Any]] = wait_until(lambda: [m for m in job_messages(sub, job_id) if m["state"] == state],
+                                             timeout=timeout, message=f"job {job_id} {state}")
     return found[-1]
 
 

@@ -16,7 +16,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from benchpin.config import parse_config
+from benchpin.broker import Mosquitto
+from benchpin.config import GatewayConfig, parse_config
 from firmware_bridge.sim.grbl import GrblSim
 from gateway.engraver import Engraver, Phase
 from gateway.engravers import journal_path
@@ -71,7 +72,7 @@ def bench(tmp_path: Path, broker: Any, mock_factory: Any, *, speedup: float = 5.
             sub.close()
 
 
-def test_engraver_five_jobs_in_a_row_each_done_with_its_own_gcode(tmp_path, broker, mock_factory):
+def test_engraver_five_jobs_in_a_row_each_done_with_its_own_gcode(tmp_path: Path, broker: Mosquitto, mock_factory: Any) -> None:
     with bench(tmp_path, broker, mock_factory) as b:
         messages = [job(f"J-{n}", text=f"PC-01{n:02d}") for n in range(1, 6)]
         for message in messages:
@@ -86,7 +87,7 @@ def test_engraver_five_jobs_in_a_row_each_done_with_its_own_gcode(tmp_path, brok
         wait_state(b.sub, "J-6", "done", timeout=30)
 
 
-def test_engraver_tail_burning_three_reply_timeouts_after_the_last_line_ends_done(tmp_path, broker, mock_factory):
+def test_engraver_tail_burning_three_reply_timeouts_after_the_last_line_ends_done(tmp_path: Path, broker: Mosquitto, mock_factory: Any) -> None:
     # GRBL answers M5 and M2 only once every planned block has burnt: seconds with no ok at all.
     timeout = 1.0
     with bench(tmp_path, broker, mock_factory, speedup=0.3, reply_timeout_s=timeout) as b:
@@ -102,7 +103,7 @@ def test_engraver_tail_burning_three_reply_timeouts_after_the_last_line_ends_don
         assert b.fired_programs() == [program(b.data, message)]
 
 
-def test_engraver_silent_laser_interrupts_the_job_within_the_reply_timeout(tmp_path, broker, mock_factory):
+def test_engraver_silent_laser_interrupts_the_job_within_the_reply_timeout(tmp_path: Path, broker: Mosquitto, mock_factory: Any) -> None:
     timeout = 1.0
     with bench(tmp_path, broker, mock_factory, speedup=0.5, reply_timeout_s=timeout) as b:
         publish(b.sub, JOB_TOPIC, job("J-S", text="PC-000000000042"))
@@ -114,8 +115,8 @@ def test_engraver_silent_laser_interrupts_the_job_within_the_reply_timeout(tmp_p
         assert "serial link" in interrupted["detail"]
 
 
-def test_engraver_same_serial_new_job_id_is_rejected_and_a_supervisor_reengraves_it_once(tmp_path, broker,
-                                                                                         mock_factory):
+def test_engraver_same_serial_new_job_id_is_rejected_and_a_supervisor_reengraves_it_once(tmp_path: Path, broker: Mosquitto,
+                                                                                         mock_factory: Any) -> None:
     with bench(tmp_path, broker, mock_factory) as b:
         first = job("J-1", text="PC-0042")
         publish(b.sub, JOB_TOPIC, first)
@@ -137,7 +138,7 @@ def test_engraver_same_serial_new_job_id_is_rejected_and_a_supervisor_reengraves
         assert b.fired_programs() == [program(b.data, first)] * 2  # fired once more, exactly
         wait_polls(b.sim, 10)
         assert b.sim.lines.count("$$") == 2
-        journal = JobJournal(journal_path(parse_config(b.data).gateway))
+        journal = JobJournal(journal_path(gateway_config(b.data)))
         try:
             [decision] = journal.decisions()
             assert (decision.action, decision.job_id, decision.new_job_id, decision.serial, decision.operator,
@@ -149,11 +150,17 @@ def test_engraver_same_serial_new_job_id_is_rejected_and_a_supervisor_reengraves
         assert done["progress"] == 1
 
 
+def gateway_config(data: dict[str, Any]) -> GatewayConfig:
+    config = parse_config(data).gateway
+    assert config is not None
+    return config
+
+
 def states_detail(sub: Subscriber, job_id: str, state: str) -> str:
-    return next(m["detail"] for m in job_messages(sub, job_id) if m["state"] == state)
+    return str(next(m["detail"] for m in job_messages(sub, job_id) if m["state"] == state))
 
 
-def test_engraver_refuses_a_power_above_dollar_30_with_the_figures(tmp_path, broker, mock_factory):
+def test_engraver_refuses_a_power_above_dollar_30_with_the_figures(tmp_path: Path, broker: Mosquitto, mock_factory: Any) -> None:
     with bench(tmp_path, broker, mock_factory, sim_options={"settings": {30: 255}}) as b:
         publish(b.sub, JOB_TOPIC, job("J-P", material="silver_925"))  # S800
         rejected = wait_state(b.sub, "J-P", "rejected")
@@ -161,7 +168,7 @@ def test_engraver_refuses_a_power_above_dollar_30_with_the_figures(tmp_path, bro
         assert b.sim.gcode_lines == []
 
 
-def test_engraver_refuses_a_box_outside_the_soft_limits_and_fits_one_inside(tmp_path, broker, mock_factory):
+def test_engraver_refuses_a_box_outside_the_soft_limits_and_fits_one_inside(tmp_path: Path, broker: Mosquitto, mock_factory: Any) -> None:
     # A homed machine with soft limits: machine space is -300..0; work offset 0, origin 0,0.
     homed = {"settings": {20: 1, 22: 1}, "homed": True}
     with bench(tmp_path, broker, mock_factory, sim_options=homed) as b:
@@ -172,7 +179,7 @@ def test_engraver_refuses_a_box_outside_the_soft_limits_and_fits_one_inside(tmp_
         assert b.sim.gcode_lines == [] and b.sim.alarm is None
 
 
-def test_engraver_fires_inside_the_soft_limits_from_a_negative_origin(tmp_path, broker, mock_factory):
+def test_engraver_fires_inside_the_soft_limits_from_a_negative_origin(tmp_path: Path, broker: Mosquitto, mock_factory: Any) -> None:
     homed = {"settings": {20: 1, 22: 1}, "homed": True}
     with bench(tmp_path, broker, mock_factory, sim_options=homed, origin_x_mm=-150.0, origin_y_mm=-100.0) as b:
         publish(b.sub, JOB_TOPIC, job("J-IN"))
@@ -180,7 +187,7 @@ def test_engraver_fires_inside_the_soft_limits_from_a_negative_origin(tmp_path, 
         assert b.sim.alarm is None
 
 
-def test_engraver_door_opened_at_the_controller_interrupts_at_once(tmp_path, broker, mock_factory):
+def test_engraver_door_opened_at_the_controller_interrupts_at_once(tmp_path: Path, broker: Mosquitto, mock_factory: Any) -> None:
     # A door switch wired to GRBL's door input only: the Pi's GPIO stays shut.
     with bench(tmp_path, broker, mock_factory, speedup=1.0, reply_timeout_s=5.0) as b:
         message = job("J-D", text="PC-000000000042")
@@ -199,7 +206,7 @@ def test_engraver_door_opened_at_the_controller_interrupts_at_once(tmp_path, bro
         assert len(b.sim.gcode_lines) == sent and states(b.sub, "J-D")[-1] == "interrupted"  # not resumed
 
 
-def test_engraver_alarm_waits_for_an_unlock_from_the_cli_then_the_next_job_is_done(tmp_path, broker, mock_factory):
+def test_engraver_alarm_waits_for_an_unlock_from_the_cli_then_the_next_job_is_done(tmp_path: Path, broker: Mosquitto, mock_factory: Any) -> None:
     with bench(tmp_path, broker, mock_factory, speedup=1.0) as b:
         publish(b.sub, JOB_TOPIC, job("J-A", text="PC-000000000042"))
         wait_until(lambda: len(b.sim.gcode_lines) >= 20, message="the job under way")
@@ -228,14 +235,14 @@ def test_engraver_alarm_waits_for_an_unlock_from_the_cli_then_the_next_job_is_do
         assert b.fired_programs()[-1] == program(b.data, job("J-B", text="PC-0044"))
 
 
-def test_engraver_unlock_over_mqtt_is_refused_with_the_door_open_then_done(tmp_path, broker, mock_factory):
+def test_engraver_unlock_over_mqtt_is_refused_with_the_door_open_then_done(tmp_path: Path, broker: Mosquitto, mock_factory: Any) -> None:
     with bench(tmp_path, broker, mock_factory) as b:
         b.sim.trigger_alarm(2)
         b.sub.wait_for(lambda p: p and p[-1]["state"] == "Alarm", STATE_TOPIC, message="state Alarm")
         b.door.drive_high()
         publish(b.sub, COMMAND_TOPIC, {"action": "unlock", "operator": "OP-0007"})
         publish(b.sub, COMMAND_TOPIC, {"action": "explode", "operator": "OP-0007"})  # counted, ignored
-        journal = JobJournal(journal_path(parse_config(b.data).gateway))
+        journal = JobJournal(journal_path(gateway_config(b.data)))
         try:
             wait_until(lambda: [d.outcome for d in journal.decisions()] == [
                 "refused: the door is open; close it, then ask again"], message="unlock refused")
@@ -253,7 +260,7 @@ def _ts(message: dict[str, Any]) -> float:
     return datetime.fromisoformat(message["ts"].replace("Z", "+00:00")).timestamp()
 
 
-def test_engraver_progress_rises_to_one_and_the_retained_job_topic_is_cleared(tmp_path, broker, mock_factory):
+def test_engraver_progress_rises_to_one_and_the_retained_job_topic_is_cleared(tmp_path: Path, broker: Mosquitto, mock_factory: Any) -> None:
     with bench(tmp_path, broker, mock_factory, speedup=1.0, job_retain_s=1.0) as b:
         publish(b.sub, JOB_TOPIC, job("J-G", text="PC-2026112300"))
         done = wait_state(b.sub, "J-G", "done", timeout=60)
@@ -277,7 +284,8 @@ def test_engraver_progress_rises_to_one_and_the_retained_job_topic_is_cleared(tm
 
 
 @pytest.mark.parametrize("job_retain_s", [3600.0])
-def test_engraver_keeps_the_retained_job_topic_within_job_retain_s(tmp_path, broker, mock_factory, job_retain_s):
+def test_engraver_keeps_the_retained_job_topic_within_job_retain_s(tmp_path: Path, broker: Mosquitto, mock_factory: Any,
+                                                                   job_retain_s: float) -> None:
     with bench(tmp_path, broker, mock_factory, job_retain_s=job_retain_s) as b:
         publish(b.sub, JOB_TOPIC, job("J-K"))
         wait_state(b.sub, "J-K", "done")
