@@ -79,8 +79,8 @@ def test_desk_marks_a_job_left_running_interrupted_at_start(tmp_path, desk):
     assert [p["state"] for _, p, _ in answers(desk)][-1] == "interrupted"
 
 
-def test_desk_journals_an_unlock_command_and_refuses_one_without_a_badge(desk):
-    woken = []
+def test_desk_journals_an_unlock_command_and_refuses_one_without_a_badge(desk: JobDesk) -> None:
+    woken: list[int] = []
     desk.when_queued = lambda: woken.append(1)
     desk.handle_engraver_command(json.dumps({"action": "unlock", "operator": "OP-0007"}).encode())
     desk.handle_engraver_command(json.dumps({"action": "unlock", "operator": " "}).encode())
@@ -89,7 +89,7 @@ def test_desk_journals_an_unlock_command_and_refuses_one_without_a_badge(desk):
     assert desk.counters.bad_messages == 2 and desk.counters.unlock_requests == 1
 
 
-def test_desk_publishes_progress_while_running_and_clears_expired_retained_states(desk):
+def test_desk_publishes_progress_while_running_and_clears_expired_retained_states(desk: JobDesk) -> None:
     desk.handle_job(json.dumps(JOB).encode())
     desk.publish_progress("J-1", 0.5, 3.0)
     desk.journal.cancel("J-1")

@@ -90,7 +90,7 @@ def test_plan_job_uses_the_material_power_and_feed_and_falls_back_to_the_serial(
     assert job_id == "J-1" and "M4 S350" in lines and any(line.endswith(" F1200") for line in lines)
 
 
-def test_journal_fires_a_serial_once_across_job_ids(journal):
+def test_journal_fires_a_serial_once_across_job_ids(journal: JobJournal) -> None:
     journal.add("J-1", "laser-1", {"serial": "PC-0042"}, ["G0 X0"])
     journal.add("J-2", "laser-1", {"serial": "PC-0042"}, ["G0 X0"])  # queued before J-1 fired
     assert journal.start("J-1", "attempt").state == "running"
@@ -105,7 +105,7 @@ def test_journal_fires_a_serial_once_across_job_ids(journal):
     assert journal.fired_by("PC-0042") == "J-1"
 
 
-def test_journal_keeps_a_retried_jobs_claim_on_its_serial(journal):
+def test_journal_keeps_a_retried_jobs_claim_on_its_serial(journal: JobJournal) -> None:
     journal.add("J-1", "laser-1", {"serial": "PC-0042"}, ["G0 X0"])
     assert journal.start("J-1", "attempt").state == "running"
     journal.transition("J-1", "interrupted", "door", expect=("running",))
@@ -113,7 +113,7 @@ def test_journal_keeps_a_retried_jobs_claim_on_its_serial(journal):
     assert journal.start("J-1", "attempt").state == "running" and journal.get("J-1").attempts == 2
 
 
-def test_journal_unique_firing_is_a_database_constraint(journal):
+def test_journal_unique_firing_is_a_database_constraint(journal: JobJournal) -> None:
     import sqlite3
 
     journal.add("J-1", "laser-1", {"serial": "PC-0042"}, ["G0 X0"])
@@ -122,7 +122,7 @@ def test_journal_unique_firing_is_a_database_constraint(journal):
         journal._db.execute("INSERT INTO engraved_serials (serial, firing, job_id, ts) VALUES ('PC-0042', 1, 'X', '')")
 
 
-def test_journal_reengrave_is_a_recorded_supervisor_decision_for_one_more_firing(journal):
+def test_journal_reengrave_is_a_recorded_supervisor_decision_for_one_more_firing(journal: JobJournal) -> None:
     journal.add("J-1", "laser-1", {"serial": "PC-0042", "text": "PC-0042"}, ["G0 X1", "M2"])
     assert "only a job that fired" in journal.reengrave("J-1", "OP-0001", "smudged")[0]
     journal.start("J-1", "attempt")
@@ -144,7 +144,7 @@ def test_journal_reengrave_is_a_recorded_supervisor_decision_for_one_more_firing
                                                "OP-0001")
 
 
-def test_journal_unlock_requests_wait_for_the_gateway_and_terminal_jobs_expire(journal):
+def test_journal_unlock_requests_wait_for_the_gateway_and_terminal_jobs_expire(journal: JobJournal) -> None:
     request = journal.request_unlock("laser-1", "OP-0007")
     assert journal.pending_unlock("laser-2") is None
     assert journal.pending_unlock("laser-1").id == request
