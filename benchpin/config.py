@@ -131,6 +131,7 @@ class EngraverConfig:
     direction: str = "+x"  # "+x" | "-x" | "+y" | "-y": the way text runs on the bed
     status_interval_s: float = 0.2  # how often the gateway asks GRBL for "?" status
     reply_timeout_s: float = 10.0  # no reply for this long while streaming: the link is stalled
+    job_retain_s: float = 86400.0  # a finished job's retained state is cleared after this long
 
     def material(self, name: str) -> MaterialConfig | None:
         return dict(self.materials).get(name)
@@ -344,6 +345,7 @@ def _parse_engraver(t: Table) -> EngraverConfig:
         direction=t.text("direction", d.direction, choices=("+x", "-x", "+y", "-y")),
         status_interval_s=t.number("status_interval_s", d.status_interval_s, min=0.02, max=5.0),
         reply_timeout_s=t.number("reply_timeout_s", d.reply_timeout_s, min=0.5),
+        job_retain_s=t.number("job_retain_s", d.job_retain_s, min=0.5),
     )
     t.done()
     return engraver

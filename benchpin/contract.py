@@ -430,6 +430,33 @@ class JobDecision(Message):
                    ts=_opt(p, cls.NAME, "ts", str, ""))
 
 
+class EngraverAction(StrEnum):
+    """An operator's command to the laser itself (not to one job)."""
+
+    UNLOCK = "unlock"  # send $X after an alarm, once a person has made the laser safe
+
+
+@dataclass(frozen=True)
+class EngraverCommand(Message):
+    """An operator's command to one laser, sent to its gateway (e.g. from a kiosk button)."""
+
+    NAME = "engraver command"
+    TOPIC = "{gateway}/engraver/{engraver}/command"
+
+    action: EngraverAction
+    operator: str
+    ts: str = ""
+
+    @classmethod
+    def from_payload(cls, raw: bytes | str | Mapping[str, Any]) -> Self:
+        p = decode_json(raw, cls.NAME)
+        operator = _req(p, cls.NAME, "operator", str)
+        if not operator.strip():
+            raise ContractError(f"{cls.NAME}: operator is empty (the badge of who confirms the laser is safe)")
+        return cls(action=_enum(p, cls.NAME, "action", EngraverAction), operator=operator,
+                   ts=_opt(p, cls.NAME, "ts", str, ""))
+
+
 @dataclass(frozen=True)
 class EngraverStatus(Message):
     """The laser controller's retained machine state."""
@@ -486,7 +513,7 @@ class PieceEvent(Message):
 
 
 MESSAGES: tuple[type[Message], ...] = (GatewayStatus, KioskStatus, Temperature, ScanMessage, EngraveJob, JobStatus,
-                                       JobDecision, EngraverStatus, PieceEvent)
+                                       JobDecision, EngraverCommand, EngraverStatus, PieceEvent)
 
 
 def topic_segment(topic: str, index: int) -> str:

@@ -126,7 +126,9 @@ class Demo:
     def start_simulators(self) -> None:
         probe = ProbeBoardSim(str(self.devdir / "probe"), rate_hz=2.0, curve=pour_curve(period_s=90.0))
         probe.start()
-        laser = GrblSim(str(self.devdir / "laser"), speedup=20.0)
+        # GRBL 1.1h as it behaves, in laser mode, slowed so that a serial takes 5 s or more to
+        # burn: long enough to open the door mid-job by hand.
+        laser = GrblSim(str(self.devdir / "laser"), speedup=0.4, faithful=True, laser_mode=True)
         laser.start()
         scanner = SerialScannerSim(str(self.devdir / "scanner"))
         self.sims.update(probe=probe, laser=laser, scanner=scanner)

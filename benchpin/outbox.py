@@ -83,7 +83,7 @@ class Outbox:
 
     # ------------------------------------------------------------------ accepting
 
-    def put(self, topic: str, payload: dict[str, Any], *, seq_key: str | None = None,
+    def put(self, topic: str, payload: dict[str, Any] | bytes, *, seq_key: str | None = None,
             qos: int = 1, retain: bool = False, kind: str = TELEMETRY,
             wait: bool = False) -> int | None:
         """Queue a message for durable delivery; return its ``seq`` when ``seq_key`` is given.
@@ -95,12 +95,14 @@ class Outbox:
             if self._closed:
                 raise OutboxClosed(f"outbox {self.path} is closed")
             seq = None
-            if seq_key is not None:
+            if seq_key is not None and not isinstance(payload, bytes):
                 seq = self._seqs.get(seq_key, 0) + 1
                 self._seqs[seq_key] = seq
                 payload = dict(payload)
                 payload["seq"] = seq
-            self._pending.append((topic, encode(payload), qos, int(retain), kind, seq_key, seq))
+            # bytes go out as they are: b"" with retain=True clears a retained topic
+            data = payload if isinstance(payload, bytes) else encode(payload)
+            self._pending.append((topic, data, qos, int(retain), kind, seq_key, seq))
             self._submitted += 1
             ticket = self._submitted
             self._cond.notify_all()

@@ -47,6 +47,10 @@ class Topics:
         """Subscription to every job state of one engraver (``…/job/+``)."""
         return f"{self.prefix}/{gateway}/engraver/{engraver}/job/+"
 
+    def engraver_command(self, gateway: str, engraver: str) -> str:
+        """An operator's command to the laser itself (``{"action": "unlock", …}``)."""
+        return f"{self.prefix}/{gateway}/engraver/{engraver}/command"
+
     def engraver_state(self, gateway: str, engraver: str) -> str:
         return f"{self.prefix}/{gateway}/engraver/{engraver}/state"
 

@@ -125,3 +125,43 @@ def render_text(text: str, layout: Layout, laser: LaserSettings) -> EngravingPro
     lines += ["M5", f"G0 X{_num(layout.origin_x_mm)} Y{_num(layout.origin_y_mm)}", "M2"]
     width_mm = units * scale
     return EngravingProgram(tuple(lines), cap, width_mm, tuple(boxes))
+
+
+@dataclass(frozen=True)
+class ProgramExtent:
+    """Where a program moves (work mm, absolute) and the highest power ``S`` it asks for."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    max_power: float
+
+
+def program_extent(lines: tuple[str, ...] | list[str]) -> ProgramExtent:
+    """Return the box every ``X``/``Y`` target of ``lines`` lies in and their highest ``S``.
+
+    Meant for the absolute (``G90``) programs :func:`render_text` writes; the starting point
+    of the first move is not known here, so only targets count.
+    """
+    xs: list[float] = []
+    ys: list[float] = []
+    power = 0.0
+    for line in lines:
+        for word in line.upper().split():
+            letter, value = word[:1], word[1:]
+            try:
+                number = float(value)
+            except ValueError:
+                continue
+            if letter == "X":
+                xs.append(number)
+            elif letter == "Y":
+                ys.append(number)
+            elif letter == "S":
+                power = max(power, number)
+    if not xs:
+        xs = [0.0]
+    if not ys:
+        ys = [0.0]
+    return ProgramExtent(min(xs), min(ys), max(xs), max(ys), power)

@@ -4,6 +4,9 @@ and publishes every job state through the outbox.
 The desk never touches the laser; the :class:`~gateway.engraver.Engraver` device takes
 ``accepted`` jobs from the journal one at a time. Messages from MQTT arrive on paho's thread
 and are only queued there; the desk (a supervised device) validates, journals, then answers.
+An unlock command for the laser is journaled as a request the engraver acts on, the same way
+``benchpin engraver unlock`` asks. Once a job has been terminal for ``job_retain_s``, its
+retained state topic is cleared (an empty retained message), so the broker keeps no job forever.
 """
 
 from __future__ import annotations
@@ -11,12 +14,13 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from benchpin.config import EngraverConfig
-from benchpin.contract import (ContractError, EngraverState, EngraverStatus, EngraveJob, JobAction, JobDecision,
-                               JobState, JobStatus, decode_json, job_id_of, topic_segment)
+from benchpin.contract import (ContractError, EngraverCommand, EngraverState, EngraverStatus, EngraveJob, JobAction,
+                               JobDecision, JobState, JobStatus, decode_json, job_id_of, topic_segment)
 from benchpin.outbox import Outbox
 from benchpin.topics import Topics, utc_ts
 from firmware_bridge.gcode import LaserSettings, Layout, TextLayoutError, render_text
@@ -39,6 +43,8 @@ class DeskCounters:
     duplicates: int = 0
     commands: int = 0
     bad_messages: int = 0
+    unlock_requests: int = 0
+    retained_cleared: int = 0
 
 
 def plan_job(raw: bytes, config: EngraverConfig) -> tuple[str, dict[str, Any], tuple[str, ...]]:
@@ -89,6 +95,7 @@ class JobDesk:
         self.when_queued: Callable[[], None] = lambda: None
         self._inbox: queue.Queue[tuple[str, str, bytes]] = queue.Queue()
         self._publish_lock = threading.Lock()
+        self._next_expiry_check = 0.0
         for job_id in journal.interrupt_running(config.id, "the gateway stopped mid-job (crash, power cut "
                                                 "or kill); not resumed: an operator retries or cancels"):
             log.warning("engraver %s: job %s was running when the gateway stopped; now interrupted",
@@ -102,12 +109,19 @@ class JobDesk:
     def on_command(self, topic: str, payload: bytes) -> None:
         self._inbox.put(("command", topic, payload))
 
+    def on_engraver_command(self, topic: str, payload: bytes) -> None:
+        self._inbox.put(("engraver", topic, payload))
+
     # ------------------------------------------------------------------ device
 
     def open(self) -> None:
         self.publish_pending()
 
     def poll(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_expiry_check:
+            self._next_expiry_check = now + min(1.0, self.config.job_retain_s / 2)
+            self.clear_expired()
         try:
             kind, topic, payload = self._inbox.get(timeout=0.3)
         except queue.Empty:
@@ -115,6 +129,8 @@ class JobDesk:
             return
         if kind == "job":
             self.handle_job(payload)
+        elif kind == "engraver":
+            self.handle_engraver_command(payload)
         else:
             self.handle_command(topic, payload)
 
@@ -172,7 +188,31 @@ class JobDesk:
         self.publish_pending()
         self.when_queued()
 
+    def handle_engraver_command(self, raw: bytes) -> None:
+        """Journal an unlock request for the engraver to act on (it refuses with the door open)."""
+        self.counters.commands += 1
+        try:
+            command = EngraverCommand.from_payload(raw)
+        except ContractError as exc:
+            self.counters.bad_messages += 1
+            log.warning("engraver %s: command refused: %s", self.config.id, exc)
+            return
+        self.counters.unlock_requests += 1
+        log.warning("engraver %s: %s asked by %s over MQTT", self.config.id, command.action.value, command.operator)
+        self.journal.request_unlock(self.config.id, command.operator)
+        self.when_queued()
+
     # ------------------------------------------------------------------ publishing
+
+    def clear_expired(self) -> None:
+        """Clear the retained topic of every job terminal for longer than ``job_retain_s``."""
+        for job in self.journal.expired(self.config.id, self.config.job_retain_s):
+            topic = self.topics.engraver_job_state(self.gateway_id, self.config.id, job.job_id)
+            self.outbox.put(topic, b"", retain=True, kind="job", wait=True)
+            self.journal.mark_cleared(job.job_id)
+            self.counters.retained_cleared += 1
+            log.info("engraver %s: job %s %s for %gs: retained state cleared", self.config.id, job.job_id,
+                     job.state, self.config.job_retain_s)
 
     def publish_pending(self) -> None:
         """Publish every journaled state not yet handed to the outbox."""
@@ -183,18 +223,26 @@ class JobDesk:
         if queued:
             self.when_queued()
 
-    def publish(self, job: Job, *, force: bool = False) -> None:
+    def publish(self, job: Job, *, force: bool = False, progress: float | None = None) -> None:
         with self._publish_lock:
             current = self.journal.get(job.job_id) or job
             if not force and current.published == current.state:
                 return
-            self.publish_state(current.job_id, current.state, current.detail)
+            self.publish_state(current.job_id, current.state, current.detail,
+                               progress=progress if current.state in ("running", "done") else None)
             self.journal.mark_published(current.job_id, current.state)
 
-    def publish_state(self, job_id: str, state: str, detail: str) -> None:
+    def publish_progress(self, job_id: str, progress: float, eta_s: float | None) -> None:
+        """Publish a running job's progress (not journaled: the next state supersedes it)."""
+        with self._publish_lock:
+            self.publish_state(job_id, JobState.RUNNING, "", progress=progress, eta_s=eta_s, wait=False)
+
+    def publish_state(self, job_id: str, state: str, detail: str, *, progress: float | None = None,
+                      eta_s: float | None = None, wait: bool = True) -> None:
         topic = self.topics.engraver_job_state(self.gateway_id, self.config.id, job_id)
-        status = JobStatus(job_id=job_id, state=JobState(state), ts=utc_ts(), detail=detail)
-        self.outbox.put(topic, status.to_payload(), seq_key=self.seq_key, retain=True, kind="job", wait=True)
+        status = JobStatus(job_id=job_id, state=JobState(state), ts=utc_ts(), detail=detail, progress=progress,
+                           eta_s=eta_s)
+        self.outbox.put(topic, status.to_payload(), seq_key=self.seq_key, retain=True, kind="job", wait=wait)
 
     def publish_machine(self, state: str) -> None:
         machine = EngraverState.of(state)

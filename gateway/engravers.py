@@ -40,6 +40,7 @@ def build_engravers(engravers_config: Sequence[EngraverConfig], journal_file: Pa
         wiring.add_device(engraver, counters=engraver.counters, when_state_changed=state_changed)
         wiring.subscribe(topics.engraver_job(gateway_id, config.id), desk.on_job)
         wiring.subscribe(topics.engraver_job_command(gateway_id, config.id), desk.on_command)
+        wiring.subscribe(topics.engraver_command(gateway_id, config.id), desk.on_engraver_command)
         wiring.closers.append(engraver.shutdown)
         engravers.append(engraver)
     return engravers

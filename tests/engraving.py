@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from benchpin.config import EngraverConfig, parse_config
+from firmware_bridge.sim.grbl import GrblSim
 from gateway.engraver_jobs import plan_job
 from tests.helpers import Subscriber, wait_until
 
@@ -17,10 +18,15 @@ STATE_TOPIC = f"{PREFIX}/state"
 DOOR_PIN = 17
 
 
+def laser(path: Path, speedup: float = 1.0, **options: Any) -> GrblSim:
+    """A faithful GRBL 1.1h simulator configured as the workshop's laser ($32=1)."""
+    return GrblSim(str(path), speedup=speedup, faithful=True, laser_mode=True, **options)
+
+
 def station(tmp_path: Path, port: int, link: Path, *, door: bool = True,
-            reply_timeout_s: float = 5.0) -> dict[str, Any]:
+            reply_timeout_s: float = 5.0, **options: Any) -> dict[str, Any]:
     engraver: dict[str, Any] = {"id": LASER, "port": str(link), "status_interval_s": 0.05,
-                                "reply_timeout_s": reply_timeout_s, "max_width_mm": 40.0}
+                                "reply_timeout_s": reply_timeout_s, "max_width_mm": 40.0, **options}
     if door:
         engraver["door_pin"] = DOOR_PIN
     return {
@@ -52,20 +58,30 @@ def publish(sub: Subscriber, topic: str, payload: dict[str, Any]) -> None:
 
 
 def states(sub: Subscriber, job_id: str) -> list[str]:
-    """The job's states in order, a message resent after a restart (same ``seq``) counted once."""
+    """The job's states in order: a message resent after a restart (same ``seq``) counted once,
+    and progress updates of a running job (``running`` again) folded into one ``running``."""
     seen: set[int] = set()
-    out = []
-    for message in sub.payloads(f"{PREFIX}/job/{job_id}"):
+    out: list[str] = []
+    for message in job_messages(sub, job_id):
         if message["seq"] not in seen:
             seen.add(message["seq"])
-            out.append(message["state"])
+            if not (out and out[-1] == message["state"] == "running"):
+                out.append(message["state"])
     return out
+
+
+def job_messages(sub: Subscriber, job_id: str) -> list[dict[str, Any]]:
+    """Every JSON message on the job's state topic (an empty one, a cleared retained topic, skipped)."""
+    topic = f"{PREFIX}/job/{job_id}"
+    with sub._cond:
+        items = list(sub.messages)
+    return [json.loads(payload) for t, payload, _ in items if t == topic and payload]
 
 
 def wait_state(sub: Subscriber, job_id: str, state: str, timeout: float = 20.0) -> dict[str, Any]:
     """Wait for ``state`` on the job's topic and return that message."""
-    found = sub.wait_for(lambda p: [m for m in p if m["state"] == state], f"{PREFIX}/job/{job_id}",
-                         timeout=timeout, message=f"job {job_id} {state}")
+    found: list[dict[str, Any]] = wait_until(lambda: [m for m in job_messages(sub, job_id) if m["state"] == state],
+                                             timeout=timeout, message=f"job {job_id} {state}")
     return found[-1]
 
 

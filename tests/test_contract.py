@@ -29,8 +29,9 @@ from hypothesis import strategies as st
 from paho.mqtt.client import topic_matches_sub
 
 from benchpin import contract
-from benchpin.contract import (MESSAGES, SEGMENT_CHARS, ContractError, EngraverState, EngraverStatus, EngraveJob,
-                               GatewayState, GatewayStatus, JobAction, KioskStatus, JobDecision, JobState, JobStatus, Message,
+from benchpin.contract import (MESSAGES, SEGMENT_CHARS, ContractError, EngraverAction, EngraverCommand,
+                               EngraverState, EngraverStatus, EngraveJob, GatewayState, GatewayStatus, JobAction,
+                               KioskStatus, JobDecision, JobState, JobStatus, Message,
                                PieceEvent, ProbeFault, ScanMessage, Temperature)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -255,6 +256,8 @@ MESSAGE_STRATEGIES: dict[type[Message], st.SearchStrategy[Message]] = {
                          seq=seqs),
     JobDecision: st.builds(JobDecision, job_id=segments, action=st.sampled_from(JobAction), operator=texts,
                            ts=timestamps),
+    EngraverCommand: st.builds(EngraverCommand, action=st.sampled_from(EngraverAction), operator=words,
+                               ts=timestamps),
     EngraverStatus: st.builds(EngraverStatus, state=st.sampled_from(EngraverState), ts=timestamps),
     PieceEvent: st.builds(PieceEvent, event_id=texts, piece_id=texts, from_=st.none() | texts, to=texts,
                           station=texts, operator=texts, ts=timestamps, note=texts),

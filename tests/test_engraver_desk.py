@@ -77,3 +77,35 @@ def test_desk_marks_a_job_left_running_interrupted_at_start(tmp_path, desk):
     again.publish_pending()
     assert desk.journal.get("J-1").state == "interrupted"
     assert [p["state"] for _, p, _ in answers(desk)][-1] == "interrupted"
+
+
+def test_desk_journals_an_unlock_command_and_refuses_one_without_a_badge(desk: JobDesk) -> None:
+    woken: list[int] = []
+    desk.when_queued = lambda: woken.append(1)
+    desk.handle_engraver_command(json.dumps({"action": "unlock", "operator": "OP-0007"}).encode())
+    desk.handle_engraver_command(json.dumps({"action": "unlock", "operator": " "}).encode())
+    desk.handle_engraver_command(json.dumps({"action": "home", "operator": "OP-0007"}).encode())
+    assert desk.journal.pending_unlock("laser-1").operator == "OP-0007" and woken == [1]
+    assert desk.counters.bad_messages == 2 and desk.counters.unlock_requests == 1
+
+
+def test_desk_publishes_progress_while_running_and_clears_expired_retained_states(desk: JobDesk) -> None:
+    desk.handle_job(json.dumps(JOB).encode())
+    desk.publish_progress("J-1", 0.5, 3.0)
+    desk.journal.cancel("J-1")
+    desk.publish_pending()
+    out = answers(desk)
+    assert out[0][1].keys() >= {"job_id", "state", "ts", "detail", "seq"} and "progress" not in out[0][1]
+    assert (out[1][1]["state"], out[1][1]["progress"], out[1][1]["eta_s"]) == ("running", 0.5, 3.0)
+    desk.clear_expired()  # cancelled a moment ago: kept for job_retain_s (a day by default)
+    assert len(answers(desk)) == 3
+    desk.config = EngraverConfig(id="laser-1", port="/dev/null", job_retain_s=0.5)
+    import time
+    time.sleep(0.6)
+    desk.clear_expired()
+    desk.outbox.flush()
+    with sqlite3.connect(desk.outbox.path) as db:
+        topic, payload, retain = db.execute("SELECT topic, payload, retain FROM outbox ORDER BY id DESC").fetchone()
+    assert (topic, payload, retain) == ("benchpin/jaipur/gw/engraver/laser-1/job/J-1", b"", 1)
+    desk.clear_expired()
+    assert desk.counters.retained_cleared == 1

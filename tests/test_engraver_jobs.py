@@ -10,15 +10,15 @@ import pytest
 from benchpin.config import parse_config
 from firmware_bridge.sim.grbl import GrblSim
 from gateway.service import Gateway
-from tests.engraving import (DOOR_PIN, JOB_TOPIC, PREFIX, STATE_TOPIC, gcode_after_last_settings_query, job,
+from tests.engraving import (DOOR_PIN, JOB_TOPIC, PREFIX, STATE_TOPIC, gcode_after_last_settings_query, job, laser,
                              program, publish, station, states, wait_polls, wait_state)
 from tests.helpers import Subscriber, wait_until
 
 
 @pytest.fixture
 def sim(tmp_path: Path, request) -> Iterator[GrblSim]:
-    speedup = getattr(request, "param", 50.0)
-    with GrblSim(str(tmp_path / "ttyLASER"), speedup=speedup) as machine:
+    speedup = getattr(request, "param", 20.0)
+    with laser(tmp_path / "ttyLASER", speedup) as machine:
         yield machine
 
 

@@ -6,8 +6,8 @@ import signal
 import subprocess
 import sys
 
-from firmware_bridge.sim.grbl import GrblSim
-from tests.engraving import (JOB_TOPIC, PREFIX, STATE_TOPIC, gcode_after_last_settings_query, job, program,
+from tests.engraving import (JOB_TOPIC, PREFIX, STATE_TOPIC, gcode_after_last_settings_query, job, job_messages,
+                             laser, program,
                              publish, station, states, wait_polls, wait_state)
 from tests.helpers import Subscriber, wait_until
 from tests.helpers import ROOT, start_gateway_process, write_toml
@@ -20,7 +20,7 @@ def stop(process: subprocess.Popen) -> str:
 
 
 def test_engraver_job_killed_mid_job_is_interrupted_and_never_resent(tmp_path, broker):
-    with GrblSim(str(tmp_path / "ttyLASER"), speedup=1.0) as sim:
+    with laser(tmp_path / "ttyLASER", 1.0) as sim:
         data = station(tmp_path, broker.port, sim.pty.link, door=False)
         config_path = write_toml(tmp_path / "station.toml", data)
         message = job("J-K", text="PC-000000000042")
@@ -58,10 +58,16 @@ def test_engraver_job_killed_mid_job_is_interrupted_and_never_resent(tmp_path, b
             wait_state(sub, "J-K", "done", timeout=40)
             listing = subprocess.run([sys.executable, "-m", "benchpin", "engraver", "list", "--config",
                                       str(config_path)], cwd=ROOT, capture_output=True, text=True, timeout=30)
-            assert "J-K\tlaser-1\tdone" in listing.stdout and "attempts=2" in listing.stdout
+            header, row = listing.stdout.splitlines()
+            assert header.split("\t") == ["JOB", "ENGRAVER", "STATE", "PIECE", "TEXT", "ATTEMPTS", "QUEUED", "UPDATED",
+                                          "DETAIL"]
+            assert row.startswith("J-K\tlaser-1\tdone\tPC-0042\tPC-000000000042\t2\t")
+            queued, updated = row.split("\t")[6:8]
+            assert queued.endswith("Z") and queued < updated
         finally:
             output = stop(second)
         sub.close()
     assert second.returncode == 0, output
     assert gcode_after_last_settings_query(bytes(sim.received)).decode().splitlines() == program(data, message)
-    assert states(sub, "J-K") == ["accepted", "running", "interrupted", "accepted", "running", "done"]
+    seen = states(sub, "J-K")
+    assert seen == ["accepted", "running", "interrupted", "accepted", "running", "done"], job_messages(sub, "J-K")

@@ -88,3 +88,72 @@ def test_plan_job_uses_the_material_power_and_feed_and_falls_back_to_the_serial(
     job_id, payload, lines = plan_job(json.dumps({"job_id": "J-1", "piece_id": "PC-1", "serial": "PC-1",
                                                   "material": "gold_plated_brass"}).encode(), CONFIG)
     assert job_id == "J-1" and "M4 S350" in lines and any(line.endswith(" F1200") for line in lines)
+
+
+def test_journal_fires_a_serial_once_across_job_ids(journal: JobJournal) -> None:
+    journal.add("J-1", "laser-1", {"serial": "PC-0042"}, ["G0 X0"])
+    journal.add("J-2", "laser-1", {"serial": "PC-0042"}, ["G0 X0"])  # queued before J-1 fired
+    assert journal.start("J-1", "attempt").state == "running"
+    second = journal.start("J-2", "attempt")
+    assert second.state == "rejected" and "serial PC-0042 was already fired by job J-1" in second.detail
+    assert journal.get("J-2").state == "rejected" and journal.get("J-2").attempts == 0
+    journal.transition("J-1", "done", expect=("running",))
+    late, created = journal.add("J-3", "laser-1", {"serial": "PC-0042"}, ["G0 X0"])
+    assert created and late.state == "rejected" and "job J-1" in late.detail and "now done" in late.detail
+    assert journal.retry("J-3") is None  # an operator's retry cannot get round it either
+    assert journal.start("J-3", "attempt").state == "rejected"
+    assert journal.fired_by("PC-0042") == "J-1"
+
+
+def test_journal_keeps_a_retried_jobs_claim_on_its_serial(journal: JobJournal) -> None:
+    journal.add("J-1", "laser-1", {"serial": "PC-0042"}, ["G0 X0"])
+    assert journal.start("J-1", "attempt").state == "running"
+    journal.transition("J-1", "interrupted", "door", expect=("running",))
+    assert journal.retry("J-1", "OP-0007") is None
+    assert journal.start("J-1", "attempt").state == "running" and journal.get("J-1").attempts == 2
+
+
+def test_journal_unique_firing_is_a_database_constraint(journal: JobJournal) -> None:
+    import sqlite3
+
+    journal.add("J-1", "laser-1", {"serial": "PC-0042"}, ["G0 X0"])
+    journal.start("J-1", "attempt")
+    with pytest.raises(sqlite3.IntegrityError):  # even a writer that skips start() cannot fire it twice
+        journal._db.execute("INSERT INTO engraved_serials (serial, firing, job_id, ts) VALUES ('PC-0042', 1, 'X', '')")
+
+
+def test_journal_reengrave_is_a_recorded_supervisor_decision_for_one_more_firing(journal: JobJournal) -> None:
+    journal.add("J-1", "laser-1", {"serial": "PC-0042", "text": "PC-0042"}, ["G0 X1", "M2"])
+    assert "only a job that fired" in journal.reengrave("J-1", "OP-0001", "smudged")[0]
+    journal.start("J-1", "attempt")
+    journal.transition("J-1", "done", expect=("running",))
+    assert "needs a reason" in journal.reengrave("J-1", "OP-0001", " ")[0]
+    assert "badge" in journal.reengrave("J-1", "", "smudged")[0]
+    problem, new_id = journal.reengrave("J-1", "OP-0001", "smudged at polishing")
+    assert problem is None and new_id == "J-1.r2"
+    again = journal.get(new_id)
+    assert (again.state, again.program, again.request["reengrave_of"]) == ("accepted", ("G0 X1", "M2"), "J-1")
+    assert "already has a firing under way: job J-1.r2" in journal.reengrave("J-1", "OP-0001", "twice")[0]
+    assert journal.start(new_id, "attempt").state == "running"  # the decision allowed this firing
+    journal.transition(new_id, "done", expect=("running",))
+    [decision] = journal.decisions("laser-1")
+    assert (decision.action, decision.job_id, decision.new_job_id, decision.operator, decision.reason) == \
+        ("reengrave", "J-1", "J-1.r2", "OP-0001", "smudged at polishing")
+    assert journal.reengrave("J-1.r2", "OP-0001", "again")[1] == "J-1.r3"
+    assert journal.history(new_id)[0][1:] == ("accepted", "re-engraving of J-1 by OP-0001: smudged at polishing",
+                                               "OP-0001")
+
+
+def test_journal_unlock_requests_wait_for_the_gateway_and_terminal_jobs_expire(journal: JobJournal) -> None:
+    request = journal.request_unlock("laser-1", "OP-0007")
+    assert journal.pending_unlock("laser-2") is None
+    assert journal.pending_unlock("laser-1").id == request
+    journal.settle(request, "unlocked by OP-0007")
+    assert journal.pending_unlock("laser-1") is None and journal.decision(request).outcome == "unlocked by OP-0007"
+    journal.add("J-1", "laser-1", {}, ["G0 X0"])
+    journal.cancel("J-1")
+    journal.mark_published("J-1", "cancelled")
+    assert journal.expired("laser-1", 3600) == []
+    assert [j.job_id for j in journal.expired("laser-1", 0)] == ["J-1"]
+    journal.mark_cleared("J-1")
+    assert journal.expired("laser-1", 0) == []
