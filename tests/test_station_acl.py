@@ -29,6 +29,7 @@ WRITERS = {
     f"{GW}/engraver/laser-1/command": {"kiosk"},
     f"{GW}/probe/furnace-1/window": {"kiosk"},
     f"{SITE}/pieces/PC-1/events": {"kiosk"},
+    f"{SITE}/kiosk/casting/status": {"kiosk"},
 }
 # Who may read each of them. casting-2, another gateway, reads none of casting-1's topics.
 READERS = {
@@ -42,6 +43,7 @@ READERS = {
     f"{GW}/engraver/laser-1/command": {"casting-1"},
     f"{GW}/probe/furnace-1/window": {"casting-1", "kiosk"},
     f"{SITE}/pieces/PC-1/events": {"engineer"},
+    f"{SITE}/kiosk/casting/status": {"engineer", "kiosk"},
 }
 ROLES = ("casting-1", "casting-2", "kiosk", "engineer")
 
