@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from benchpin.config import StationConfig
-from benchpin.contract import ContractError, JobStatus, ScanMessage, Temperature, topic_segment
+from benchpin.contract import ContractError, EngraverStatus, JobStatus, ScanMessage, Temperature, topic_segment
 from benchpin.mqtt import MqttSession
 from benchpin.topics import Topics
 
@@ -65,6 +65,7 @@ class LiveFeed:
         self.topics = Topics(config.site.id)
         self._temperatures: dict[str, dict[str, Any]] = {}  # probe id -> last reading
         self._jobs: dict[str, JobStatus] = {}  # laser job id -> last state seen
+        self._machine: EngraverStatus | None = None  # the laser controller's last state
         self._listeners: set[Listener] = set()
         self._lock = threading.Lock()
         self.session: MqttSession | None = None
@@ -90,6 +91,8 @@ class LiveFeed:
         if self.engraver:
             self.session.subscribe(self.topics.engraver_job_states(self.engraver.gateway, self.engraver.device),
                                    self.on_job_state)
+            self.session.subscribe(self.topics.engraver_state(self.engraver.gateway, self.engraver.device),
+                                   self.on_machine_state)
         if self._owns_session:
             self.session.start()
 
@@ -108,6 +111,11 @@ class LiveFeed:
         """Return the last reading of every probe, by probe id."""
         with self._lock:
             return [self._temperatures[probe] for probe in sorted(self._temperatures)]
+
+    def machine(self) -> EngraverStatus | None:
+        """Return the laser controller's last reported state, or None before the first."""
+        with self._lock:
+            return self._machine
 
     def job(self, job_id: str) -> JobStatus | None:
         """Return the last state seen of a laser job, or None."""
@@ -155,6 +163,16 @@ class LiveFeed:
             self._temperatures[probe] = reading
         self.push(LiveMessage("temperature", reading))
 
+    def on_machine_state(self, topic: str, payload: bytes) -> None:
+        status = _decode(topic, payload, EngraverStatus)
+        if status is None:
+            return
+        with self._lock:
+            changed = self._machine is None or self._machine.state != status.state
+            self._machine = status
+        if changed:  # the engraving screen shows it (and the unlock button in Alarm)
+            self.push(LiveMessage("machine", {"state": status.state.value}))
+
     def on_job_state(self, topic: str, payload: bytes) -> None:
         status = _decode(topic, payload, JobStatus)
         if status is None:
@@ -177,7 +195,7 @@ def _put_nowait(listener: Listener, message: LiveMessage | None) -> bool:
         return False
 
 
-_M = TypeVar("_M", ScanMessage, Temperature, JobStatus)
+_M = TypeVar("_M", ScanMessage, Temperature, JobStatus, EngraverStatus)
 
 
 def _decode(topic: str, payload: bytes, message: type[_M]) -> _M | None:

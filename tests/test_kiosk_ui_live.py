@@ -19,6 +19,7 @@ from benchpin.topics import Topics
 from kiosk.state import get_bridge, get_ledger
 from kiosk.live import LISTENER_BACKLOG, LiveFeed, LiveMessage
 from kiosk.server import KioskServer
+from kiosk.ui.state import ui_state
 from kiosk.ui.stream import event_stream
 from tests.helpers import Subscriber, wait_until
 from tests.notify_socket import NotifySocket
@@ -216,3 +217,33 @@ def test_two_kiosks_on_one_gateway_never_act_on_the_same_scan(tmp_path: Path, br
     finally:
         for feed, _ in feeds.values():
             feed.stop()
+
+
+def test_kiosk_unlock_button_sends_the_unlock_after_confirmation(server: KioskServer, broker: Mosquitto) -> None:
+    """Alarm on the laser → the engraving tab offers unlock to an engraver → confirmed → command at the gateway."""
+    command_topic = TOPICS.engraver_command("engrave-1", "laser-1")
+    sub = Subscriber(broker.port, command_topic)
+    state_topic = TOPICS.engraver_state("engrave-1", "laser-1")
+    live = ui_state(server.app).live
+    wait_until(lambda: send(broker, state_topic, {"state": "Alarm", "ts": "2026-12-02T10:00:00.000Z"}, retain=True)
+               or (live.machine() is not None), timeout=10)
+    kiosk = Kiosk(server.app)
+    kiosk.scan("OP-ART")
+    page = kiosk.get("/engraving").get_data(as_text=True)
+    assert "state-alarm" in page and "Unlock the laser…" not in page and "may unlock it" in page
+    refused = kiosk.post("/engraving/unlock", safe="yes")
+    assert refused.status_code == 409 and "role artisan may not unlock" in refused.get_data(as_text=True)
+    kiosk.scan("OP-ENG")
+    assert "Unlock the laser…" in kiosk.get("/engraving").get_data(as_text=True)
+    assert "The laser is safe: unlock it" in kiosk.get("/engraving/unlock").get_data(as_text=True)
+    unconfirmed = kiosk.post("/engraving/unlock")
+    assert unconfirmed.status_code == 409 and "confirm first" in unconfirmed.get_data(as_text=True)
+    sent = kiosk.post("/engraving/unlock", safe="yes")
+    assert sent.status_code == 200 and "Unlock sent" in sent.get_data(as_text=True)
+    received = sub.wait_for(lambda p: p, command_topic)
+    sub.close()
+    assert [(c["action"], c["operator"]) for c in received] == [("unlock", "OP-ENG")]
+    send(broker, state_topic, {"state": "Idle", "ts": "2026-12-02T10:00:05.000Z"}, retain=True)
+    wait_until(lambda: (m := live.machine()) is not None and m.state == "Idle", timeout=10)
+    idle = kiosk.post("/engraving/unlock", safe="yes")
+    assert idle.status_code == 409 and "not in an alarm" in idle.get_data(as_text=True)

@@ -199,6 +199,10 @@
       enqueue(function () { return scan(data.code); });
     });
     source.addEventListener("temperature", function (event) { showReading(JSON.parse(event.data)); });
+    source.addEventListener("machine", function () {
+      // The engraving queue shows the laser's state (and the unlock button in an alarm).
+      if (document.body.dataset.page === "engraving") enqueue(function () { return go(location.href); });
+    });
     source.addEventListener("job", function (event) {
       const data = JSON.parse(event.data);
       const shown = document.querySelector('[data-job="' + CSS.escape(data.job_id) + '"]');

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, request, url_for
 from werkzeug.wrappers import Response
 
-from benchpin.contract import JobAction, JobDecision
+from benchpin.contract import EngraverAction, EngraverCommand, JobAction, JobDecision
 from benchpin.topics import utc_ts
 from kiosk.ledger import MoveRefused
 from kiosk.state import get_bridge, get_ledger, kiosk_state
@@ -129,8 +129,48 @@ def engraving_jobs() -> list[dict[str, Any]]:
 @auth.login_required
 def engraving() -> tuple[str, int]:
     operator = auth.current_operator()
-    return render_screen("engraving.html", page="engraving", jobs=engraving_jobs(),
+    return render_screen("engraving.html", page="engraving", jobs=engraving_jobs(), machine=machine_state(),
                          may_command=operator is not None and operator.role in JOB_ROLES)
+
+
+def machine_state() -> str:
+    """Return the laser controller's last reported state ("" before the first)."""
+    machine = ui_state().live.machine()
+    return machine.state.value if machine is not None else ""
+
+
+@bp.get("/engraving/unlock")
+@auth.login_required
+def unlock_confirm() -> tuple[str, int]:
+    """Ask the operator to confirm the laser is safe before it is unlocked."""
+    return render_screen("unlock.html", page="engraving", machine=machine_state())
+
+
+@bp.post("/engraving/unlock")
+@auth.login_required
+def unlock() -> Response | tuple[str, int]:
+    """Send the laser's unlock ($X) to its gateway, once the operator confirmed it is safe."""
+    operator = auth.current_operator()
+    assert operator is not None
+    bridge = get_bridge()
+    problem = ""
+    if operator.role not in JOB_ROLES:
+        problem = f"role {operator.role} may not unlock the laser (allowed: {', '.join(JOB_ROLES)})"
+    elif request.form.get("safe") != "yes":
+        problem = "confirm first that the laser is safe to unlock"
+    elif bridge is None or not bridge.engraver:
+        problem = "this kiosk does not talk to an engraver (kiosk.engraver is not set)"
+    elif machine_state() not in ("Alarm", ""):
+        problem = f"the laser is {machine_state()}, not in an alarm: nothing to unlock"
+    if problem:
+        return render_screen("unlock.html", status=409, page="engraving", machine=machine_state(),
+                             error=f"Not sent: {problem}.")
+    assert bridge is not None
+    command = EngraverCommand(action=EngraverAction.UNLOCK, operator=operator.operator_id, ts=utc_ts())
+    bridge.outbox.put(bridge.topics.engraver_command(bridge.gateway, bridge.engraver), command.to_payload(),
+                      kind="command", wait=True)
+    flash(f"Unlock sent to {bridge.engraver}: the gateway sends $X unless the door is open.", "done")
+    return see(url_for("station.engraving"))
 
 
 @bp.post("/engraving/<job_id>/<action>")
