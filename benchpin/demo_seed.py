@@ -45,6 +45,7 @@ SETUP_OPERATOR = "OP-0005"
 def seed_demo_ledger(kiosk: KioskConfig) -> None:
     """Fill an empty demo ledger with operators and pieces placed along their routes."""
     from kiosk.ledger import Ledger, parse_pieces_csv
+    from kiosk.ledger.checks import passing_answers
 
     with Ledger.from_config(kiosk) as ledger:
         if ledger.operators():
@@ -55,6 +56,8 @@ def seed_demo_ledger(kiosk: KioskConfig) -> None:
                              operator=SETUP_OPERATOR)
         for piece_id, count in ADVANCES.items():
             for _ in range(count):
+                piece = ledger.piece(piece_id)
+                stage = ledger.workflow.route(piece.route).stage(piece.stage)
                 ledger.advance(piece_id, operator=SETUP_OPERATOR, station="demo-setup",
-                               note="placed by the demo")
+                               note="placed by the demo", checks=passing_answers(stage.checks, piece))
         log.info("seeded the demo ledger: %d operators, %d pieces", len(OPERATORS), len(ADVANCES))

@@ -16,8 +16,8 @@ log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__)
 
 _MOVE_FIELDS: dict[str, type] = {"to": str, "operator": str, "note": str, "from": str, "version": int,
-                                  "override": bool}
-_KIND_NAMES = {str: "a string", int: "an integer", bool: "true or false"}
+                                  "override": bool, "checks": dict}
+_KIND_NAMES = {str: "a string", int: "an integer", bool: "true or false", dict: "an object"}
 
 
 def _error(status: int, message: str) -> tuple[Response, int]:
@@ -86,6 +86,9 @@ def _move_body() -> tuple[dict[str, Any] | None, str]:
     for key in ("to", "operator"):
         if not isinstance(body.get(key), str) or not body[key].strip():
             return None, f"{key}: is required"
+    for name, value in (body.get("checks") or {}).items():
+        if not isinstance(value, (bool, int, float, str)) or len(name) > 64:
+            return None, f"checks.{name[:64]}: must be true/false, a number or a photo reference"
     if body["operator"].strip() == LASER:
         return None, "operator: must be a person's badge (the laser moves pieces by itself)"
     for key in ("to", "operator", "from", "note"):
@@ -105,7 +108,8 @@ def post_move(piece_id: str) -> tuple[Response, int]:
         event = state.ledger.move(piece_id, body["to"].strip(), operator=body["operator"].strip(),
                                   station=state.config.kiosk.id if state.config.kiosk else "api",
                                   note=body.get("note") or "", expected_stage=body.get("from"),
-                                  expected_version=body.get("version"), override=body.get("override") is True)
+                                  expected_version=body.get("version"), override=body.get("override") is True,
+                                  checks=body.get("checks"))
     except NotFound as exc:
         return _error(404, str(exc))
     except MoveRefused as exc:

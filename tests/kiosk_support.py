@@ -10,6 +10,7 @@ from typing import Iterator
 import pytest
 
 from kiosk.ledger import Ledger, PieceSpec
+from kiosk.ledger.checks import passing_answers
 
 POSTGRES_URL = os.environ.get("BENCHPIN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -83,3 +84,12 @@ def engraved(ledger: Ledger, piece_id: str) -> None:
     job = ledger.laser_job(piece_id)
     if job is not None and job.state != "done":
         ledger.record_job(job.job_id, "done")
+
+
+def passing(ledger: Ledger, piece_id: str) -> dict[str, object]:
+    """Answer every check of the piece's current stage so that it passes (what a careful QC enters)."""
+    piece = ledger.piece(piece_id)
+    route = ledger.workflow.route(piece.route)
+    if piece.stage not in {s.name for s in route.stages}:
+        return {}
+    return dict(passing_answers(route.stage(piece.stage).checks, piece))

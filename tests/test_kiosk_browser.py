@@ -17,6 +17,7 @@ from benchpin.topics import Topics
 from kiosk.state import get_bridge, get_ledger
 from kiosk.server import KioskServer
 from tests.helpers import wait_until
+from tests.kiosk_support import passing
 from tests.kiosk_ui_support import served_kiosk
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -132,7 +133,8 @@ def test_kiosk_browser_tree_wip_engraving_and_refusals(page, server: KioskServer
         ledger = get_ledger()
         ledger.add_operator("OP-0042", "Meera <b>Iyer</b>", "setter")
         for _ in range(4):
-            ledger.advance("PC-3", operator="OP-SUP", station="setup")  # bespoke: casting → … → try on
+            ledger.advance("PC-3", operator="OP-SUP", station="setup",  # bespoke: casting → … → try on
+                           checks=passing(ledger, "PC-3"))
     wedge(page, "OP-SUP")
     expect(page.locator(".badge")).to_contain_text("Supervisor One")
     scan_over_mqtt(broker, "TR-1")
@@ -154,7 +156,7 @@ def test_kiosk_browser_tree_wip_engraving_and_refusals(page, server: KioskServer
     page.get_by_role("link", name="Work here").click()
     expect(page.locator("#wip tbody tr")).to_have_count(1)
     shoot(page, artifacts_dir, "wip")
-    page.get_by_role("link", name="Engraving").click()
+    page.get_by_role("link", name="Engraving", exact=True).click()
     expect(page.locator("#jobs")).to_contain_text("interrupted")
     shoot(page, artifacts_dir, "engraving")
     page.get_by_role("button", name="Retry").click()
@@ -277,3 +279,36 @@ def test_kiosk_browser_wip_board_at_800x480(browser, server: KioskServer, artifa
         expect(page.locator("#wip")).to_contain_text("PC-3")
     finally:
         context.close()
+
+
+def test_kiosk_browser_qc_failing_measurement_leads_to_rework_at_800x480(  # type: ignore[no-untyped-def]
+        browser, tmp_path: Path, broker: Mosquitto, artifacts_dir: Path) -> None:
+    expect = playwright_api.expect
+    with served_kiosk(tmp_path, broker.port, station="qc") as server:
+        with server.app.app_context():
+            ledger = get_ledger()
+            while ledger.piece("PC-2").stage != "qc":  # the vermeil ring, through the laser
+                job = ledger.laser_job("PC-2")
+                if job is not None:
+                    ledger.record_job(job.job_id, "done")
+                ledger.advance("PC-2", operator="OP-SUP", station="setup", checks=passing(ledger, "PC-2"))
+        context = browser.new_context(viewport={"width": 800, "height": 480}, base_url=server.url)
+        page = context.new_page()
+        try:
+            page.goto("/")
+            page.wait_for_function("document.documentElement.dataset.live === 'open'")
+            wedge(page, "OP-QC")
+            expect(page.locator(".badge")).to_contain_text("Qc One")
+            wedge(page, "PC-2")
+            expect(page.locator("#stage")).to_have_text("qc")
+            page.get_by_label("Plating thickness").fill("2.1")
+            page.locator(".check-pass_fail .toggle").first.click()
+            shoot(page, artifacts_dir, "qc-checks-800x480")
+            page.get_by_role("button", name="Advance to packing").click()
+            expect(page.locator("#failed-checks")).to_contain_text("Plating thickness 2.1 µm is below 2.5 µm")
+            shoot(page, artifacts_dir, "qc-failed-800x480")
+            page.get_by_role("button", name="Back to plating").click()
+            expect(page.locator("#stage")).to_have_text("plating")
+            expect(page.locator("#history")).to_contain_text("plating um 2.1 ✗")
+        finally:
+            context.close()

@@ -10,7 +10,7 @@ import pytest
 
 from kiosk.ledger import LASER, SCRAPPED, Ledger, MoveRefused, NotFound
 from kiosk.ledger.db import IntegrityViolation
-from tests.kiosk_support import OPERATORS, add_operators, engraved, ledger, ledger_url, postgres_unavailable, spec  # noqa: F401
+from tests.kiosk_support import OPERATORS, add_operators, engraved, ledger, passing, ledger_url, postgres_unavailable, spec  # noqa: F401
 
 BY_ROLE = {role: op for op, role in OPERATORS.items()}
 
@@ -23,7 +23,8 @@ def walk(ledger: Ledger, piece_id: str) -> list[str]:
         if not advance:
             return stages
         engraved(ledger, piece_id)
-        event = ledger.advance(piece_id, operator=BY_ROLE[advance[0].roles[0]], station="bench")
+        event = ledger.advance(piece_id, operator=BY_ROLE[advance[0].roles[0]], station="bench",
+                               checks=passing(ledger, piece_id))
         stages.append(event.to_stage)
 
 
@@ -54,7 +55,7 @@ def test_ledger_walks_bespoke_route_end_to_end(ledger: Ledger) -> None:
 def to_stage(ledger: Ledger, piece_id: str, stage: str) -> None:
     while ledger.piece(piece_id).stage != stage:
         engraved(ledger, piece_id)
-        ledger.advance(piece_id, operator="OP-SUP", station="bench")
+        ledger.advance(piece_id, operator="OP-SUP", station="bench", checks=passing(ledger, piece_id))
 
 
 def test_ledger_rework_sends_piece_back_with_reason_and_keeps_serial(ledger: Ledger) -> None:

@@ -8,7 +8,9 @@ from flask import Blueprint, abort, flash, request, url_for
 from werkzeug.wrappers import Response
 
 from kiosk.state import get_ledger, kiosk_state
+from kiosk.ledger import ADVANCE as ADVANCE_MOVE
 from kiosk.ledger import REWORK, SCRAP, SCRAPPED, MoveOption, MoveRefused, NotFound, Piece
+from kiosk.ledger.checks import CheckResult, CheckValue, judge
 from kiosk.ui import auth
 from kiosk.ui.barcodes import ADVANCE, COMMAND, LOGOUT, OPERATOR, PIECE, TREE, read_barcode
 from kiosk.ui.stations import job_state
@@ -97,7 +99,8 @@ def _command(code: str, back: str) -> Answer:
 
 @bp.get("/pieces/<piece_id>")
 @auth.login_required
-def piece(piece_id: str, error: str = "", status: int = 200) -> Answer:
+def piece(piece_id: str, error: str = "", status: int = 200, failed: list[CheckResult] | None = None,
+          answers: dict[str, CheckValue] | None = None) -> Answer:
     ledger = get_ledger()
     operator = auth.current_operator()
     assert operator is not None
@@ -110,11 +113,25 @@ def piece(piece_id: str, error: str = "", status: int = 200) -> Answer:
     route = ledger.workflow.route(current.route)
     stages = [s.name for s in route.stages if s.applies_to(current)]
     laser = job_state(history[-1].event_id) if current.stage == route.engraving else None
+    here = route.stage(current.stage).checks if current.stage in {s.name for s in route.stages} else ()
     return render_screen("piece.html", status=status, page="piece", piece=current, laser=laser,
                          history=list(reversed(history)), stages=stages, error=error,
+                         checks=[c for c in here if c.applies_to(current)], failed=failed or [],
+                         answers=answers or {}, reworks=[o for o in options if o.kind == REWORK and o.allowed],
                          advance=[o for o in options if o.kind not in (REWORK, SCRAP)],
                          rework=_summary(options, REWORK), scrap=_summary(options, SCRAP),
                          scan_piece=current.piece_id, scan_version=current.version)
+
+
+def _failing(piece_id: str, answers: dict[str, CheckValue]) -> list[CheckResult]:
+    """Return the answered checks of the piece's current stage that fail."""
+    ledger = get_ledger()
+    current = ledger.piece(piece_id)
+    route = ledger.workflow.route(current.route)
+    if current.stage not in {s.name for s in route.stages}:
+        return []
+    results, _ = judge(route.stage(current.stage).checks, answers, current, complete=False)
+    return [r for r in results if not r.passed]
 
 
 def _summary(options: list[MoveOption], kind: str) -> dict[str, Any] | None:
@@ -130,8 +147,29 @@ def _summary(options: list[MoveOption], kind: str) -> dict[str, Any] | None:
 @auth.login_required
 def move_piece(piece_id: str) -> Answer:
     note = (request.form.get("note") or request.form.get("other_note") or "").strip()
+    try:
+        answers = _check_answers(piece_id)
+    except ValueError as exc:
+        return piece(piece_id, error=f"Not moved: {exc}.", status=400)
     return _move_piece(piece_id, request.form.get("to", ""), request.form.get("version", ""), note,
-                       override=request.form.get("override") == "1")
+                       override=request.form.get("override") == "1", answers=answers)
+
+
+def _check_answers(piece_id: str) -> dict[str, CheckValue]:
+    """Read the QC answers a form carries (``check.<name>``): pass/fail, a number, a photo reference."""
+    answers: dict[str, CheckValue] = {}
+    for key, raw in request.form.items():
+        if not key.startswith("check.") or raw == "":
+            continue
+        name = key[len("check."):]
+        if raw in ("pass", "fail"):
+            answers[name] = raw == "pass"
+        else:
+            try:
+                answers[name] = float(raw.replace(",", "."))
+            except ValueError:
+                raise ValueError(f"{name}: {raw[:20]!r} is not a number") from None
+    return answers
 
 
 @bp.get("/pieces/<piece_id>/override")
@@ -154,7 +192,8 @@ def override(piece_id: str) -> Answer:
                          scan_piece=current.piece_id, scan_version=current.version)
 
 
-def _move_piece(piece_id: str, to: str, version: str, note: str, *, override: bool = False) -> Answer:
+def _move_piece(piece_id: str, to: str, version: str, note: str, *, override: bool = False,
+                answers: dict[str, CheckValue] | None = None) -> Answer:
     """Advance (``to`` empty) or move a piece; a refusal shows the piece with why (409)."""
     operator = auth.current_operator()
     assert operator is not None
@@ -163,12 +202,18 @@ def _move_piece(piece_id: str, to: str, version: str, note: str, *, override: bo
     ledger = get_ledger()
     station = kiosk_state().config.kiosk.id  # type: ignore[union-attr]
     try:
+        kinds = {o.to: o.kind for o in ledger.options(piece_id, operator.operator_id)}
+        if not to or kinds.get(to) == ADVANCE_MOVE:
+            failed = _failing(piece_id, answers or {})
+            if failed:  # a failing check is never advanced past: offer rework with it as the reason
+                return piece(piece_id, error="Not moved: " + "; ".join(r.why for r in failed) + ".",
+                             status=409, failed=failed, answers=answers)
         if to:
             event = ledger.move(piece_id, to, operator=operator.operator_id, station=station, note=note,
-                                expected_version=int(version), override=override)
+                                expected_version=int(version), override=override, checks=answers)
         else:
             event = ledger.advance(piece_id, operator=operator.operator_id, station=station, note=note,
-                                   expected_version=int(version), override=override)
+                                   expected_version=int(version), override=override, checks=answers)
     except NotFound as exc:
         abort(404, description=f"{exc}.")
     except MoveRefused as exc:
