@@ -19,7 +19,11 @@ CHAR_WIDTH = 0.56  # average glyph width over glyph height, for cutting lines to
 
 
 class LayoutError(ValueError):
-    """A label too small for what it must carry."""
+    """A label too small for what it must carry; ``dimension`` is ``width_mm`` or ``height_mm``."""
+
+    def __init__(self, message: str, dimension: str) -> None:
+        super().__init__(message)
+        self.dimension = dimension
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,7 @@ def layout(label: Label, size: LabelSize = LabelSize()) -> Layout:
     if module < 1:
         need = (len(flags) + 2 * QUIET_MODULES) * 25.4 / size.dpi
         raise LayoutError(f"{label.code}: its barcode needs {need:.1f} mm at {size.dpi} dpi; "
-                          f"the label is {size.width_mm:g} mm wide")
+                          f"the label is {size.width_mm:g} mm wide", "width_mm")
     margin = size.dots(1.5)
     code_h = max(8, round(height * 0.11))
     line_h = max(8, round(height * 0.08))
@@ -99,7 +103,7 @@ def layout(label: Label, size: LabelSize = LabelSize()) -> Layout:
     bar_h = height - 2 * margin - text_h
     if bar_h < size.dots(MIN_BAR_HEIGHT_MM):
         raise LayoutError(f"{label.code}: the label is {size.height_mm:g} mm tall; the barcode and the id "
-                          f"need {(size.dots(MIN_BAR_HEIGHT_MM) + code_h + 2 * margin) * 25.4 / size.dpi:.1f} mm")
+                          f"need {(size.dots(MIN_BAR_HEIGHT_MM) + code_h + 2 * margin) * 25.4 / size.dpi:.1f} mm", "height_mm")
     bar_h = min(bar_h, size.dots(15.0))
     barcode = Barcode(x=(width - module * len(flags)) // 2, y=margin, module=module, height=bar_h,
                       data=label.code, modules=flags)
