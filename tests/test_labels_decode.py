@@ -3,6 +3,7 @@ trees and badges, with and without the site's check character."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Iterator
 
@@ -14,7 +15,9 @@ from kiosk.labels.cli import label_for
 from kiosk.ledger import Ledger
 from tests.labels_support import CHECKED, PLAIN, decode, fill, pdf_pages_as_png
 
-SIZES = [LabelSize(), LabelSize(dpi=300), LabelSize(width_mm=50.8, height_mm=25.4, dpi=203)]
+SIZES = [LabelSize(), LabelSize(dpi=300), LabelSize(width_mm=50.8, height_mm=25.4, dpi=203),
+         LabelSize(width_mm=45.0, height_mm=25.4, dpi=203)]
+SIZE_IDS = ["57x32@203", "57x32@300", "51x25@203", "45x25@203"]
 
 
 @pytest.fixture(params=[PLAIN, CHECKED], ids=["plain", "check-character"])
@@ -24,7 +27,7 @@ def filled(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Led
         yield ledger, fill(ledger, rules)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=["57x32@203", "57x32@300", "51x25@203"])
+@pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
 def test_every_png_label_scans_back_to_its_id(filled: tuple[Ledger, dict[str, str]], size: LabelSize,
                                               tmp_path: Path) -> None:
     ledger, names = filled
@@ -32,6 +35,23 @@ def test_every_png_label_scans_back_to_its_id(filled: tuple[Ledger, dict[str, st
         png = to_png(layout(label_for(ledger, code), size))
         (tmp_path / f"{name}.png").write_bytes(png)
         assert decode(png) == [code], name
+
+
+@pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
+def test_the_png_bars_are_the_encoders_modules_with_quiet_zones(size: LabelSize) -> None:
+    from PIL import Image
+
+    from kiosk.labels import Label
+    from kiosk.labels.code128 import QUIET_MODULES, bars
+
+    lay = layout(Label("piece", "PC-2026-0042X", ("Molten Wave Stacking Ring",)), size)
+    bc = lay.barcode
+    assert bc.x >= QUIET_MODULES * bc.module and bc.x + bc.width + QUIET_MODULES * bc.module <= size.width
+    image = Image.open(io.BytesIO(to_png(lay)))
+    assert image.size == (size.width, size.height)
+    row = [image.getpixel((x, bc.y + bc.height // 2)) == 0 for x in range(size.width)]
+    expected = [False] * bc.x + [bar for bar in bars(bc.data, quiet=0) for _ in range(bc.module)]
+    assert row == expected + [False] * (size.width - len(expected))
 
 
 def test_every_pdf_page_scans_back_to_its_id(filled: tuple[Ledger, dict[str, str]], tmp_path: Path) -> None:

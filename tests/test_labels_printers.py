@@ -65,11 +65,11 @@ def test_labels_print_over_tcp_9100(labels: list[Label]) -> None:
 def test_zpl_escapes_what_the_printer_would_read_as_commands() -> None:
     with ZplTcpListener() as listener:
         config = PrinterConfig(name="n", kind="zpl-tcp", host=listener.host, port=listener.port)
-        print_labels([Label("piece", "PC-00_42", ("a^b~c_d",))], config)
+        print_labels([Label("piece", "PC-00_42", ("a^b~c_d",)), Label("piece", "PC-A^B~1")], config)
         (job,) = listener.wait_jobs(1)
-    (label,) = parse_zpl(job)
-    assert label.barcodes() == ["PC-00_42"]
-    assert label.texts()[1] == "a^b~c_d"
+    first, second = parse_zpl(job)
+    assert first.barcodes() == ["PC-00_42"] and second.barcodes() == ["PC-A^B~1"]
+    assert first.texts()[1] == "a^b~c_d"
     assert b"^FDa^b" not in job
 
 
