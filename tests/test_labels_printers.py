@@ -106,3 +106,30 @@ def test_a_missing_serial_port_is_named(tmp_path: Path) -> None:
     config = PrinterConfig(name="s", kind="zpl-serial", device=str(tmp_path / "ttyUSB9"))
     with pytest.raises(PrinterError, match="ttyUSB9"):
         print_labels([Label("piece", "PC-0001")], config)
+
+
+def test_a_long_batch_goes_over_usb_in_chunks_in_order() -> None:
+    bus, printer = SimUsbPrinterBus(), SimZplPrinter()
+    bus.plug(printer)
+    batch = [Label("piece", f"PC-2026-{n:04d}", ("Molten Wave Stacking Ring", "925 silver · 925")) for n in range(80)]
+    print_labels(batch, usb_printer(printer), usb_backend=bus)
+    assert len(printer.received) > 16384 and printer.writes > 1
+    assert [label.barcodes() for label in parse_zpl(bytes(printer.received))] == [[b.code] for b in batch]
+
+
+def test_the_simulated_printer_is_busy_until_usblp_is_detached() -> None:
+    import usb.core
+    import usb.util
+
+    bus, printer = SimUsbPrinterBus(), SimZplPrinter()
+    bus.plug(printer)
+    device = usb.core.find(idVendor=printer.vendor_id, idProduct=printer.product_id, backend=bus)
+    device.set_configuration()
+    with pytest.raises(usb.core.USBError, match="busy"):
+        usb.util.claim_interface(device, 0)
+    device.detach_kernel_driver(0)
+    usb.util.claim_interface(device, 0)
+    assert device.write(0x01, b"^XA^XZ") == 6 and printer.received == b"^XA^XZ"
+    bus.unplug(printer)
+    with pytest.raises(usb.core.USBError, match="No such device"):
+        device.write(0x01, b"^XA^XZ")
