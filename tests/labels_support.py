@@ -41,8 +41,8 @@ def fill(ledger: Ledger, rules: BarcodeRules) -> dict[str, str]:
 
 def decode(png: bytes) -> list[str]:
     """Return the text of every Code 128 a real decoder finds in a PNG."""
-    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)), formats=zxingcpp.BarcodeFormat.Code128)
-    return [r.text for r in found]
+    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
+    return [r.text for r in found if r.format == zxingcpp.BarcodeFormat.Code128]
 
 
 def pdf_pages_as_png(pdf: Path, dpi: int = 300) -> list[bytes]:
