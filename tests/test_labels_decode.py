@@ -98,3 +98,15 @@ def test_a_long_style_is_cut_to_the_width() -> None:
 
     lay = layout(Label("piece", "PC-0001", ("x" * 200,)))
     assert lay.texts[1].text.endswith("…") and len(lay.texts[1].text) < 60
+
+
+@pytest.mark.parametrize("code", ["PC-A12425GABC1234002M", "PC-2026-000001-ABCDEFG", "TR-1", "OP-00"])
+@pytest.mark.parametrize("dpi", [203, 300])
+def test_long_and_short_ids_scan_back_on_the_job_bag_label(code: str, dpi: int, tmp_path: Path) -> None:
+    from kiosk.labels import Label
+
+    lay = layout(Label("piece", code, ("Molten Wave Stacking Ring",)), LabelSize(dpi=dpi))
+    assert decode(to_png(lay)) == [code]
+    pdf = tmp_path / "one.pdf"
+    pdf.write_bytes(to_pdf([lay]))
+    assert [decode(page) for page in pdf_pages_as_png(pdf)] == [[code]]
