@@ -119,7 +119,8 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
                        help="write FILE.png, FILE.pdf or FILE.zpl instead of printing (PDF and ZPL hold every "
                             "label; several PNGs are named FILE-ID.png)")
     parser.add_argument("--dpi", type=int, choices=(152, 203, 300, 600),
-                        help="with --output: the resolution in dots per inch (default 203)")
+                        help="with --output: the resolution of the printer that will print the file, in dots per "
+                             "inch (default 203); the bars are whole dots of it")
     parser.add_argument("--size", type=parse_size, metavar="WxH",
                         help="with --output: the label's width and height in mm (default 57x32, a 2.25x1.25 "
                              "inch job-bag label)")
