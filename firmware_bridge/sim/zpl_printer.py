@@ -263,7 +263,6 @@ class ZplLabel:
         return [f.data for f in self.fields if f.kind.startswith("A")]
 
 
-
 def _unhex(data: str, indicator: str) -> str:
     raw = bytearray()
     i = 0
