@@ -3,7 +3,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-SYSTEM_PACKAGES ?= mosquitto mosquitto-clients chromium libusb-1.0-0 systemd cage openssl
+SYSTEM_PACKAGES ?= mosquitto mosquitto-clients chromium libusb-1.0-0 systemd cage openssl \
+	fonts-dejavu-core poppler-utils
 
 .PHONY: test demo install system-packages bench clean
 

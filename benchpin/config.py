@@ -192,6 +192,36 @@ class KioskConfig:
     name: str = ""  # what the header shows; "" in the file = the stations as words
 
 
+PRINTER_KINDS = ("zpl-usb", "zpl-tcp", "zpl-serial", "pdf", "png")
+
+
+@dataclass(frozen=True)
+class PrinterConfig:
+    """A label printer: ZPL II over USB, TCP (raw port 9100) or serial, or PDF/PNG files."""
+
+    name: str
+    kind: str  # one of PRINTER_KINDS
+    vendor_id: int = 0  # zpl-usb
+    product_id: int = 0
+    host: str = ""  # zpl-tcp
+    port: int = 9100
+    device: str = ""  # zpl-serial
+    baudrate: int = 9600
+    directory: str = ""  # pdf | png: where the files go (e.g. a print server's watched folder)
+    dpi: int = 203
+    width_mm: float = 57.0  # the common 2.25" x 1.25" job-bag label
+    height_mm: float = 32.0
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class LabelsConfig:
+    printers: tuple[PrinterConfig, ...] = ()  # the first is the default printer
+
+    def printer(self, name: str) -> PrinterConfig | None:
+        return next((p for p in self.printers if p.name == name), None)
+
+
 @dataclass(frozen=True)
 class StationConfig:
     site: SiteConfig
@@ -200,6 +230,7 @@ class StationConfig:
     kiosk: KioskConfig | None = None
     barcodes: BarcodeRules = field(default_factory=BarcodeRules)
     source: str = ""
+    labels: LabelsConfig = field(default_factory=LabelsConfig)
 
 
 Report = Callable[[str, str], None]
@@ -228,6 +259,7 @@ _OUTBOX = OutboxConfig()
 _GATEWAY = GatewayConfig(id="")
 _KIOSK = KioskConfig(station="")
 _BARCODES = BarcodeRules()
+_PRINTER = PrinterConfig(name="", kind="")
 
 
 def _segment(t: Table, key: str) -> str:
@@ -327,6 +359,49 @@ def _parse_barcodes(t: Table | None) -> BarcodeRules:
         t.problem("prefixes", "must name at least one prefix")
     t.done()
     return rules
+
+
+def _parse_printer(t: Table) -> PrinterConfig:
+    d = _PRINTER
+    kind = t.text("kind", choices=PRINTER_KINDS)
+    printer = PrinterConfig(
+        name=_segment(t, "name"),
+        kind=kind,
+        vendor_id=t.integer("vendor_id", d.vendor_id, min=0, max=0xFFFF),
+        product_id=t.integer("product_id", d.product_id, min=0, max=0xFFFF),
+        host=t.text("host", d.host),
+        port=t.integer("port", d.port, min=1, max=65535),
+        device=t.text("device", d.device),
+        baudrate=t.integer("baudrate", d.baudrate, min=50, max=4_000_000),
+        directory=t.text("directory", d.directory),
+        dpi=t.integer("dpi", d.dpi, min=100, max=1200),
+        width_mm=t.number("width_mm", d.width_mm, min=10.0, max=220.0),
+        height_mm=t.number("height_mm", d.height_mm, min=5.0, max=500.0),
+        timeout_s=t.number("timeout_s", d.timeout_s, min=0.1, max=300.0),
+    )
+    required = {"zpl-usb": ("vendor_id", printer.vendor_id and printer.product_id, "vendor_id and product_id"),
+                "zpl-tcp": ("host", printer.host, "host"), "zpl-serial": ("device", printer.device, "device"),
+                "pdf": ("directory", printer.directory, "directory"),
+                "png": ("directory", printer.directory, "directory")}
+    if kind in required:
+        key, given, what = required[kind]
+        if not given:
+            t.problem(key, f"{what} {'are' if ' and ' in what else 'is'} required for a {kind} printer")
+    t.done()
+    return printer
+
+
+def _parse_labels(t: Table | None) -> LabelsConfig:
+    if t is None:
+        return LabelsConfig()
+    printers = [_parse_printer(p) for p in t.tables("printers")]
+    seen: set[str] = set()
+    for i, printer in enumerate(printers):
+        if printer.name in seen:
+            t.problems.append(f"{t.path_of('printers')}[{i}].name: duplicate name {printer.name!r}")
+        seen.add(printer.name)
+    t.done()
+    return LabelsConfig(printers=tuple(printers))
 
 
 def _parse_engraver(t: Table) -> EngraverConfig:
@@ -502,9 +577,10 @@ def parse_config(data: dict[str, Any], *, source: str = "", checks: Iterable[Con
     kiosk_t = root.table("kiosk")
     kiosk = _parse_kiosk(kiosk_t) if kiosk_t else None
     barcodes = _parse_barcodes(root.table("barcodes"))
+    labels = _parse_labels(root.table("labels"))
     root.done()
     config = StationConfig(site=site, mqtt=mqtt, gateway=gateway, kiosk=kiosk, barcodes=barcodes,
-                           source=source)
+                           source=source, labels=labels)
 
     def report(path: str, message: str) -> None:
         problems.append(f"{path}: {message}")

@@ -13,6 +13,10 @@ from pathlib import Path
 from benchpin.commands import add_config_argument, load_or_exit
 from benchpin.config import KioskConfig, StationConfig
 from firmware_bridge.barcodes import validate
+from kiosk.labels import LayoutError
+from kiosk.labels.cli import print_ids
+from kiosk.labels.cli import register as register_labels
+from kiosk.labels.printers import PrinterError
 from kiosk.ledger import ROLES, DuplicateOperator, ImportRejected, Ledger, LedgerSchemaError, parse_pieces_csv
 from kiosk.ledger.db import Database, DatabaseUnavailable, sqlite_path
 from kiosk.ledger.migrations import current_version, latest_version, upgrade, where
@@ -58,7 +62,20 @@ def _import_pieces(args: argparse.Namespace) -> int:
             for problem in exc.problems:
                 print(f"  {problem}", file=sys.stderr)
             return EXIT_REFUSED
-    print(f"{args.file}: imported {count} piece(s)")
+        print(f"{args.file}: imported {count} piece(s)")
+        if args.labels:
+            return _print_imported(config, ledger, [spec.piece_id for spec in specs], args.printer)
+    return 0
+
+
+def _print_imported(config: StationConfig, ledger: Ledger, ids: list[str], printer: str | None) -> int:
+    try:
+        written = print_ids(config, ledger, ids, printer)
+    except (PrinterError, LayoutError) as exc:
+        print(f"benchpin: labels not printed: {exc} (the pieces are imported; benchpin label ID… prints them)",
+              file=sys.stderr)
+        return EXIT_REFUSED
+    print(f"{len(ids)} label(s) → {', '.join(written)}")
     return 0
 
 
@@ -147,6 +164,10 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
                     "stone_shape, enamel, tree_id). Any bad row aborts the import; every problem is "
                     "printed as 'line N: column: problem'.")
     imp.add_argument("file", metavar="FILE.csv", help="the UTF-8 CSV file to import")
+    imp.add_argument("--labels", action="store_true",
+                     help="then print a job-bag label for each imported piece")
+    imp.add_argument("--printer", metavar="NAME",
+                     help="with --labels: the [[labels.printers]] entry to print on (default: the first)")
     add_config_argument(imp)
     imp.set_defaults(func=_import_pieces)
 
@@ -184,3 +205,5 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
                     "ledger (benchpin kiosk, pieces, operators) does the same; this does it ahead of time.")
     add_config_argument(upg)
     upg.set_defaults(func=_ledger_upgrade)
+
+    register_labels(sub)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchpin.config import Report, StationConfig
+from kiosk.labels import Label, LabelSize, LayoutError, layout
 from kiosk.ledger.serials import check_pattern
 from kiosk.ledger.workflow import WorkflowError, load_workflow
 from kiosk.routes import DEFAULT_ROUTES_FILE
@@ -18,6 +19,7 @@ from kiosk.routes import DEFAULT_ROUTES_FILE
 
 def kiosk_checks(config: StationConfig, report: Report) -> None:
     """Report what makes ``[kiosk]`` unusable by the kiosk (nothing without a ``[kiosk]``)."""
+    label_checks(config, report)
     kiosk = config.kiosk
     if kiosk is None:
         return
@@ -38,3 +40,23 @@ def kiosk_checks(config: StationConfig, report: Report) -> None:
             report(f"kiosk.{key}", f"file not found: {path}")
     if kiosk.database.startswith(("postgresql://", "postgres://")) and not kiosk.outbox_file:
         report("kiosk.outbox_file", "is required with a PostgreSQL ledger (the kiosk's event outbox file)")
+
+
+# A long id of this site's shape: a printer whose label cannot carry its barcode is refused.
+SAMPLE_ID = "PC-2026-00042X"
+
+
+def label_checks(config: StationConfig, report: Report) -> None:
+    """Report ``[[labels.printers]]`` the kiosk cannot print on: no folder, or too small a label."""
+    printers = config.labels.printers
+    if printers and config.kiosk is None:
+        report("labels", "needs a [kiosk] section (labels are read from the ledger kiosk.database names)")
+    for i, printer in enumerate(printers):
+        key = f"labels.printers[{i}]"
+        if printer.kind in ("pdf", "png") and printer.directory and not Path(printer.directory).is_dir():
+            report(f"{key}.directory", f"no such directory: {printer.directory}")
+        size = LabelSize(width_mm=printer.width_mm, height_mm=printer.height_mm, dpi=printer.dpi)
+        try:
+            layout(Label("piece", SAMPLE_ID, ("style", "metal", "order")), size)
+        except LayoutError as exc:
+            report(f"{key}.{exc.dimension}", f"too small a label for an id such as {exc}")

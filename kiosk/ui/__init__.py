@@ -52,8 +52,9 @@ def init_ui(app: Flask) -> None:
     from kiosk.ui.screens import bp as screens_bp
     from kiosk.ui.stations import bp as stations_bp
     from kiosk.ui.stream import bp as stream_bp
+    from kiosk.ui.labels import bp as labels_bp
 
-    for bp in (screens_bp, stations_bp, stream_bp):
+    for bp in (screens_bp, stations_bp, stream_bp, labels_bp):
         # Per app, not on the blueprint objects: they are module-level and shared by every app.
         app.before_request_funcs.setdefault(bp.name, []).extend([auth.load_operator, auth.check_csrf])
         app.register_blueprint(bp)
