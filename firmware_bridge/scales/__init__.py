@@ -88,9 +88,9 @@ def to_grams(number: str, unit: str) -> tuple[float, float]:
         raise ScaleLineError(f"not a number: {number!r}") from None
     _, dot, decimals = number.partition(".")
     step = 10.0 ** -len(decimals) if dot else 1.0
-    # Round away the float noise of the conversion, keeping well below the balance's own step.
-    digits = len(decimals) + 6
-    return round(value * factor, digits), round(step * factor, digits)
+    # Grams to the microgram (below any bench balance's step); the step to six significant
+    # digits: both without the float noise of the conversion.
+    return round(value * factor, 6), float(f"{step * factor:.6g}")
 
 
 def decode(line: bytes) -> str:
