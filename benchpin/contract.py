@@ -48,6 +48,23 @@ class ProbeFault(StrEnum):
     STALLED = "stalled"  # the port stayed open but silent past stall_timeout_s
 
 
+class ScaleFault(StrEnum):
+    """Why a bench balance's weight is missing or not to be trusted."""
+
+    OVERLOAD = "overload"  # above the balance's range
+    UNDERLOAD = "underload"  # below its range (pan lifted, or a big negative tare)
+    UNSTABLE_TIMEOUT = "unstable_timeout"  # no stable reading for unstable_timeout_s
+    DISCONNECTED = "disconnected"  # the port vanished, a read failed, or the balance stopped answering
+    BAD_LINE = "bad_line"  # the balance sent something that is no reply of its family
+
+
+class ScaleAction(StrEnum):
+    """What an operator asks of a bench balance."""
+
+    TARE = "tare"
+    ZERO = "zero"
+
+
 class JobState(StrEnum):
     """Where one laser job is: accepted → running → done | failed | interrupted, or rejected/cancelled."""
 
@@ -290,6 +307,66 @@ class Temperature(Message):
 
 
 @dataclass(frozen=True)
+class ScaleWeight(Message):
+    """A bench balance's weight: a new stable weight, or a fault (once, when it starts)."""
+
+    NAME = "scale weight"
+    TOPIC = "{gateway}/scale/{scale}/weight"
+
+    ts: str
+    seq: int | None
+    grams: float | None  # null for overload, underload, disconnected, bad_line
+    stable: bool
+    fault: ScaleFault | None
+
+    @classmethod
+    def from_payload(cls, raw: bytes | str | Mapping[str, Any]) -> Self:
+        p = decode_json(raw, cls.NAME)
+        fault = None if p.get("fault") is None else _enum(p, cls.NAME, "fault", ScaleFault)
+        return cls(ts=_req(p, cls.NAME, "ts", str), seq=_opt(p, cls.NAME, "seq", int),
+                   grams=_number(p, cls.NAME, "grams"), stable=_req(p, cls.NAME, "stable", bool), fault=fault)
+
+
+@dataclass(frozen=True)
+class ScaleState(Message):
+    """A bench balance's retained state: its last stable weight and its fault now."""
+
+    NAME = "scale state"
+    TOPIC = "{gateway}/scale/{scale}/state"
+    RETAINED = True
+
+    ts: str
+    seq: int | None
+    grams: float | None  # the last stable weight; null before the first one
+    fault: ScaleFault | None
+
+    @classmethod
+    def from_payload(cls, raw: bytes | str | Mapping[str, Any]) -> Self:
+        p = decode_json(raw, cls.NAME)
+        fault = None if p.get("fault") is None else _enum(p, cls.NAME, "fault", ScaleFault)
+        return cls(ts=_req(p, cls.NAME, "ts", str), seq=_opt(p, cls.NAME, "seq", int),
+                   grams=_number(p, cls.NAME, "grams"), fault=fault)
+
+
+@dataclass(frozen=True)
+class ScaleCommand(Message):
+    """An operator's tare or zero, sent to the balance's gateway."""
+
+    NAME = "scale command"
+    TOPIC = "{gateway}/scale/{scale}/command"
+
+    action: ScaleAction
+    operator: str = ""
+    ts: str = ""
+
+    @classmethod
+    def from_payload(cls, raw: bytes | str | Mapping[str, Any]) -> Self:
+        p = decode_json(raw, cls.NAME)
+        return cls(action=_enum(p, cls.NAME, "action", ScaleAction),
+                   operator=str(_opt(p, cls.NAME, "operator", (str, int), "")), ts=_opt(p, cls.NAME, "ts", str, ""))
+
+
+@dataclass(frozen=True)
 class ScanMessage(Message):
     """One code read by one scanner; ``valid`` false with a ``reason`` for a code benchpin refuses."""
 
@@ -457,7 +534,8 @@ class PieceEvent(Message):
 
 
 MESSAGES: tuple[type[Message], ...] = (GatewayStatus, Temperature, ScanMessage, EngraveJob, JobStatus,
-                                       JobDecision, EngraverStatus, PieceEvent)
+                                       JobDecision, EngraverStatus, PieceEvent, ScaleWeight, ScaleState,
+                                       ScaleCommand)
 
 
 def topic_segment(topic: str, index: int) -> str:

@@ -50,6 +50,15 @@ class Topics:
     def engraver_state(self, gateway: str, engraver: str) -> str:
         return f"{self.prefix}/{gateway}/engraver/{engraver}/state"
 
+    def scale_weight(self, gateway: str, scale: str) -> str:
+        return f"{self.prefix}/{gateway}/scale/{scale}/weight"
+
+    def scale_state(self, gateway: str, scale: str) -> str:
+        return f"{self.prefix}/{gateway}/scale/{scale}/state"
+
+    def scale_command(self, gateway: str, scale: str) -> str:
+        return f"{self.prefix}/{gateway}/scale/{scale}/command"
+
     def piece_events(self, piece_id: str) -> str:
         return f"{self.prefix}/pieces/{piece_id}/events"
 
