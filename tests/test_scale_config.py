@@ -74,3 +74,20 @@ def test_check_config_prints_scale_problems_and_exits_2(tmp_path):
     assert result.returncode == 2
     assert "gateway.scales[1].kind: must be one of 'mt-sics', 'and', 'ohaus' (got 'mettler')" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_demo_station_has_an_mt_sics_balance_and_weigh_loads_it(tmp_path):
+    from benchpin.demo import BALANCE, Demo
+
+    demo = Demo(tmp_path / "demo")
+    config = parse_config(demo.station())
+    assert config.gateway is not None
+    assert [(s.id, s.kind) for s in config.gateway.scales] == [(BALANCE, "mt-sics")]
+
+    placed: list[float] = []
+    scanned: list[str] = []
+    demo.sims["balance"] = type("Pan", (), {"place": lambda self, grams: placed.append(grams)})()
+    demo.sims["scanner"] = type("Scanner", (), {"scan": lambda self, code: scanned.append(code)})()
+    demo.handle("weigh 12.5")
+    demo.handle("weigh lots")  # not a weight: scanned as a code, as any other line
+    assert placed == [12.5] and scanned == ["weigh lots"]
