@@ -203,6 +203,10 @@ def _enum(payload: Mapping[str, Any], message: str, key: str, enum: type[_E]) ->
 
 
 
+def _opt_enum(payload: Mapping[str, Any], message: str, key: str, enum: type[_E]) -> _E | None:
+    return None if payload.get(key) is None else _enum(payload, message, key, enum)
+
+
 def _segment(payload: Mapping[str, Any], message: str, key: str) -> str:
     value = _req(payload, message, key, str)
     if not is_segment(value):
@@ -322,9 +326,9 @@ class ScaleWeight(Message):
     @classmethod
     def from_payload(cls, raw: bytes | str | Mapping[str, Any]) -> Self:
         p = decode_json(raw, cls.NAME)
-        fault = None if p.get("fault") is None else _enum(p, cls.NAME, "fault", ScaleFault)
         return cls(ts=_req(p, cls.NAME, "ts", str), seq=_opt(p, cls.NAME, "seq", int),
-                   grams=_number(p, cls.NAME, "grams"), stable=_req(p, cls.NAME, "stable", bool), fault=fault)
+                   grams=_number(p, cls.NAME, "grams"), stable=_req(p, cls.NAME, "stable", bool),
+                   fault=_opt_enum(p, cls.NAME, "fault", ScaleFault))
 
 
 @dataclass(frozen=True)
@@ -343,9 +347,8 @@ class ScaleState(Message):
     @classmethod
     def from_payload(cls, raw: bytes | str | Mapping[str, Any]) -> Self:
         p = decode_json(raw, cls.NAME)
-        fault = None if p.get("fault") is None else _enum(p, cls.NAME, "fault", ScaleFault)
         return cls(ts=_req(p, cls.NAME, "ts", str), seq=_opt(p, cls.NAME, "seq", int),
-                   grams=_number(p, cls.NAME, "grams"), fault=fault)
+                   grams=_number(p, cls.NAME, "grams"), fault=_opt_enum(p, cls.NAME, "fault", ScaleFault))
 
 
 @dataclass(frozen=True)
