@@ -155,7 +155,9 @@ class BenchScale:
     """A bench balance on a serial port (RS-232 through a USB-serial adapter, or USB CDC).
 
     Sends the family's poll every ``poll_s`` and reads what comes back; no answer for
-    ``stall_timeout_s`` is a failure (reopened by the supervisor). Bytes arriving with bit 7
+    ``stall_timeout_s`` is a failure (reopened by the supervisor). A tare or zero is sent
+    between polls, one at a time; polling waits for its answer (at most ``COMMAND_TTL_S`` or
+    the stall timeout, whichever is longer). Bytes arriving with bit 7
     set mean a 7-bit balance on a port opened 8N1: they are read with bit 7 cleared, and from
     then on commands are sent with an even-parity bit 7 so the balance can read them (a
     degraded mode, warned about once: set ``bytesize = 7`` and ``parity = "E"``).
@@ -209,7 +211,9 @@ class BenchScale:
     def poll(self) -> None:
         now = time.monotonic()
         self._send_next_command(now)
-        if now >= self._next_poll:
+        # No polls while a tare or zero is under way: the balance answers one command at a time
+        # (an MT-SICS tare waits for stability), and its answer must not be taken for a weight's.
+        if self._pending is None and now >= self._next_poll:
             self._next_poll = now + self.config.poll_s
             self.bridge.counters.polls += 1
             self._write(self.protocol.poll)
@@ -221,7 +225,7 @@ class BenchScale:
         assert self._serial is not None
         data = read_available(self._serial, self.config.port)
         if not data:
-            if now - self._last_data > self.config.stall_timeout_s:
+            if self._pending is None and now - self._last_data > self.config.stall_timeout_s:
                 raise Stalled(f"no answer from {self.config.port} for {self.config.stall_timeout_s:g}s")
             return
         self._last_data = now
@@ -243,10 +247,10 @@ class BenchScale:
         elif isinstance(reply, CommandReply):
             self._answered(reply.done, reply.detail)
         elif isinstance(reply, BalanceError):
-            if self._pending is not None:
-                self._answered(False, f"{reply.code}: {reply.detail}")
-            elif reply.code in BUSY:
+            if reply.code in BUSY:
                 self.bridge.counters.busy += 1
+            elif self._pending is not None:
+                self._answered(False, f"{reply.code}: {reply.detail}")
             else:
                 self.bridge.handle_bad_input(f"the balance answered {reply.code} ({reply.detail})")
 

@@ -169,6 +169,22 @@ def test_device_polls_and_sends_a_tare_with_the_family_command(bridge, outbox):
     assert bridge.counters.commands_done == 1
 
 
+def test_device_waits_for_a_command_answer_before_polling_again(bridge, outbox):
+    device, port = device_for("mt-sics", bridge)
+    device.poll()
+    device.on_command("t", b'{"action": "tare", "operator": "OP-0005"}')
+    device._next_poll = 0.0
+    device.poll()
+    assert port.written == [b"SI\r\n", b"T\r\n"]  # the poll due now waits for the tare's answer
+    port.incoming += b"S I\r\n"  # busy taring: not the tare's answer
+    device.poll()
+    assert port.written[-1] == b"T\r\n" and bridge.counters.busy == 1
+    port.incoming += b"T S      12.345 g\r\n"
+    device.poll()
+    device.poll()
+    assert bridge.counters.commands_done == 1 and port.written[-1] == b"SI\r\n"
+
+
 def test_device_counts_a_refused_tare_and_an_error_to_a_poll_is_a_bad_line(bridge, outbox):
     device, port = device_for("mt-sics", bridge)
     device.on_command("t", b'{"action": "zero"}')
