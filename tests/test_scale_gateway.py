@@ -114,3 +114,35 @@ def test_bad_commands_are_counted_and_never_reach_the_balance(tmp_path, broker, 
         status.close()
         assert entry["state"] == "up" and entry["bad_commands"] == 3 and entry["polls"] > 0
     sub.close()
+
+
+@pytest.mark.parametrize("balance", ["mt-sics", "and"], indirect=True)
+def test_balance_faults_reach_mqtt_once_each(tmp_path, broker, balance):
+    sub = Subscriber(broker.port, WEIGHT)
+    config = parse_config(station(tmp_path, broker.port, balance.pty.link, balance.kind, unstable_timeout_s=0.6))
+    with Gateway(config) as gateway:
+        counters = gateway.counters["scale balance-1"]
+        sub.wait_for(lambda p: p, WEIGHT, message="the empty pan")
+        balance.place(300.0)  # capacity 220 g
+        sub.wait_for(lambda p: p[-1]["fault"] == "overload", WEIGHT, message="overload")
+        polls = balance.polls
+        wait_until(lambda: balance.polls >= polls + 5, message="five polls in overload")
+        balance.place(5.0)
+        sub.wait_for(lambda p: p[-1]["grams"] == 5.0, WEIGHT, message="5 g")
+
+        for _ in range(4):
+            balance.send(b"#?garbage?#\r\n")
+        sub.wait_for(lambda p: p[-1]["fault"] == "bad_line", WEIGHT, message="bad_line")
+        wait_until(lambda: counters.bad_lines == 4, message="every bad line counted")
+        sub.wait_for(lambda p: p[-1]["grams"] == 5.0, WEIGHT, message="5 g again")
+
+        balance.vibrating = True  # a draught: it never settles
+        balance.place(9.0)
+        timeout = sub.wait_for(lambda p: p[-1]["fault"] == "unstable_timeout" and p[-1], WEIGHT,
+                               message="unstable_timeout")
+        assert timeout["grams"] == pytest.approx(9.0, abs=0.01) and not timeout["stable"]  # the unstable reading
+        balance.vibrating = False
+        sub.wait_for(lambda p: p[-1]["grams"] == 9.0 and p[-1]["stable"], WEIGHT, message="9 g")
+        faults = [w["fault"] for w in sub.payloads(WEIGHT) if w["fault"]]
+    sub.close()
+    assert faults == ["overload", "bad_line", "unstable_timeout"]

@@ -2,7 +2,8 @@
 
 A load placed on the pan reads unstable for ``settle_s`` (divided by ``speed``), creeping
 towards its weight, then stable; ``drift_g_per_s`` adds a slow drift (a draught, a warming
-room); more than ``capacity_g`` on the pan is an overload, a pan lifted far below zero an
+room); ``vibrating`` keeps every reading unstable (a draught, a bench shaken by a polishing
+motor); more than ``capacity_g`` on the pan is an overload, a pan lifted far below zero an
 underload. Tare and zero work only on a stable reading, as on the real balances (refused
 otherwise with the family's answer). ``unplug``/``replug`` pull and put back the cable.
 With ``seven_e_one`` the balance sends 7 data bits with even parity, as a port opened 8N1
@@ -36,6 +37,7 @@ class BalanceSim:
         self.drift_g_per_s = drift_g_per_s
         self.stream_hz = stream_hz
         self.seven_e_one = seven_e_one
+        self.vibrating = False
         self.requests: list[str] = []  # every command line received, in order
         self.polls = 0
         self.tares = 0
@@ -70,15 +72,17 @@ class BalanceSim:
             return self._settled()
 
     def _settled(self) -> bool:
-        return self._elapsed(self._placed_at) >= self.settle_s
+        return not self.vibrating and self._elapsed(self._placed_at) >= self.settle_s
 
     def _shown_load(self) -> float:
         """The load the balance reads now: creeping from the last load to the new one."""
-        if self._settled():
+        if self._elapsed(self._placed_at) >= self.settle_s:
             shown = self._load_g
         else:
             progress = self._elapsed(self._placed_at) / self.settle_s
             shown = self._load_g + (self._from_g - self._load_g) * math.exp(-4 * progress)
+        if self.vibrating:
+            shown += 0.004 * math.sin(time.monotonic() * 37.0)  # a few digits either way
         return shown + self.drift_g_per_s * self._elapsed(self._t0)
 
     def reading(self) -> bytes:
