@@ -81,6 +81,12 @@ def test_units_are_converted_to_grams_with_their_resolution(kind, line, grams, s
     assert reply.grams == pytest.approx(grams, abs=1e-6) and reply.resolution_g == pytest.approx(step, rel=1e-5)
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_minus_zero_reads_as_zero(kind):
+    reply = protocol_for(kind).parse_line(protocol_for(kind).format_weight(-0.0, "g", 3))
+    assert isinstance(reply, Weight) and reply.grams == 0.0 and str(reply.grams) == "0.0"
+
+
 def test_aandd_error_codes_and_counting_mode():
     assert aandd.parse_line(b"EC,E11") == BalanceError("EC,E11", "stability error (not stable enough to tare or zero)")
     with pytest.raises(ScaleLineError, match="counting"):

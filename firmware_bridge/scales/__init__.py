@@ -89,8 +89,8 @@ def to_grams(number: str, unit: str) -> tuple[float, float]:
     _, dot, decimals = number.partition(".")
     step = 10.0 ** -len(decimals) if dot else 1.0
     # Grams to the microgram (below any bench balance's step); the step to six significant
-    # digits: both without the float noise of the conversion.
-    return round(value * factor, 6), float(f"{step * factor:.6g}")
+    # digits: both without the float noise of the conversion. "-0.000" reads as 0.0.
+    return round(value * factor, 6) + 0.0, float(f"{step * factor:.6g}")
 
 
 def decode(line: bytes) -> str:
