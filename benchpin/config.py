@@ -95,6 +95,19 @@ class ScannerConfig:
 
 
 @dataclass(frozen=True)
+class ScaleConfig:
+    id: str
+    kind: str  # "mt-sics" | "and" | "ohaus"
+    port: str
+    baudrate: int = 9600
+    parity: str = "N"  # "N" | "E" | "O"; A&D balances ship 2400 baud, 7 bits, even parity
+    bytesize: int = 8  # 7 | 8
+    poll_s: float = 0.5  # how often the gateway asks for the weight
+    unstable_timeout_s: float = 30.0  # unstable this long: fault unstable_timeout
+    stall_timeout_s: float = 5.0  # no answer this long: disconnected, reopened
+
+
+@dataclass(frozen=True)
 class MaterialConfig:
     """Laser power ``S`` (0..GRBL's $30) and feed in mm/min that mark one material."""
 
@@ -152,6 +165,7 @@ class GatewayConfig:
     probes: tuple[ProbeConfig, ...] = ()
     scanners: tuple[ScannerConfig, ...] = ()
     engravers: tuple[EngraverConfig, ...] = ()
+    scales: tuple[ScaleConfig, ...] = ()
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
@@ -255,6 +269,7 @@ _MQTT = MqttConfig()
 _PROBE = ProbeConfig(id="", kind="")
 _SCANNER = ScannerConfig(id="", kind="")
 _ENGRAVER = EngraverConfig(id="", port="")
+_SCALE = ScaleConfig(id="", kind="", port="")
 _OUTBOX = OutboxConfig()
 _GATEWAY = GatewayConfig(id="")
 _KIOSK = KioskConfig(station="")
@@ -426,6 +441,27 @@ def _parse_engraver(t: Table) -> EngraverConfig:
     return engraver
 
 
+def _parse_scale(t: Table) -> ScaleConfig:
+    d = _SCALE
+    scale = ScaleConfig(
+        id=_segment(t, "id"),
+        kind=t.text("kind", choices=("mt-sics", "and", "ohaus")),
+        port=t.text("port", nonempty=True),
+        baudrate=t.integer("baudrate", d.baudrate, min=50, max=4_000_000),
+        parity=t.text("parity", d.parity, choices=("N", "E", "O")),
+        bytesize=t.integer("bytesize", d.bytesize, min=7, max=8),
+        poll_s=t.number("poll_s", d.poll_s, min=0.05, max=60.0),
+        unstable_timeout_s=t.number("unstable_timeout_s", d.unstable_timeout_s, min=0.1),
+        stall_timeout_s=t.number("stall_timeout_s", d.stall_timeout_s, min=0.1),
+    )
+    if scale.stall_timeout_s <= scale.poll_s:
+        t.problem("stall_timeout_s", f"must be longer than poll_s ({scale.poll_s:g}): the balance answers once per poll")
+    if scale.bytesize == 7 and scale.parity == "N":
+        t.problem("parity", "must be \"E\" or \"O\" with bytesize = 7 (a balance sends 7 data bits with a parity bit)")
+    t.done()
+    return scale
+
+
 def _parse_outbox(t: Table | None) -> OutboxConfig:
     d = _OUTBOX
     if t is None:
@@ -445,8 +481,9 @@ def _parse_gateway(t: Table) -> GatewayConfig:
     probes = [_parse_probe(p) for p in t.tables("probes")]
     scanners = [_parse_scanner(s) for s in t.tables("scanners")]
     engravers = [_parse_engraver(e) for e in t.tables("engravers")]
+    scales = [_parse_scale(s) for s in t.tables("scales")]
     for key, ids in (("probes", [p.id for p in probes]), ("scanners", [s.id for s in scanners]),
-                     ("engravers", [e.id for e in engravers])):
+                     ("engravers", [e.id for e in engravers]), ("scales", [s.id for s in scales])):
         _unique_ids(t, key, ids)
     gateway = GatewayConfig(
         id=_segment(t, "id"),
@@ -454,6 +491,7 @@ def _parse_gateway(t: Table) -> GatewayConfig:
         probes=tuple(probes),
         scanners=tuple(scanners),
         engravers=tuple(engravers),
+        scales=tuple(scales),
         outbox=_parse_outbox(t.table("outbox")),
         backoff_initial_s=t.number("backoff_initial_s", d.backoff_initial_s, min=0.01),
         backoff_max_s=t.number("backoff_max_s", d.backoff_max_s, min=0.1),

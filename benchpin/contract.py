@@ -48,6 +48,23 @@ class ProbeFault(StrEnum):
     STALLED = "stalled"  # the port stayed open but silent past stall_timeout_s
 
 
+class ScaleFault(StrEnum):
+    """Why a bench balance's weight is missing or not to be trusted."""
+
+    OVERLOAD = "overload"  # above the balance's range
+    UNDERLOAD = "underload"  # below its range (pan lifted, or a big negative tare)
+    UNSTABLE_TIMEOUT = "unstable_timeout"  # no stable reading for unstable_timeout_s
+    DISCONNECTED = "disconnected"  # the port vanished, a read failed, or the balance stopped answering
+    BAD_LINE = "bad_line"  # the balance sent something that is no reply of its family
+
+
+class ScaleAction(StrEnum):
+    """What an operator asks of a bench balance."""
+
+    TARE = "tare"
+    ZERO = "zero"
+
+
 class JobState(StrEnum):
     """Where one laser job is: accepted → running → done | failed | interrupted, or rejected/cancelled."""
 
@@ -186,6 +203,10 @@ def _enum(payload: Mapping[str, Any], message: str, key: str, enum: type[_E]) ->
 
 
 
+def _opt_enum(payload: Mapping[str, Any], message: str, key: str, enum: type[_E]) -> _E | None:
+    return None if payload.get(key) is None else _enum(payload, message, key, enum)
+
+
 def _segment(payload: Mapping[str, Any], message: str, key: str) -> str:
     value = _req(payload, message, key, str)
     if not is_segment(value):
@@ -313,6 +334,65 @@ class Temperature(Message):
         fault = None if p.get("fault") is None else _enum(p, cls.NAME, "fault", ProbeFault)
         return cls(ts=_req(p, cls.NAME, "ts", str), seq=_opt(p, cls.NAME, "seq", int),
                    value_c=_number(p, cls.NAME, "value_c"), fault=fault)
+
+
+@dataclass(frozen=True)
+class ScaleWeight(Message):
+    """A bench balance's weight: a new stable weight, or a fault (once, when it starts)."""
+
+    NAME = "scale weight"
+    TOPIC = "{gateway}/scale/{scale}/weight"
+
+    ts: str
+    seq: int | None
+    grams: float | None  # null for overload, underload, disconnected, bad_line
+    stable: bool
+    fault: ScaleFault | None
+
+    @classmethod
+    def from_payload(cls, raw: bytes | str | Mapping[str, Any]) -> Self:
+        p = decode_json(raw, cls.NAME)
+        return cls(ts=_req(p, cls.NAME, "ts", str), seq=_opt(p, cls.NAME, "seq", int),
+                   grams=_number(p, cls.NAME, "grams"), stable=_req(p, cls.NAME, "stable", bool),
+                   fault=_opt_enum(p, cls.NAME, "fault", ScaleFault))
+
+
+@dataclass(frozen=True)
+class ScaleState(Message):
+    """A bench balance's retained state: its last stable weight and its fault now."""
+
+    NAME = "scale state"
+    TOPIC = "{gateway}/scale/{scale}/state"
+    RETAINED = True
+
+    ts: str
+    seq: int | None
+    grams: float | None  # the last stable weight; null before the first one
+    fault: ScaleFault | None
+
+    @classmethod
+    def from_payload(cls, raw: bytes | str | Mapping[str, Any]) -> Self:
+        p = decode_json(raw, cls.NAME)
+        return cls(ts=_req(p, cls.NAME, "ts", str), seq=_opt(p, cls.NAME, "seq", int),
+                   grams=_number(p, cls.NAME, "grams"), fault=_opt_enum(p, cls.NAME, "fault", ScaleFault))
+
+
+@dataclass(frozen=True)
+class ScaleCommand(Message):
+    """An operator's tare or zero, sent to the balance's gateway."""
+
+    NAME = "scale command"
+    TOPIC = "{gateway}/scale/{scale}/command"
+
+    action: ScaleAction
+    operator: str = ""
+    ts: str = ""
+
+    @classmethod
+    def from_payload(cls, raw: bytes | str | Mapping[str, Any]) -> Self:
+        p = decode_json(raw, cls.NAME)
+        return cls(action=_enum(p, cls.NAME, "action", ScaleAction),
+                   operator=str(_opt(p, cls.NAME, "operator", (str, int), "")), ts=_opt(p, cls.NAME, "ts", str, ""))
 
 
 @dataclass(frozen=True)
@@ -513,7 +593,8 @@ class PieceEvent(Message):
 
 
 MESSAGES: tuple[type[Message], ...] = (GatewayStatus, KioskStatus, Temperature, ScanMessage, EngraveJob, JobStatus,
-                                       JobDecision, EngraverCommand, EngraverStatus, PieceEvent)
+                                       JobDecision, EngraverCommand, EngraverStatus, PieceEvent, ScaleWeight,
+                                       ScaleState, ScaleCommand)
 
 
 def topic_segment(topic: str, index: int) -> str:

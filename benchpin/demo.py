@@ -1,13 +1,14 @@
 """``benchpin demo``: the whole workshop on one machine, with simulated devices.
 
-A private mosquitto on a free loopback port; a furnace probe board, a serial barcode scanner
-and a GRBL laser simulated on ptys; one gateway (in this process, on gpiozero's mock pins, so
+A private mosquitto on a free loopback port; a furnace probe board, a serial barcode scanner,
+a GRBL laser and an MT-SICS bench balance simulated on ptys; one gateway (in this process, on gpiozero's mock pins, so
 the demo can open and close the laser's door); the kiosk as a child process on a SQLite ledger
 seeded with demo pieces. Ctrl-C (or SIGTERM) stops everything it started.
 
 Control a running demo by writing lines to ``<dir>/control`` (``benchpin demo --dir DIR
 --scan CODE`` / ``--door open|closed`` do it for you), or by typing on the demo's terminal:
-a barcode scans it, ``door open`` / ``door closed`` moves the laser's door.
+a barcode scans it, ``door open`` / ``door closed`` moves the laser's door, ``weigh GRAMS``
+puts a load on the balance's pan.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from benchpin.broker import Mosquitto, free_port
 from benchpin.config import ConfigError, load_config
 from firmware_bridge.sim.grbl import GrblSim
 from firmware_bridge.sim.probe import ProbeBoardSim, pour_curve
+from firmware_bridge.sim.scale import BalanceSim
 from firmware_bridge.sim.scanner import SerialScannerSim
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,7 @@ SITE = "demo"
 GATEWAY = "bench-1"
 SCANNER = "bench-scanner"
 LASER = "laser-1"
+BALANCE = "bench-balance"
 DOOR_PIN = 17
 CONTROL = "control"
 STATIONS = "casting,plating,inspection,engraving,qc"
@@ -77,6 +80,7 @@ class Demo:
                 "scanners": [{"id": SCANNER, "kind": "serial", "port": str(self.devdir / "scanner")}],
                 "engravers": [{"id": LASER, "port": str(self.devdir / "laser"), "door_pin": DOOR_PIN,
                                "cap_height_mm": 1.0, "max_width_mm": 20.0}],
+                "scales": [{"id": BALANCE, "kind": "mt-sics", "port": str(self.devdir / "balance")}],
             },
             "kiosk": {
                 "station": STATIONS,
@@ -114,6 +118,8 @@ class Demo:
             f"kiosk         {url}   (badge in by scanning OP-0005, a supervisor)",
             f"scan a code   type it here and press Enter, or: benchpin demo --dir {self.workdir} --scan PC-0006",
             f"laser door    type 'door open' / 'door closed', or: benchpin demo --dir {self.workdir} --door open",
+            f"balance       type 'weigh 12.345' to load the pan; tare it: mosquitto_pub -p {self.broker.port} "
+            f"-t benchpin/{SITE}/{GATEWAY}/scale/{BALANCE}/command -m '{{\"action\": \"tare\"}}'",
             f"MQTT broker   127.0.0.1:{self.broker.port}",
             f"watch it all  mosquitto_sub -h 127.0.0.1 -p {self.broker.port} -t 'benchpin/#' -v",
             f"JSON API      curl -H \"Authorization: Bearer $(cat {self.workdir / 'api-token'})\" "
@@ -131,8 +137,10 @@ class Demo:
         laser = GrblSim(str(self.devdir / "laser"), speedup=0.4, faithful=True, laser_mode=True)
         laser.start()
         scanner = SerialScannerSim(str(self.devdir / "scanner"))
-        self.sims.update(probe=probe, laser=laser, scanner=scanner)
-        self.closers += [probe.close, laser.close, scanner.close]
+        balance = BalanceSim(str(self.devdir / "balance"), "mt-sics", settle_s=2.0, drift_g_per_s=0.00005)
+        balance.start()
+        self.sims.update(probe=probe, laser=laser, scanner=scanner, balance=balance)
+        self.closers += [probe.close, laser.close, scanner.close, balance.close]
 
     def start_gateway(self, config: Any) -> None:
         from gpiozero.pins.mock import MockFactory
@@ -192,6 +200,9 @@ class Demo:
         words = line.lower().split()
         if words[0] == "door" and len(words) == 2 and words[1] in ("open", "closed", "close"):
             self.set_door(words[1] == "open")
+        elif words[0] == "weigh" and len(words) == 2 and words[1].replace(".", "", 1).isdigit():
+            log.info("simulated balance: %s g on the pan", words[1])
+            self.sims["balance"].place(float(words[1]))
         else:
             log.info("simulated scanner reads %s", line)
             self.sims["scanner"].scan(line)
@@ -360,9 +371,10 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     parser = sub.add_parser(
         "demo", help="run the whole workshop on this machine with simulated devices",
         description="Start a private mosquitto, simulated devices on ptys (furnace probe board, "
-                    "barcode scanner, GRBL laser with its door), a gateway and the kiosk with demo "
-                    "pieces on both routes. Prints the kiosk URL and the MQTT port. Ctrl-C stops "
-                    "everything it started. With --dir and --scan or --door, drive a running demo.")
+                    "barcode scanner, GRBL laser with its door, MT-SICS bench balance), a gateway and "
+                    "the kiosk with demo pieces on both routes. Prints the kiosk URL and the MQTT "
+                    "port. Ctrl-C stops everything it started. With --dir and --scan or --door, drive "
+                    "a running demo.")
     parser.add_argument("--dir", default=None,
                         help="working directory for the broker, ptys, ledger and logs "
                              "(default: a new temporary directory, removed on exit)")

@@ -58,6 +58,15 @@ class Topics:
         """A kiosk's retained online/offline status (its Last Will is ``offline``)."""
         return f"{self.prefix}/kiosk/{kiosk}/status"
 
+    def scale_weight(self, gateway: str, scale: str) -> str:
+        return f"{self.prefix}/{gateway}/scale/{scale}/weight"
+
+    def scale_state(self, gateway: str, scale: str) -> str:
+        return f"{self.prefix}/{gateway}/scale/{scale}/state"
+
+    def scale_command(self, gateway: str, scale: str) -> str:
+        return f"{self.prefix}/{gateway}/scale/{scale}/command"
+
     def piece_events(self, piece_id: str) -> str:
         return f"{self.prefix}/pieces/{piece_id}/events"
 

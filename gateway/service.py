@@ -16,6 +16,7 @@ from benchpin.topics import Topics
 from gateway.engravers import build_engravers, journal_path
 from gateway.health import systemd_watch
 from gateway.probes import build_probes
+from gateway.scales import build_scales
 from gateway.scanners import build_scanners
 from gateway.supervisor import Device, StateListener, Supervisor
 from gateway.wiring import Wiring
@@ -56,6 +57,7 @@ class Gateway:
                         subscribe=self.session.subscribe, barcodes=config.barcodes, pin_factory=pin_factory,
                         usb_backend=usb_backend, closers=self.closers)
         build_probes(self.gw.probes, wiring)
+        build_scales(self.gw.scales, wiring)
         build_scanners(self.gw.scanners, wiring)
         self.engravers = build_engravers(self.gw.engravers, journal_path(self.gw), wiring)
 

@@ -31,8 +31,9 @@ from paho.mqtt.client import topic_matches_sub
 from benchpin import contract
 from benchpin.contract import (MESSAGES, SEGMENT_CHARS, ContractError, EngraverAction, EngraverCommand,
                                EngraverState, EngraverStatus, EngraveJob, GatewayState, GatewayStatus, JobAction,
-                               KioskStatus, JobDecision, JobState, JobStatus, Message,
-                               PieceEvent, ProbeFault, ScanMessage, Temperature)
+                               JobDecision, JobState, JobStatus, KioskStatus, Message, PieceEvent, ProbeFault,
+                               ScaleAction, ScaleCommand, ScaleFault, ScaleState, ScaleWeight, ScanMessage,
+                               Temperature)
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "contract.md"
@@ -220,7 +221,7 @@ def test_known_drift_is_still_drift() -> None:
 
 def test_documented_enums_match() -> None:
     text = DOC.read_text(encoding="utf-8")
-    for enum in (ProbeFault, JobState, EngraverState, GatewayState, JobAction):
+    for enum in (ProbeFault, JobState, EngraverState, GatewayState, JobAction, ScaleFault, ScaleAction):
         missing = [e.value for e in enum if f"`{e.value}`" not in text]
         assert not missing, f"{enum.__name__} values not in docs/contract.md: {missing}"
     metals = re.search(r"^## Metals.*?(?=^## )", text, re.M | re.S)
@@ -261,6 +262,11 @@ MESSAGE_STRATEGIES: dict[type[Message], st.SearchStrategy[Message]] = {
     EngraverStatus: st.builds(EngraverStatus, state=st.sampled_from(EngraverState), ts=timestamps),
     PieceEvent: st.builds(PieceEvent, event_id=texts, piece_id=texts, from_=st.none() | texts, to=texts,
                           station=texts, operator=texts, ts=timestamps, note=texts),
+    ScaleWeight: st.builds(ScaleWeight, ts=timestamps, seq=seqs, grams=st.none() | numbers, stable=st.booleans(),
+                           fault=st.none() | st.sampled_from(ScaleFault)),
+    ScaleState: st.builds(ScaleState, ts=timestamps, seq=seqs, grams=st.none() | numbers,
+                          fault=st.none() | st.sampled_from(ScaleFault)),
+    ScaleCommand: st.builds(ScaleCommand, action=st.sampled_from(ScaleAction), operator=texts, ts=timestamps),
 }
 
 
@@ -327,9 +333,9 @@ def test_wrong_type_names_the_field(cls: type[Message]) -> None:
             if isinstance(wrong, dict) and name in ("outbox", "devices"):
                 continue  # an object is right for these
             if isinstance(wrong, int) and not isinstance(wrong, bool) and name in ("seq", "value_c", "height_mm",
-                                                                               "operator"):
+                                                                               "operator", "grams"):
                 continue  # a number is right for these (an operator may be a number badge)
-            if wrong is True and name == "valid":
+            if wrong is True and name in ("valid", "stable"):
                 continue  # true is right for a flag
             payload = {**example, name: wrong}
             with pytest.raises(ContractError, match=re.escape(name)):

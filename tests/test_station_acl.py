@@ -30,6 +30,8 @@ WRITERS = {
     f"{GW}/probe/furnace-1/window": {"kiosk"},
     f"{SITE}/pieces/PC-1/events": {"kiosk"},
     f"{SITE}/kiosk/casting/status": {"kiosk"},
+    f"{GW}/scale/balance-1/weight": {"casting-1"},
+    f"{GW}/scale/balance-1/command": {"kiosk"},
 }
 # Who may read each of them. casting-2, another gateway, reads none of casting-1's topics.
 READERS = {
@@ -44,6 +46,8 @@ READERS = {
     f"{GW}/probe/furnace-1/window": {"casting-1", "kiosk"},
     f"{SITE}/pieces/PC-1/events": {"engineer"},
     f"{SITE}/kiosk/casting/status": {"engineer", "kiosk"},
+    f"{GW}/scale/balance-1/weight": {"engineer", "kiosk"},
+    f"{GW}/scale/balance-1/command": {"casting-1"},
 }
 ROLES = ("casting-1", "casting-2", "kiosk", "engineer")
 
