@@ -154,7 +154,7 @@ def move_piece(piece_id: str) -> Answer:
                                      f"{NOTE_MAX}. Shorten it and try again.", status=400)
     if to == SCRAPPED or override:
         what = (f"Scrap {piece_id}" + (f": {note}" if note else "") if to == SCRAPPED
-                else f"Override: {piece_id} to {stage_label(to)}")
+                else f"Override: {piece_id} to {stage_label(to) if to else 'its next stage'}")
         if (ask := confirm_pin(what, cancel=url_for("ui.piece", piece_id=piece_id), scan_piece=piece_id)) is not None:
             return ask
     return _move_piece(piece_id, to, request.form.get("version", ""), note, override=override)
