@@ -294,6 +294,7 @@ def test_pin_a_supervisor_scrap_asks_for_the_pin_and_a_wrong_one_does_nothing(su
 
 
 def test_pin_wrong_pins_are_throttled_like_wrong_badges(supervisor: Kiosk, ledger: Ledger) -> None:
+    failures(supervisor.app).clock = lambda: 100.0  # each scrypt check takes a while: hold time still
     for _ in range(5):
         supervisor.post("/pieces/PC-1/moves", to="scrapped", version="4", note="cracks", pin="0000")
     blocked = supervisor.post("/pieces/PC-1/moves", to="scrapped", version="4", note="cracks", pin=SUPERVISOR_PIN)
@@ -435,3 +436,22 @@ def test_limits_each_csv_column_has_its_own_limit() -> None:
                                      "line 2: order_id: at most 40 characters (this one has 41)",
                                      "line 2: ring_size: at most 10 characters (this one has 11)",
                                      "line 2: stone_type: at most 60 characters (this one has 61)"]
+
+
+def test_sessions_a_touch_moves_last_seen_but_a_burst_writes_once(ledger: Ledger) -> None:
+    session_id = ledger.start_session("OP-ART", now=1000.0)
+    for now in (1000.5, 1001.0, 1001.9):
+        assert ledger.check_session(session_id, now=now, idle_s=300).state == "open"
+
+    def last_seen() -> float:
+        with ledger.db.connect() as conn:
+            row = conn.row("SELECT last_seen FROM sessions")
+        assert row is not None
+        return float(row[0])
+
+    assert last_seen() == 1000.0
+    assert ledger.check_session(session_id, now=1250.0, idle_s=300).state == "open" and last_seen() == 1250.0
+    assert ledger.check_session(session_id, now=1500.0, idle_s=300).state == "open"  # 250 s after the touch
+    assert ledger.check_session(session_id, now=1801.0, idle_s=300).state == "idle"
+    assert ledger.check_session(session_id, now=1802.0, idle_s=300).state == "ended"
+    assert ledger.check_session("never-issued", now=1802.0, idle_s=300).state == "unknown"

@@ -17,6 +17,8 @@ from kiosk.ledger.db import Database
 log = logging.getLogger(__name__)
 
 RETAIN_S = 7 * 24 * 3600.0  # ended or abandoned rows older than this are deleted at a badge-in
+# A burst of taps writes the row once: the idle limit is minutes, a second or two does not matter.
+TOUCH_EVERY_S = 2.0
 OPEN, UNKNOWN, ENDED, IDLE = "open", "unknown", "ended", "idle"
 
 
@@ -55,7 +57,7 @@ def check_session(db: Database, session_id: str, *, now: float, idle_s: float, t
     if now - float(last_seen) > idle_s:
         end_session(db, session_id, now=now)
         return SessionCheck(IDLE, operator_id)
-    if touch:
+    if touch and now - float(last_seen) >= TOUCH_EVERY_S:
         with db.transaction() as conn:  # only an open row moves: a logout elsewhere wins
             conn.execute("UPDATE sessions SET last_seen = ? WHERE session_hash = ? AND ended IS NULL "
                          "AND last_seen < ?", (now, key, now))
