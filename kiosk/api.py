@@ -10,6 +10,8 @@ from flask import Blueprint, Response, abort, jsonify, request
 from kiosk.state import get_ledger, kiosk_state
 from kiosk.ledger import LASER, MoveRefused, NotFound
 from kiosk.ledger.db import DatabaseUnavailable
+from kiosk.ledger.model import NOTE_MAX
+from kiosk.throttle import client_address, failures, seconds
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +20,7 @@ bp = Blueprint("api", __name__)
 _MOVE_FIELDS: dict[str, type] = {"to": str, "operator": str, "note": str, "from": str, "version": int,
                                   "override": bool, "checks": dict}
 _KIND_NAMES = {str: "a string", int: "an integer", bool: "true or false", dict: "an object"}
+_MAX_LENGTH = {"to": 64, "operator": 64, "from": 64, "note": NOTE_MAX}  # stage names and badges are short
 
 
 def _error(status: int, message: str) -> tuple[Response, int]:
@@ -32,12 +35,23 @@ def require_token() -> tuple[Response, int] | None:
     state = kiosk_state()
     if not state.api_token:
         return _error(401, "the JSON API is off: set kiosk.api_token_file")
+    throttle, client = failures(), client_address()
+    if wait := throttle.wait_s(client):  # even the right token: a guesser must not learn it was right
+        return _too_many(wait)
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not state.token_matches(presented.strip()):
+        throttle.failed(client)
         response, status = _error(401, "missing or wrong bearer token")
         response.headers["WWW-Authenticate"] = 'Bearer realm="benchpin"'
         return response, status
     return None
+
+
+def _too_many(wait: float) -> tuple[Response, int]:
+    response, status = _error(429, f"too many wrong bearer tokens or badges from this address: "
+                                   f"wait {seconds(wait)} s")
+    response.headers["Retry-After"] = str(seconds(wait))
+    return response, status
 
 
 @bp.get("/healthz")
@@ -93,6 +107,8 @@ def _move_body() -> tuple[dict[str, Any] | None, str]:
         return None, "operator: must be a person's badge (the laser moves pieces by itself)"
     for key in ("to", "operator", "from", "note"):
         value = body.get(key) or ""
+        if len(value) > _MAX_LENGTH[key]:  # refused, never cut: a cut reason would say something else
+            return None, f"{key}: at most {_MAX_LENGTH[key]} characters (got {len(value)})"
         if "\x00" in value or (key != "note" and not value.isprintable()):  # a note may have line breaks
             return None, f"{key}: contains a control character"
     return body, ""

@@ -1,4 +1,4 @@
-"""``benchpin pieces import``, ``benchpin operators add|list`` and ``benchpin ledger version|upgrade``.
+"""``benchpin pieces import``, ``benchpin operators add|set-pin|list`` and ``benchpin ledger version|upgrade``.
 
 ``benchpin kiosk`` is in kiosk/server.py.
 """
@@ -6,18 +6,23 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
+import secrets
 import sys
 from pathlib import Path
 
 from benchpin.commands import add_config_argument, load_or_exit
 from benchpin.config import KioskConfig, StationConfig
-from firmware_bridge.barcodes import validate
+from firmware_bridge.barcodes import ALPHABET, BarcodeRules, validate, with_check_digit
 from kiosk.labels import LayoutError
 from kiosk.labels.cli import print_ids
 from kiosk.labels.cli import register as register_labels
 from kiosk.labels.printers import PrinterError
-from kiosk.ledger import ROLES, DuplicateOperator, ImportRejected, Ledger, LedgerSchemaError, parse_pieces_csv
+from kiosk.ledger import (ROLES, DuplicateOperator, ImportRejected, Ledger, LedgerSchemaError, NotFound,
+                          parse_pieces_csv)
+from kiosk.ledger.model import NAME_MAX, SUPERVISOR
+from kiosk.ledger.pins import pin_problem
 from kiosk.ledger.db import Database, DatabaseUnavailable, sqlite_path
 from kiosk.ledger.migrations import current_version, latest_version, upgrade, where
 from kiosk.settings import kiosk_checks
@@ -28,6 +33,7 @@ EXIT_REFUSED = 1
 
 
 OPERATOR_PREFIX = "OP-"  # what the kiosk badges in with
+RANDOM_BADGE_LENGTH = 8  # 36**8 ≈ 2.8e12 ids: a guesser held to 5 tries a minute finds none
 
 
 def _kiosk_config(args: argparse.Namespace) -> tuple[StationConfig, KioskConfig]:
@@ -81,19 +87,88 @@ def _print_imported(config: StationConfig, ledger: Ledger, ids: list[str], print
 
 def _add_operator(args: argparse.Namespace) -> int:
     config, kiosk = _kiosk_config(args)
-    verdict = validate(args.operator_id, config.barcodes)
-    if not verdict.valid or verdict.prefix != OPERATOR_PREFIX:
-        why = verdict.reason or f"it would scan as a {verdict.prefix} code, not a badge"
-        print(f"benchpin: {args.operator_id!r} cannot be a badge: {why} (badges start {OPERATOR_PREFIX})",
-              file=sys.stderr)
+    if bool(args.operator_id) == bool(args.random):
+        print("benchpin: give a badge id (e.g. OP-0007) or --random, not both and not neither", file=sys.stderr)
+        return EXIT_REFUSED
+    if args.operator_id:
+        verdict = validate(args.operator_id, config.barcodes)
+        if not verdict.valid or verdict.prefix != OPERATOR_PREFIX:
+            why = verdict.reason or f"it would scan as a {verdict.prefix} code, not a badge"
+            print(f"benchpin: {args.operator_id!r} cannot be a badge: {why} (badges start {OPERATOR_PREFIX})",
+                  file=sys.stderr)
+            return EXIT_REFUSED
+    pin = _read_pin(args)
+    if pin is None and (args.pin or args.pin_file):
+        return EXIT_REFUSED
+    with _open_ledger(kiosk) as ledger:
+        for _ in range(5):  # a clash of 8 random base-36 characters is all but impossible; retry anyway
+            operator_id = args.operator_id or random_badge(config.barcodes)
+            try:
+                operator = ledger.add_operator(operator_id, args.name, args.role, pin=pin)
+                break
+            except DuplicateOperator as exc:
+                if not args.random:
+                    print(f"benchpin: {exc}", file=sys.stderr)
+                    return EXIT_REFUSED
+            except ValueError as exc:
+                print(f"benchpin: {exc}", file=sys.stderr)
+                return EXIT_REFUSED
+        else:
+            print("benchpin: could not find a free random badge id; try again", file=sys.stderr)
+            return EXIT_REFUSED
+    pin_note = " with a PIN" if operator.has_pin else ""
+    print(f"added {operator.operator_id} ({operator.name}, {operator.role}){pin_note}")
+    if operator.role == SUPERVISOR and not operator.has_pin:
+        print(f"note: supervisor actions on the touch screens need a PIN: "
+              f"benchpin operators set-pin {operator.operator_id}", file=sys.stderr)
+    return 0
+
+
+def random_badge(rules: BarcodeRules) -> str:
+    """Return ``OP-`` + 8 random base-36 characters (+ the site's check character): unguessable."""
+    body = "".join(secrets.choice(ALPHABET) for _ in range(RANDOM_BADGE_LENGTH))
+    return with_check_digit(OPERATOR_PREFIX + body, rules)
+
+
+def _read_pin(args: argparse.Namespace) -> str | None:
+    """Read the PIN from --pin-file (``-``: stdin), or prompt for it (twice) with --pin; None if none."""
+    if args.pin_file:
+        try:
+            raw = sys.stdin.readline() if args.pin_file == "-" else Path(args.pin_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"benchpin: {args.pin_file}: cannot read the PIN: {getattr(exc, 'strerror', None) or exc}",
+                  file=sys.stderr)
+            return None
+        pin = raw.strip()
+    elif args.pin:
+        if not sys.stdin.isatty():  # a script pipes it in
+            pin = sys.stdin.readline().strip()
+        else:
+            pin = getpass.getpass("PIN (4 to 8 digits): ")
+            if getpass.getpass("the same PIN again: ") != pin:
+                print("benchpin: the two PINs differ; nothing changed", file=sys.stderr)
+                return None
+    else:
+        return None
+    if problem := pin_problem(pin):
+        print(f"benchpin: {problem}; nothing changed", file=sys.stderr)
+        return None
+    return pin
+
+
+def _set_pin(args: argparse.Namespace) -> int:
+    _, kiosk = _kiosk_config(args)
+    args.pin = not args.pin_file
+    pin = _read_pin(args)
+    if pin is None:
         return EXIT_REFUSED
     with _open_ledger(kiosk) as ledger:
         try:
-            operator = ledger.add_operator(args.operator_id, args.name, args.role)
-        except (DuplicateOperator, ValueError) as exc:
-            print(f"benchpin: {exc}", file=sys.stderr)
+            ledger.set_pin(args.operator_id, pin)
+        except NotFound:
+            print(f"benchpin: unknown operator {args.operator_id} (benchpin operators list)", file=sys.stderr)
             return EXIT_REFUSED
-    print(f"added {operator.operator_id} ({operator.name}, {operator.role})")
+    print(f"PIN set for {args.operator_id}")
     return 0
 
 
@@ -175,15 +250,32 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
                                description="Manage the operators of the ledger named by kiosk.database: "
                                            "their badges, names and roles.")
     ops_sub = operators.add_subparsers(dest="operators_command", metavar="ACTION", required=True,
-                                       help="add or list (ACTION --help says more)")
+                                       help="add, set-pin or list (ACTION --help says more)")
     add = ops_sub.add_parser("add", help="register an operator badge with a role",
-                             description="Register an operator badge (e.g. OP-0007) with a name and a role.")
-    add.add_argument("operator_id", metavar="OP-ID", help="the badge's code, e.g. OP-0007")
-    add.add_argument("--name", required=True, help="the operator's name, as the kiosk shows it")
+                             description="Register an operator badge (e.g. OP-0007, or --random) with a name, "
+                                         "a role and, for supervisors, a PIN.")
+    add.add_argument("operator_id", metavar="OP-ID", nargs="?", default="",
+                     help="the badge's code, e.g. OP-0007 (or --random)")
+    add.add_argument("--random", action="store_true",
+                     help=f"issue a random badge id: {OPERATOR_PREFIX} + {RANDOM_BADGE_LENGTH} random letters and "
+                          "digits (+ the [barcodes] check character); it is printed")
+    add.add_argument("--name", required=True, help=f"the operator's name, as the kiosk shows it (at most {NAME_MAX} "
+                                                   "characters)")
     add.add_argument("--role", required=True, choices=ROLES,
                      help=f"what the operator may do: {', '.join(ROLES)}")
+    add.add_argument("--pin", action="store_true",
+                     help="ask for a 4 to 8 digit PIN (read from stdin when it is not a terminal); supervisor "
+                          "actions on the touch screens need it")
+    add.add_argument("--pin-file", metavar="FILE", help="read the PIN from FILE ('-': stdin) instead of asking")
     add_config_argument(add)
     add.set_defaults(func=_add_operator)
+    set_pin = ops_sub.add_parser("set-pin", help="set or replace an operator's PIN",
+                                 description="Set or replace an operator's 4 to 8 digit PIN (asked twice on a "
+                                             "terminal, else read from stdin), kept hashed in the ledger.")
+    set_pin.add_argument("operator_id", metavar="OP-ID", help="the operator's badge, e.g. OP-0001")
+    set_pin.add_argument("--pin-file", metavar="FILE", help="read the PIN from FILE ('-': stdin) instead of asking")
+    add_config_argument(set_pin)
+    set_pin.set_defaults(func=_set_pin)
     lst = ops_sub.add_parser("list", help="list operators (id, role, name)",
                              description="List the operators, one per line: badge, role, name.")
     add_config_argument(lst)

@@ -62,9 +62,13 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path,
     yield from postgres_schema_url()
 
 
+SUPERVISOR_PIN = "2468"  # OP-SUP's PIN: the touch screens ask for it before a supervisor action
+
+
 def add_operators(ledger: Ledger) -> None:
     for operator_id, role in OPERATORS.items():
-        ledger.add_operator(operator_id, f"{role.title()} One", role)
+        ledger.add_operator(operator_id, f"{role.title()} One", role,
+                            pin=SUPERVISOR_PIN if role == "supervisor" else None)
 
 
 @pytest.fixture

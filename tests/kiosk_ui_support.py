@@ -49,10 +49,10 @@ def seed(ledger: Ledger) -> None:
 def served_kiosk(tmp_path: Path, mqtt_port: int, **kiosk: Any) -> Iterator[KioskServer]:
     """The seeded kiosk served by its production server (waitress) on a free port."""
     config = ui_config(tmp_path, mqtt_port=mqtt_port, listen="127.0.0.1:0", threads=8, **kiosk)
-    with KioskServer(config, {"SECRET_KEY": SECRET}) as kiosk:
-        with kiosk.app.app_context():
+    with KioskServer(config, {"SECRET_KEY": SECRET}) as server:
+        with server.app.app_context():
             seed(get_ledger())
-        yield kiosk
+        yield server
 
 
 def csrf(client: FlaskClient) -> str:
@@ -68,19 +68,31 @@ def messages(html: str) -> list[str]:
 
 
 class Kiosk:
-    """A test client that knows its CSRF token: ``scan(code)``, ``post(url, **form)``."""
+    """A test client that knows its CSRF token: ``scan(code)``, ``post(url, **form)``.
 
-    def __init__(self, app: Flask) -> None:
+    The token changes at every badge-in and logout: it is read again from every screen shown.
+    With ``pin`` set, every form carries it, as a supervisor would type it on the PIN pad.
+    """
+
+    def __init__(self, app: Flask, pin: str = "") -> None:
         self.app = app
         self.client = app.test_client()
         self.token = csrf(self.client)
+        self.pin = pin
+
+    def _seen(self, response: Any) -> Any:
+        if match := _CSRF.search(response.get_data(as_text=True)):
+            self.token = match.group(1)
+        return response
 
     def scan(self, code: str, **context: str) -> Any:
-        return self.client.post("/scan", data={"code": code, "csrf_token": self.token, **context},
-                                follow_redirects=True)
+        return self._seen(self.client.post("/scan", data={"code": code, "csrf_token": self.token, **context},
+                                           follow_redirects=True))
 
     def post(self, url: str, **form: str) -> Any:
-        return self.client.post(url, data={"csrf_token": self.token, **form}, follow_redirects=True)
+        pin = {"pin": self.pin} if self.pin else {}
+        return self._seen(self.client.post(url, data={"csrf_token": self.token, **pin, **form},
+                                           follow_redirects=True))
 
     def get(self, url: str) -> Any:
-        return self.client.get(url, follow_redirects=True)
+        return self._seen(self.client.get(url, follow_redirects=True))

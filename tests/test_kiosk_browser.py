@@ -17,7 +17,7 @@ from benchpin.topics import Topics
 from kiosk.state import get_bridge, get_ledger
 from kiosk.server import KioskServer
 from tests.helpers import wait_until
-from tests.kiosk_support import passing
+from tests.kiosk_support import SUPERVISOR_PIN, passing
 from tests.kiosk_ui_support import served_kiosk
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -47,9 +47,10 @@ def page(browser, server: KioskServer, broker: Mosquitto):  # type: ignore[no-un
     yield from open_kiosk(browser, server, broker)
 
 
-def open_kiosk(browser, server: KioskServer, broker: Mosquitto):  # type: ignore[no-untyped-def]
-    """Open the kiosk at 1280x800 once its live stream and MQTT subscriptions are up."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=server.url)
+def open_kiosk(browser, server: KioskServer, broker: Mosquitto,  # type: ignore[no-untyped-def]
+               viewport: tuple[int, int] = (1280, 800)):
+    """Open the kiosk (1280x800 unless told) once its live stream and MQTT subscriptions are up."""
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, base_url=server.url)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -77,6 +78,14 @@ def wedge(page, code: str) -> None:  # type: ignore[no-untyped-def]
     """Type like a keyboard-wedge scanner: fast keystrokes then Enter, into whatever has focus."""
     page.keyboard.type(code, delay=2)
     page.keyboard.press("Enter")
+
+
+def enter_pin(page, pin: str = SUPERVISOR_PIN) -> None:  # type: ignore[no-untyped-def]
+    """Tap the PIN on the supervisor's PIN pad, then OK."""
+    playwright_api.expect(page.locator(".pinpad")).to_be_visible()
+    for digit in pin:
+        page.locator(f'.pinpad [data-key="{digit}"]').click()
+    page.locator("#pin-ok").click()
 
 
 def shoot(page, artifacts_dir: Path, name: str) -> None:  # type: ignore[no-untyped-def]
@@ -119,6 +128,7 @@ def test_kiosk_browser_badge_scan_advance_and_history(page, broker: Mosquitto, a
     expect(page.get_by_role("button", name="Tap again to scrap: wrong alloy")).to_be_visible()
     shoot(page, artifacts_dir, "scrap-confirm")
     page.get_by_role("button", name="Tap again to scrap: wrong alloy").click()
+    enter_pin(page)  # a supervisor's scrap asks for the PIN
     expect(page.locator("#stage")).to_have_text("scrapped")
     expect(page.locator("#history tbody tr").first).to_contain_text("wrong alloy")
     page.go_back()
@@ -160,6 +170,7 @@ def test_kiosk_browser_tree_wip_engraving_and_refusals(page, server: KioskServer
     expect(page.locator("#jobs")).to_contain_text("interrupted")
     shoot(page, artifacts_dir, "engraving")
     page.get_by_role("button", name="Retry").click()
+    enter_pin(page)
     expect(page.locator("#messages")).to_contain_text("Retry sent for PC-2")
     send(broker, TOPICS.engraver_job_state("engrave-1", "laser-1", job_id),
          {"job_id": job_id, "state": "running", "ts": "2026-11-23T10:00:01.000Z", "detail": ""})
@@ -245,6 +256,7 @@ def test_kiosk_browser_progress_moves_and_a_failed_job_needs_a_supervisor_overri
     page.get_by_placeholder("reason for the override…").fill("serial engraved by hand")
     page.get_by_role("button", name="Override and advance").click()  # armed: tap again
     page.get_by_role("button", name="Tap again to override").click()
+    enter_pin(page)
     expect(page.locator("#messages")).to_contain_text("override recorded")
     expect(page.locator("#stage")).to_have_text("qc")
     expect(page.locator("#history tr.override")).to_contain_text("serial engraved by hand")
@@ -312,3 +324,43 @@ def test_kiosk_browser_qc_failing_measurement_leads_to_rework_at_800x480(  # typ
             expect(page.locator("#history")).to_contain_text("plating um 2.1 ✗")
         finally:
             context.close()
+
+
+def test_kiosk_browser_a_supervisor_scraps_with_the_pin_pad_at_800x480(  # type: ignore[no-untyped-def]
+        browser, server: KioskServer, broker: Mosquitto, artifacts_dir: Path) -> None:
+    expect = playwright_api.expect
+    for page in open_kiosk(browser, server, broker, viewport=(800, 480)):
+        wedge(page, "OP-SUP")
+        expect(page.locator(".badge")).to_contain_text("Supervisor One")
+        wedge(page, "PC-2")
+        expect(page.locator("#stage")).to_have_text("casting")
+        page.get_by_role("link", name="Scrap…").click()
+        page.get_by_role("button", name="wrong alloy").click()
+        page.get_by_role("button", name="Tap again to scrap: wrong alloy").click()
+        expect(page.locator("h1")).to_have_text("Scrap PC-2: wrong alloy")
+        keys = page.locator(".pinpad .key")
+        expect(keys).to_have_count(12)
+        for index in range(12):  # gloved fingers: every key at least 64 px each way, all on the screen
+            box = keys.nth(index).bounding_box()
+            assert box and box["width"] >= 64 and box["height"] >= 64 and box["y"] + box["height"] <= 480, box
+        ok = page.locator("#pin-ok").bounding_box()
+        assert ok and ok["y"] + ok["height"] <= 480
+        assert page.evaluate("document.scrollingElement.scrollHeight") <= 480  # one screen tall: no scrolling
+        for digit in "1357":
+            page.locator(f'.pinpad [data-key="{digit}"]').click()
+        page.locator('.pinpad [data-key="back"]').click()
+        expect(page.locator("#pin-input")).to_have_value("135")
+        page.locator('.pinpad [data-key="clear"]').click()
+        enter_pin(page, "1111")
+        expect(page.locator("#pin-problem")).to_contain_text("Wrong PIN for Supervisor One: nothing done.")
+        expect(page.locator(".pinpad")).to_be_visible()  # asked again, nothing scrapped
+        with server.app.app_context():
+            assert get_ledger().piece("PC-2").stage == "casting"
+        for digit in SUPERVISOR_PIN[:3]:
+            page.locator(f'.pinpad [data-key="{digit}"]').click()
+        shoot(page, artifacts_dir, "pin-800x480")
+        page.locator('.pinpad [data-key="clear"]').click()
+        enter_pin(page)
+        expect(page.locator("#stage")).to_have_text("scrapped")
+        expect(page.locator("#messages")).to_contain_text("PC-2: casting → scrapped.")
+        shoot(page, artifacts_dir, "pin-scrapped-800x480")

@@ -15,6 +15,7 @@ from kiosk.ledger.workflow import parse_workflow
 from firmware_bridge.barcodes import BarcodeRules, with_check_digit
 from kiosk.ui.barcodes import COMMAND, OPERATOR, PIECE, TREE, Barcode, read_barcode
 from kiosk.ui.state import ui_state
+from tests.kiosk_support import SUPERVISOR_PIN
 from tests.kiosk_ui_support import SECRET, Kiosk, messages, seed, ui_config
 
 
@@ -42,6 +43,7 @@ def kiosk(app: Flask) -> Kiosk:
 @pytest.fixture
 def supervisor(kiosk: Kiosk) -> Kiosk:
     kiosk.scan("OP-SUP")
+    kiosk.pin = SUPERVISOR_PIN  # typed on the PIN pad before a scrap or an override
     return kiosk
 
 

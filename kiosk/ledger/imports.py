@@ -18,7 +18,11 @@ from kiosk.ledger.workflow import Workflow
 COLUMNS = ("piece_id", "route", "style", "order_id", "metal", "ring_size", "chain_length_cm",
            "metal_colour", "stone_type", "stone_colour", "stone_shape", "enamel", "tree_id")
 REQUIRED = ("piece_id", "route")
-_MAX_TEXT = 200
+# The longest value each column may hold: codes fit a barcode label, names a screen line.
+# A longer value is refused (never cut), with the line and the column.
+MAX_LENGTH = {"piece_id": 64, "route": 40, "style": 120, "order_id": 40, "metal": 40, "ring_size": 10,
+              "chain_length_cm": 10, "metal_colour": 40, "stone_type": 60, "stone_colour": 40,
+              "stone_shape": 40, "enamel": 10, "tree_id": 64}
 _CODE_TAIL = re.compile(r"[A-Za-z0-9._-]{1,60}")
 
 
@@ -78,8 +82,8 @@ def _parse_row(row: dict[str, str], line: int, workflow: Workflow, rules: Barcod
         problems.append(f"line {line}: {column}: {problem}")
 
     for column, value in row.items():
-        if len(value) > _MAX_TEXT:
-            bad(column, f"longer than {_MAX_TEXT} characters")
+        if len(value) > MAX_LENGTH[column]:
+            bad(column, f"at most {MAX_LENGTH[column]} characters (this one has {len(value)})")
         if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in value):
             bad(column, "contains a control character")
     piece_id = row.get("piece_id", "")

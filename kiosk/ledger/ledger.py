@@ -44,14 +44,16 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 from benchpin.config import KioskConfig
 from benchpin.topics import utc_ts
-from kiosk.ledger import rows
+from kiosk.ledger import rows, sessions
 from kiosk.ledger.checks import judge
 from kiosk.ledger.db import Connection, Database, IntegrityViolation
 from kiosk.ledger.imports import insert_pieces
 from kiosk.ledger.migrations import upgrade
-from kiosk.ledger.model import (ADVANCE, DONE, LASER, ROLES, SCRAPPED, SUPERVISOR, DuplicateOperator, Event,
-                                LaserJob, MoveOption, MoveRefused, NotFound, Operator, Piece, PieceSpec, StageBlock,
-                                Tree, WipStage)
+from kiosk.ledger.model import (ADVANCE, DONE, LASER, NAME_MAX, NOTE_MAX, ROLES, SCRAPPED, SUPERVISOR,
+                                DuplicateOperator, Event, LaserJob, MoveOption, MoveRefused, NotFound, Operator,
+                                Piece, PieceSpec, StageBlock, Tree, WipStage)
+from kiosk.ledger.pins import hash_pin, pin_matches
+from kiosk.ledger.sessions import SessionCheck
 from kiosk.ledger.serials import DEFAULT_SERIAL_PATTERN, format_serial
 from kiosk.ledger.workflow import Move, Workflow, load_workflow
 from kiosk.routes import DEFAULT_ROUTES_FILE
@@ -68,6 +70,12 @@ def _parse_ts(ts: str) -> datetime:
 
 class _Lost(Exception):
     """The conditional UPDATE matched nothing: someone else moved the piece first."""
+
+
+def _check_note(note: str) -> None:
+    """Refuse a note longer than NOTE_MAX (never cut it: the reason would be lost)."""
+    if len(note) > NOTE_MAX:
+        raise MoveRefused(f"the note is {len(note)} characters long; the most is {NOTE_MAX}: shorten it")
 
 
 class Ledger:
@@ -111,22 +119,40 @@ class Ledger:
 
     # ------------------------------------------------------------------ operators
 
-    def add_operator(self, operator_id: str, name: str, role: str) -> Operator:
-        """Register an operator badge with a role (one of ROLES)."""
+    def add_operator(self, operator_id: str, name: str, role: str, *, pin: str | None = None) -> Operator:
+        """Register an operator badge with a role (one of ROLES) and, optionally, a PIN."""
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
         if not operator_id.isprintable() or " " in operator_id or not operator_id or operator_id == LASER:
             raise ValueError(f"bad operator id {operator_id!r}")
         if not name.strip():
             raise ValueError(f"operator {operator_id} needs a name (shown on the kiosk when they badge in)")
-        operator = Operator(operator_id, name, role, utc_ts())
+        if len(name) > NAME_MAX or not name.isprintable():
+            raise ValueError(f"the name of {operator_id} must be at most {NAME_MAX} printable characters "
+                             f"on one line (it has {len(name)})")
+        pin_hash = hash_pin(pin) if pin is not None else None
+        operator = Operator(operator_id, name, role, utc_ts(), has_pin=pin_hash is not None)
         try:
             with self.db.transaction() as conn:
-                conn.execute("INSERT INTO operators (operator_id, name, role, created) VALUES (?, ?, ?, ?)",
-                             (operator.operator_id, operator.name, operator.role, operator.created))
+                conn.execute("INSERT INTO operators (operator_id, name, role, created, pin_hash) "
+                             "VALUES (?, ?, ?, ?, ?)",
+                             (operator.operator_id, operator.name, operator.role, operator.created, pin_hash))
         except IntegrityViolation:
             raise DuplicateOperator(f"operator {operator_id} already exists") from None
         return operator
+
+    def set_pin(self, operator_id: str, pin: str) -> None:
+        """Set (or replace) an operator's PIN; ValueError for a PIN that is not 4–8 digits."""
+        pin_hash = hash_pin(pin)
+        with self.db.transaction() as conn:
+            if not conn.rowcount("UPDATE operators SET pin_hash = ? WHERE operator_id = ?", (pin_hash, operator_id)):
+                raise NotFound(f"unknown operator {operator_id}")
+
+    def check_pin(self, operator_id: str, pin: str) -> bool:
+        """Say whether ``pin`` is the operator's PIN (False without one)."""
+        with self.db.connect() as conn:
+            row = conn.row("SELECT pin_hash FROM operators WHERE operator_id = ?", (operator_id,))
+        return row is not None and pin_matches(pin, row[0])
 
     def operator(self, operator_id: str) -> Operator:
         with self.db.connect() as conn:
@@ -134,8 +160,21 @@ class Ledger:
 
     def operators(self) -> list[Operator]:
         with self.db.connect() as conn:
-            return [Operator(*r) for r in conn.rows(
-                "SELECT operator_id, name, role, created FROM operators ORDER BY operator_id")]
+            return [rows.operator_from_row(r) for r in conn.rows(f"{rows.OPERATOR_SELECT} ORDER BY operator_id")]
+
+    # ------------------------------------------------------------------ badge sessions
+
+    def start_session(self, operator_id: str, *, now: float, kiosk: str = "") -> str:
+        """Open a badge session (see :mod:`kiosk.ledger.sessions`); return its random id."""
+        return sessions.start_session(self.db, operator_id, now=now, kiosk=kiosk)
+
+    def check_session(self, session_id: str, *, now: float, idle_s: float, touch: bool = True) -> SessionCheck:
+        """Return whose open session this is (ending it when idle longer than ``idle_s``)."""
+        return sessions.check_session(self.db, session_id, now=now, idle_s=idle_s, touch=touch)
+
+    def end_session(self, session_id: str, *, now: float) -> bool:
+        """End a badge session (logout); a replayed cookie of it is refused from then on."""
+        return sessions.end_session(self.db, session_id, now=now)
 
     # ------------------------------------------------------------------ reading
 
@@ -365,6 +404,7 @@ class Ledger:
         :class:`MoveRefused` (with why) for anything the route, the operator's role, the
         engraving rule or a concurrent move forbids.
         """
+        _check_note(note)
         piece = self.piece(piece_id)
         role = self._role(operator)
         self._check_expected(piece, expected_stage, expected_version)
@@ -398,6 +438,7 @@ class Ledger:
     def move_tree(self, tree_id: str, to: str, *, operator: str, station: str,
                   note: str = "") -> list[Event]:
         """Move every (not scrapped) piece of a wax tree to ``to``: all of them or none."""
+        _check_note(note)
         tree = self.tree(tree_id)
         pieces = [p for p in tree.pieces if p.stage != SCRAPPED]
         if not pieces:
@@ -438,7 +479,7 @@ class Ledger:
         try:
             return self.operator(operator).role
         except NotFound:
-            raise MoveRefused(f"unknown operator {operator}: badge in with a registered badge") from None
+            raise MoveRefused(f"unknown operator {operator}: a move must name a registered operator's badge") from None
 
     def _check_expected(self, piece: Piece, stage: str | None, version: int | None) -> None:
         if (stage is not None and piece.stage != stage) or (version is not None and piece.version != version):

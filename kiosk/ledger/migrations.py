@@ -83,6 +83,22 @@ MIGRATIONS: tuple[Migration, ...] = (
             station TEXT NOT NULL,
             since TEXT NOT NULL)""",
     )),
+    # Badge sessions live in the ledger, not in the cookie: logging out (or idling out) ends the
+    # row, so a copied cookie is worth nothing afterwards, on every kiosk sharing the ledger.
+    # The row is keyed by the SHA-256 of the cookie's random id, so a copy of this table opens
+    # no session. Times are epoch seconds (compared, never shown); ended is NULL while open.
+    # operators.pin_hash holds a salted scrypt hash of a supervisor's PIN (NULL: no PIN).
+    Migration(4, "sessions and operators.pin_hash: server-side badge sessions, supervisor PINs", (
+        "ALTER TABLE operators ADD COLUMN pin_hash TEXT",
+        """CREATE TABLE sessions (
+            session_hash TEXT PRIMARY KEY,
+            operator_id TEXT NOT NULL REFERENCES operators (operator_id),
+            kiosk TEXT NOT NULL DEFAULT '',
+            created DOUBLE PRECISION NOT NULL,
+            last_seen DOUBLE PRECISION NOT NULL,
+            ended DOUBLE PRECISION)""",
+        "CREATE INDEX sessions_last_seen ON sessions (last_seen)",
+    )),
 )
 
 # Any constant fits; this one spells "benc". The second key is the schema, so ledgers in

@@ -14,6 +14,11 @@ LASER = "laser"
 
 ADVANCE, REWORK, SCRAP = "advance", "rework", "scrap"
 
+# Free-text limits, enforced by the ledger and checked first by the screens and the API (which
+# answer with a clear refusal): longer text is refused, never silently cut.
+NOTE_MAX = 500  # a move's note or reason
+NAME_MAX = 80  # an operator's name, as the kiosk's header shows it
+
 
 class LedgerError(Exception):
     """Base of every error the ledger raises on purpose."""
@@ -45,6 +50,7 @@ class Operator:
     name: str
     role: str
     created: str = ""
+    has_pin: bool = False  # a PIN is set (supervisor actions on the touch screens ask for it)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -66,11 +66,18 @@ def last_event(conn: Connection, piece_id: str) -> Event | None:
 
 
 def load_operator(conn: Connection, operator_id: str) -> Operator:
-    row = conn.row("SELECT operator_id, name, role, created FROM operators WHERE operator_id = ?",
-                   (operator_id,))
+    row = conn.row(f"{OPERATOR_SELECT} WHERE operator_id = ?", (operator_id,))
     if row is None:
         raise NotFound(f"unknown operator {operator_id}")
-    return Operator(*row)
+    return operator_from_row(row)
+
+
+OPERATOR_SELECT = "SELECT operator_id, name, role, created, pin_hash IS NOT NULL FROM operators"
+
+
+def operator_from_row(row: Sequence[Any]) -> Operator:
+    operator_id, name, role, created, has_pin = row
+    return Operator(operator_id, name, role, created, has_pin=bool(has_pin))
 
 
 def insert_event(conn: Connection, event: Event, *, published: bool = False) -> None:

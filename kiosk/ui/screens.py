@@ -11,8 +11,11 @@ from kiosk.state import get_ledger, kiosk_state
 from kiosk.ledger import ADVANCE as ADVANCE_MOVE
 from kiosk.ledger import REWORK, SCRAP, SCRAPPED, MoveOption, MoveRefused, NotFound, Piece
 from kiosk.ledger.checks import CheckResult, CheckValue, judge
+from kiosk.ledger.model import NOTE_MAX
+from kiosk.throttle import client_address, failures, seconds
 from kiosk.ui import auth
 from kiosk.ui.barcodes import ADVANCE, COMMAND, LOGOUT, OPERATOR, PIECE, TREE, read_barcode
+from kiosk.ui.pin import confirm_pin, needs_pin
 from kiosk.ui.stations import job_state
 from kiosk.ui.view import render_screen, see, stage_label
 
@@ -41,19 +44,12 @@ def logout() -> Answer:
 def scan() -> Answer:
     """Act on one scan: a badge logs in, a piece or tree opens, a command acts like its button."""
     barcode = read_barcode(request.form.get("code", ""), kiosk_state().config.barcodes)
-    back = _local(request.form.get("next", "")) or url_for("ui.idle")
+    back = auth.local_path(request.form.get("next", "")) or url_for("ui.idle")
     if barcode.problem:
         flash(f"Scan “{barcode.code}”: {barcode.problem}.", "error")
         return see(back)
     if barcode.kind == OPERATOR:
-        try:
-            operator = get_ledger().operator(barcode.code)
-        except NotFound:
-            flash(f"Badge {barcode.code} is not registered. Ask the supervisor to add it.", "error")
-            return see(url_for("ui.idle"))
-        auth.login(operator)
-        flash(f"Welcome, {operator.name} ({operator.role}).", "info")
-        return see(url_for("ui.idle"))
+        return _badge_in(barcode.code)
     if barcode.code == LOGOUT:
         return logout()
     if auth.current_operator() is None:
@@ -73,6 +69,28 @@ def scan() -> Answer:
         return see(back)
     assert barcode.kind == COMMAND
     return _command(barcode.code, back)
+
+
+def _badge_in(code: str) -> Answer:
+    """Log a badge in; wrong badges count against this client, which must wait after too many."""
+    throttle, client = failures(), client_address()
+    if wait := throttle.wait_s(client):
+        return render_screen("idle.html", status=429, page="idle",
+                             error=f"Too many wrong badges here: wait {seconds(wait)} s, then scan again.")
+    try:
+        operator = get_ledger().operator(code)
+    except NotFound:
+        wait = throttle.failed(client)
+        later = f" Too many wrong badges: wait {seconds(wait)} s before the next scan." if wait else ""
+        flash(f"Badge {code} is not registered. Ask the supervisor to add it.{later}", "error")
+        return see(url_for("ui.idle"))
+    auth.login(operator)
+    flash(f"Welcome, {operator.name} ({operator.role}).", "info")
+    if needs_pin(operator) and not operator.has_pin:
+        flash(f"{operator.name}: supervisor actions (scrap, override, laser retry and cancel) need your PIN, "
+              f"and you have none yet: ask the administrator to set it (benchpin operators set-pin "
+              f"{operator.operator_id}).", "error")
+    return see(url_for("ui.idle"))
 
 
 def _command(code: str, back: str) -> Answer:
@@ -151,8 +169,16 @@ def move_piece(piece_id: str) -> Answer:
         answers = _check_answers(piece_id)
     except ValueError as exc:
         return piece(piece_id, error=f"Not moved: {exc}.", status=400)
-    return _move_piece(piece_id, request.form.get("to", ""), request.form.get("version", ""), note,
-                       override=request.form.get("override") == "1", answers=answers)
+    to, override = request.form.get("to", ""), request.form.get("override") == "1"
+    if len(note) > NOTE_MAX:  # checked before the PIN is asked: nobody types a PIN for a refusal
+        return piece(piece_id, error=f"Not moved: the note is {len(note)} characters long; the most is "
+                                     f"{NOTE_MAX}. Shorten it and try again.", status=400)
+    if to == SCRAPPED or override:
+        what = (f"Scrap {piece_id}" + (f": {note}" if note else "") if to == SCRAPPED
+                else f"Override: {piece_id} to {stage_label(to) if to else 'its next stage'}")
+        if (ask := confirm_pin(what, cancel=url_for("ui.piece", piece_id=piece_id), scan_piece=piece_id)) is not None:
+            return ask
+    return _move_piece(piece_id, to, request.form.get("version", ""), note, override=override, answers=answers)
 
 
 def _check_answers(piece_id: str) -> dict[str, CheckValue]:
@@ -291,8 +317,3 @@ def _move_tree(tree_id: str, to: str) -> Answer:
         return tree(tree_id, error=f"Nothing moved: {exc}.", status=409)
     flash(f"{tree_id}: {len(events)} pieces → {stage_label(to)}.", "done")
     return see(url_for("ui.tree", tree_id=tree_id))
-
-
-def _local(url: str) -> str:
-    """Return ``url`` if it is a path on this kiosk (never another site), else ''."""
-    return url if url.startswith("/") and not url.startswith("//") and "\\" not in url else ""

@@ -13,6 +13,7 @@ from benchpin.topics import utc_ts
 from kiosk.ledger import MoveRefused
 from kiosk.state import get_bridge, get_ledger, kiosk_state
 from kiosk.ui import auth
+from kiosk.ui.pin import confirm_pin
 from kiosk.ui.state import ui_state
 from kiosk.ui.view import render_screen, see
 
@@ -197,6 +198,9 @@ def job_command(job_id: str, action: str) -> Response | tuple[str, int]:
         return render_screen("engraving.html", status=409, page="engraving", jobs=engraving_jobs(),
                              may_command=operator.role in JOB_ROLES, error=f"Not sent: {problem}.")
     assert bridge is not None and job is not None
+    ask = confirm_pin(f"{action.title()} the laser job of {job['piece'].piece_id}", cancel=url_for("station.engraving"))
+    if ask is not None:
+        return ask
     topic = bridge.topics.engraver_job_command(bridge.gateway, bridge.engraver, job_id)
     decision = JobDecision(job_id=job_id, action=JobAction(action), operator=operator.operator_id, ts=utc_ts())
     bridge.outbox.put(topic, decision.to_payload(), kind="command", wait=True)
