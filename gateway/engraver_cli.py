@@ -130,9 +130,10 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
                     "door, reset) or failed waits for an operator. 'retry' queues it again, 'cancel' ends it. "
                     "A serial is engraved once: 'reengrave' (a supervisor, with a reason) queues one more firing "
                     "of a damaged one. 'unlock' clears the laser's alarm ($X) once a person has made it safe.")
-    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    listing = actions.add_parser("list", help="print every job: id, engraver, state, piece, text, attempts, "
-                                              "queued and updated times, detail")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True,
+                                    help="list, retry, cancel, reengrave or unlock")
+    list_help = "print every job: id, engraver, state, piece, text, attempts, queued and updated times, detail"
+    listing = actions.add_parser("list", help=list_help, description=list_help[0].upper() + list_help[1:] + ".")
     add_config_argument(listing)
     listing.add_argument("--engraver", metavar="ENGRAVER_ID", help="only this engraver's jobs")
     listing.add_argument("--state", action="append", choices=JOB_STATES, metavar="STATE",
