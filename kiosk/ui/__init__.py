@@ -46,8 +46,16 @@ def init_ui(app: Flask) -> None:
         app.config["SECRET_KEY"] = read_secret_key(config.kiosk.secret_key_file)
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Strict")
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    from kiosk.ui.stream import screen_networks
+
+    screen_networks(config.kiosk.screen_addresses)  # a bad address stops the start, naming the key
+    # Each stream holds a worker thread: leave at least half of them to the screens and the API.
+    max_streams = min(config.kiosk.max_streams, config.kiosk.threads // 2)
+    if max_streams < config.kiosk.max_streams:
+        log.warning("kiosk.max_streams = %d leaves too few of kiosk.threads = %d for the screens: "
+                    "allowing %d live streams", config.kiosk.max_streams, config.kiosk.threads, max_streams)
     bridge = kiosk_state(app).bridge
-    live = LiveFeed(config, connect=app.config.get("KIOSK_LIVE", True),
+    live = LiveFeed(config, connect=app.config.get("KIOSK_LIVE", True), max_listeners=max_streams,
                     session=bridge.session if bridge is not None else None)  # one connection per kiosk
     app.extensions[EXTENSION] = UiState(live=live, idle_logout_s=config.kiosk.idle_logout_s,
                                         stages=config.kiosk.stations)
