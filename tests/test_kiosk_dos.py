@@ -308,3 +308,53 @@ def test_a_badge_scanned_over_mqtt_still_logs_the_screen_in(server: KioskServer,
             next(opened, None)  # closes the context, checks for JavaScript errors
         finally:
             browser.close()
+
+
+
+def test_the_screen_reopens_a_stream_that_was_refused(tmp_path: Path, broker: Mosquitto) -> None:
+    """A 503 closes an EventSource for good: the page itself must open a new one later."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    from tests.test_kiosk_browser import CHROMIUM, open_kiosk
+
+    with served_kiosk(tmp_path, broker.port, max_streams=1, test_config={"KIOSK_STREAM_HEARTBEAT_S": 0.2}) \
+            as server, playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(**CHROMIUM)
+        try:
+            first = open_kiosk(browser, server, broker)
+            next(first)
+            context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=server.url)
+            second = context.new_page()
+            second.goto("/")
+            second.wait_for_function("document.documentElement.dataset.live === 'retrying'")  # 503: full
+            assert ui_state(server.app).live.open_streams() == 1
+            next(first, None)  # the first screen goes away: its slot frees at its next heartbeat
+            second.wait_for_function("document.documentElement.dataset.live === 'open'", timeout=20000)
+            context.close()
+        finally:
+            browser.close()
+
+
+def test_the_screen_keeps_getting_scans_across_stream_lifetimes(tmp_path: Path, broker: Mosquitto) -> None:
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    from tests.test_kiosk_browser import CHROMIUM, open_kiosk, scan_over_mqtt
+
+    with served_kiosk(tmp_path, broker.port, test_config={"KIOSK_STREAM_LIFETIME_S": 1.0}) as server, \
+            playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(**CHROMIUM)
+        try:
+            opened = open_kiosk(browser, server, broker)
+            page = next(opened)
+            time.sleep(3)  # three lifetimes: the browser has opened the stream again each time
+            live = ui_state(server.app).live
+            for _ in range(10):  # a scan that falls in a reconnect gap (about a second) is missed
+                wait_until(lambda: live.open_streams() == 1, timeout=10)  # scan while a stream is open
+                scan_over_mqtt(broker, "OP-SUP")
+                try:
+                    page.wait_for_selector("text=Welcome, Supervisor One (supervisor).", timeout=2000)
+                    break
+                except playwright_api.TimeoutError:
+                    continue
+            assert page.locator(".who .badge").inner_text().startswith("Supervisor One")
+            next(opened, None)
+        finally:
+            browser.close()

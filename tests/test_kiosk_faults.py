@@ -23,6 +23,7 @@ import pytest
 
 from benchpin.broker import Mosquitto, free_port
 from kiosk.app import close_app, create_app
+from kiosk.ledger.db import Database
 from kiosk.server import KioskServer
 from kiosk.state import get_ledger
 from tests.helpers import wait_until
@@ -185,6 +186,24 @@ def test_kiosk_starts_with_postgresql_down_recovers_and_survives_a_stale_pool(
         proxy.start()
         assert request(server.port, "/healthz")[0] == 200
         assert request(server.port, "/api/pieces/PC-1", headers=AUTH)[0] == 200
+
+
+def test_a_transaction_first_on_a_connection_that_died_idle_runs_on_a_fresh_one(
+        proxied_postgres: tuple[TcpProxy, str]) -> None:
+    proxy, url = proxied_postgres
+    proxy.start()
+    db = Database(url)
+    try:
+        with db.connect() as conn:  # one connection, back in the pool afterwards
+            conn.execute("CREATE TABLE IF NOT EXISTS t (n INTEGER)")
+        proxy.cut()
+        with db.transaction() as conn:
+            conn.execute("INSERT INTO t (n) VALUES (?)", (1,))
+        proxy.cut()
+        with db.connect() as conn:
+            assert conn.rows("SELECT n FROM t") == [(1,)]
+    finally:
+        db.close()
 
 
 def test_benchpin_kiosk_starts_with_postgresql_down_in_one_line_and_recovers(
