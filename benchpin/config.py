@@ -198,6 +198,8 @@ class KioskConfig:
     gateway: str = ""  # the station's gateway: its scans and furnace temperatures reach the screens
     idle_logout_s: float = 300.0  # badge session ends after this long without a touch or scan
     threads: int = 32  # waitress worker threads; each open screen's live stream holds one
+    max_streams: int = 8  # live streams open at once (at most half of ``threads``); 503 beyond
+    screen_addresses: tuple[str, ...] = ("127.0.0.1", "::1")  # this kiosk's own screens: live before badge-in
     secret_key_file: str = ""  # "" = a random key per start (badge sessions end on restart)
     stations: tuple[str, ...] = ()  # the stages ``station`` names, in its order
     engraver_ref: DeviceRef | None = None  # ``engraver`` parsed; None when not set
@@ -546,6 +548,8 @@ def _parse_kiosk(t: Table) -> KioskConfig:
         gateway=t.text("gateway", d.gateway),
         idle_logout_s=t.number("idle_logout_s", d.idle_logout_s, min=5.0, max=86400.0),
         threads=t.integer("threads", d.threads, min=4, max=512),
+        max_streams=t.integer("max_streams", d.max_streams, min=1, max=256),
+        screen_addresses=t.texts("screen_addresses", d.screen_addresses),
         secret_key_file=t.text("secret_key_file", d.secret_key_file),
         stations=tuple(s.strip() for s in station.split(",") if s.strip()),
         engraver_ref=engraver_ref,

@@ -5,6 +5,13 @@ those: two kiosks sharing a gateway never act on the same scan — to ``<gw>/pro
 of the gateway named by ``kiosk.gateway``, and to the job states of ``kiosk.engraver``, and fans
 each message out to every open screen's :class:`Listener` (one per server-sent-event stream).
 paho's thread only decodes and puts into the listeners' queues.
+
+The feed never pushes a badge code: whoever reads a stream would learn every badge scanned at
+the bench. A badge scan is kept here under a random single-use nonce that expires after
+``BADGE_NONCE_TTL_S``; the screens get only the nonce and hand it back to ``/scan``, which
+redeems it (:meth:`LiveFeed.redeem_badge`). The number of open streams is bounded
+(``max_listeners``): each holds a server thread, so beyond the bound :meth:`LiveFeed.listen`
+raises :class:`TooManyListeners` and the screen is told to come back later.
 """
 
 from __future__ import annotations
@@ -12,11 +19,12 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import secrets
 import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Callable, TypeVar
 
 from benchpin.config import StationConfig
 from benchpin.contract import ContractError, EngraverStatus, JobStatus, ScanMessage, Temperature, topic_segment
@@ -26,6 +34,18 @@ from benchpin.topics import Topics
 log = logging.getLogger(__name__)
 
 LISTENER_BACKLOG = 100  # a screen further behind than this is dropped; the browser reconnects
+BADGE_PREFIX = "OP-"  # an operator badge (kiosk.ui.barcodes); its code never goes out on a stream
+BADGE_NONCE_TTL_S = 10.0  # a screen redeems a pushed badge scan within this, or it is gone
+_MAX_NONCES = 256  # pending badge scans kept at most (a scanner flooding badges evicts the oldest)
+
+
+class TooManyListeners(Exception):
+    """Every stream slot is taken; ``retry_after_s`` says when to try again."""
+
+    def __init__(self, limit: int, retry_after_s: int) -> None:
+        super().__init__(f"all {limit} live streams are open")
+        self.limit = limit
+        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True)
@@ -56,9 +76,14 @@ class LiveFeed:
     """Relay one station's scans, temperatures and engraving job states to the open screens."""
 
     def __init__(self, config: StationConfig, *, connect: bool = True,
-                 session: MqttSession | None = None) -> None:
-        """``session``: the kiosk's MQTT session to share (its owner starts and stops it)."""
+                 session: MqttSession | None = None, max_listeners: int = 0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """``session``: the kiosk's MQTT session to share (its owner starts and stops it);
+        ``max_listeners``: how many streams may be open at once (0: no bound)."""
         assert config.kiosk is not None
+        self.max_listeners = max_listeners
+        self._clock = clock
+        self._badges: dict[str, tuple[str, float]] = {}  # nonce -> (badge code, expiry on the clock)
         self.gateway = config.kiosk.gateway
         self.engraver = config.kiosk.engraver_ref
         self.scanners = config.kiosk.scanners
@@ -123,11 +148,38 @@ class LiveFeed:
             return self._jobs.get(job_id)
 
     def listen(self) -> Listener:
-        """Open a stream for one screen; close it with :meth:`forget`."""
+        """Open a stream for one screen; close it with :meth:`forget`; TooManyListeners when full."""
         listener = Listener()
         with self._lock:
+            if self.max_listeners and len(self._listeners) >= self.max_listeners:
+                raise TooManyListeners(self.max_listeners, retry_after_s=5)
             self._listeners.add(listener)
         return listener
+
+    def open_streams(self) -> int:
+        """Return how many streams are open."""
+        with self._lock:
+            return len(self._listeners)
+
+    def redeem_badge(self, nonce: str) -> str | None:
+        """Return the badge code a pushed nonce stands for, once; None if unknown, used or expired."""
+        with self._lock:
+            found = self._badges.pop(nonce, None)
+        if found is None or found[1] < self._clock():
+            return None
+        return found[0]
+
+    def _keep_badge(self, code: str) -> str:
+        """Keep a scanned badge code server-side; return the nonce that stands for it."""
+        nonce = secrets.token_urlsafe(18)
+        now = self._clock()
+        with self._lock:
+            for old in [n for n, (_, expiry) in self._badges.items() if expiry < now]:
+                del self._badges[old]
+            while len(self._badges) >= _MAX_NONCES:
+                del self._badges[next(iter(self._badges))]  # dicts keep insertion order: the oldest
+            self._badges[nonce] = (code, now + BADGE_NONCE_TTL_S)
+        return nonce
 
     def forget(self, listener: Listener) -> None:
         with self._lock:
@@ -149,8 +201,15 @@ class LiveFeed:
         scan = _decode(topic, payload, ScanMessage)
         if scan is None:
             return
+        scanner = topic_segment(topic, -2)
+        # Lower case too: "op-0007" is refused as invalid, yet it is still the badge's number.
+        if scan.code.strip().upper().startswith(BADGE_PREFIX):
+            nonce = self._keep_badge(scan.code) if scan.valid else ""
+            self.push(LiveMessage("scan", {"kind": "badge", "nonce": nonce, "valid": scan.valid,
+                                           "reason": scan.reason or "", "scanner": scanner}))
+            return
         self.push(LiveMessage("scan", {"code": scan.code, "valid": scan.valid, "reason": scan.reason or "",
-                                       "scanner": topic_segment(topic, -2)}))
+                                       "scanner": scanner}))
 
     def on_temperature(self, topic: str, payload: bytes) -> None:
         data = _decode(topic, payload, Temperature)

@@ -4,12 +4,20 @@ Server-sent events need two things from waitress: every write flushed to the soc
 (``send_bytes=1``; waitress queues a task's output in the channel's buffer and sends only once
 ``send_bytes`` have gathered — older releases defaulted to 18000, so it is set explicitly)
 and a worker thread per open screen for as long as its stream is open (``kiosk.threads``).
+
+Slow or idle clients cost no thread (waitress reads requests in its event loop), only a
+connection, so the connection limit is set far above what a workshop needs: 200 clients that
+send half a request and stall leave room for the screens and ``/healthz``. A connection that
+says nothing for ``CHANNEL_TIMEOUT_S`` is closed (checked every ``CLEANUP_INTERVAL_S``); a
+request body beyond ``MAX_REQUEST_BODY`` is refused by waitress before it is read (the app
+itself refuses anything above its ``MAX_CONTENT_LENGTH`` with a clearer message).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import resource
 import sys
 import threading
 import warnings
@@ -23,17 +31,37 @@ from benchpin.config import StationConfig
 
 log = logging.getLogger(__name__)
 
+CONNECTION_LIMIT = 1000  # open connections at once; beyond it new ones wait in the listen backlog
+CHANNEL_TIMEOUT_S = 30  # a connection with no request under way is closed after this much silence
+CLEANUP_INTERVAL_S = 5
+MAX_REQUEST_BODY = 1024 * 1024  # waitress drops larger bodies unread; the app's own cap is lower
+
+
+def _raise_open_file_limit(wanted: int) -> None:
+    """Raise the soft limit on open files towards ``wanted`` (a Pi's default of 1024 is too low)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open-file limit from %d to %d (%s): the kiosk may refuse "
+                        "connections sooner", soft, target, exc)
+
 
 def create_server(app: Any, listen: str, *, threads: int) -> BaseWSGIServer:
     """Bind waitress to ``HOST:PORT`` (port 0: any free port) with streaming-friendly settings."""
     host, port = listen.rsplit(":", 1)
+    _raise_open_file_limit(CONNECTION_LIMIT + 256)  # the ledger, outboxes, MQTT and logs need some too
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # send_bytes is deprecated, still honoured
         server = waitress.server.create_server(
             app, host=host.strip("[]"), port=int(port), threads=threads,
             send_bytes=1,  # flush each server-sent event as soon as it is written
-            connection_limit=max(100, threads * 4), channel_timeout=120, ident="benchpin-kiosk",
-            clear_untrusted_proxy_headers=True)
+            connection_limit=CONNECTION_LIMIT, channel_timeout=CHANNEL_TIMEOUT_S,
+            cleanup_interval=CLEANUP_INTERVAL_S, max_request_body_size=MAX_REQUEST_BODY,
+            asyncore_use_poll=True,  # select() cannot watch a descriptor numbered 1024 or above
+            ident="benchpin-kiosk", clear_untrusted_proxy_headers=True)
     assert isinstance(server, BaseWSGIServer)
     return server
 
@@ -133,6 +161,7 @@ def _run_kiosk(args: argparse.Namespace) -> int:
         log.error("%s: no [kiosk] section", config.source)
         return 2
     stop = stop_event_on_signals()
+    from benchpin.config import ConfigError
     from kiosk.ledger import LedgerSchemaError
 
     try:
@@ -140,6 +169,10 @@ def _run_kiosk(args: argparse.Namespace) -> int:
     except LedgerSchemaError as exc:  # upgraded by a newer benchpin: refuse, never touch it
         print(f"benchpin: {exc}", file=sys.stderr)
         return 1
+    except ConfigError as exc:  # what only the running kiosk can check (screen addresses)
+        for problem in exc.problems:
+            print(f"benchpin: {config.source}: {problem}", file=sys.stderr)
+        return 2
     # Type=notify under systemd: READY once /healthz answers and MQTT is up, pings while it answers.
     watch = watch_http_service(f"{server.url}/healthz", waiting_for=server.waiting_for)
 

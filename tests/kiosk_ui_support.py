@@ -46,10 +46,11 @@ def seed(ledger: Ledger) -> None:
 
 
 @contextmanager
-def served_kiosk(tmp_path: Path, mqtt_port: int, **kiosk: Any) -> Iterator[KioskServer]:
+def served_kiosk(tmp_path: Path, mqtt_port: int, *, test_config: dict[str, Any] | None = None,
+                 **kiosk: Any) -> Iterator[KioskServer]:
     """The seeded kiosk served by its production server (waitress) on a free port."""
     config = ui_config(tmp_path, mqtt_port=mqtt_port, listen="127.0.0.1:0", threads=8, **kiosk)
-    with KioskServer(config, {"SECRET_KEY": SECRET}) as server:
+    with KioskServer(config, {"SECRET_KEY": SECRET, **(test_config or {})}) as server:
         with server.app.app_context():
             seed(get_ledger())
         yield server

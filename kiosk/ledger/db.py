@@ -4,6 +4,10 @@ SQL is written once with ``?`` placeholders and portable types. SQLite runs in W
 ``synchronous=FULL``; writers in one process queue on a lock (instead of SQLite's sleeping
 busy handler), writers in other processes on ``busy_timeout``. PostgreSQL uses psycopg 3 in
 autocommit mode with explicit transactions. Connections are pooled; a broken one is dropped.
+A pooled PostgreSQL connection may have died while it sat idle (the server restarted, a proxy
+or firewall cut it): the first statement on a borrowed connection that fails that way is run
+once more on a fresh connection, and a transaction first checks its borrowed connection, so
+the first request after the database comes back succeeds instead of meeting stale sockets.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -38,22 +42,51 @@ def sqlite_path(url: str) -> str | None:
 class Connection:
     """One database connection with a dialect-neutral execute."""
 
-    def __init__(self, raw: Any, dialect: str) -> None:
+    def __init__(self, raw: Any, dialect: str, reopen: Callable[[], Any] | None = None) -> None:
         self.raw = raw
         self.dialect = dialect
+        self._reopen = reopen  # opens a fresh raw connection to the same database
+        self.unproven = False  # borrowed from the pool and not yet shown to be alive
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s") if self.dialect == "postgresql" else sql
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        # Only a statement that never reached the server may run again: the first on a
+        # connection that idled in the pool, outside a transaction (autocommit).
+        retry = self.unproven and self._reopen is not None and not self._in_transaction()
+        try:
+            result = self._execute(sql, params)
+        except DatabaseUnavailable as exc:
+            if not retry:
+                raise
+            log.info("a pooled ledger connection was dead (%s); retrying on a fresh one", exc)
+            self.unproven = False
+            self.replace()
+            result = self._execute(sql, params)
+        self.unproven = False
+        return result
+
+    def _execute(self, sql: str, params: Sequence[Any]) -> Any:
         try:
             return self.raw.execute(self._sql(sql), tuple(params))
         except Exception as exc:
             if _is_integrity_error(exc):
                 raise IntegrityViolation(str(exc).strip()) from exc
             if _is_connection_error(exc):
-                raise DatabaseUnavailable(f"the ledger database failed: {str(exc).strip()}") from exc
+                raise DatabaseUnavailable(f"the ledger database failed: {_one_line(exc)}") from exc
             raise
+
+    def _in_transaction(self) -> bool:
+        if self.dialect == "postgresql":
+            return bool(self.raw.info.transaction_status != 0)  # 0: IDLE, no transaction open
+        return bool(self.raw.in_transaction)
+
+    def replace(self) -> None:
+        """Close this (dead) connection and open a fresh one in its place."""
+        assert self._reopen is not None
+        _close_quietly(self)
+        self.raw = self._reopen()
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return list(self.execute(sql, params).fetchall())
@@ -94,7 +127,6 @@ class Database:
                 raise DatabaseUnavailable("an in-memory SQLite ledger cannot be shared; give a file path")
             self.dialect = "sqlite"
             self._path = path
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
         elif url.startswith(("postgresql://", "postgres://")):
             self.dialect = "postgresql"
             self._path = ""
@@ -107,6 +139,11 @@ class Database:
     def _open(self) -> Connection:
         if self.dialect == "sqlite":
             try:
+                Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseUnavailable(f"cannot create the directory of SQLite ledger {self._path}: "
+                                          f"{exc.strerror or exc}") from exc
+            try:
                 raw = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False,
                                       timeout=self.busy_timeout_s)
                 raw.execute("PRAGMA journal_mode=WAL")
@@ -115,13 +152,15 @@ class Database:
             except sqlite3.Error as exc:
                 raise DatabaseUnavailable(f"cannot open SQLite ledger {self._path}: {exc}") from exc
             return Connection(raw, "sqlite")
+        return Connection(self._connect_postgresql(), "postgresql", reopen=self._connect_postgresql)
+
+    def _connect_postgresql(self) -> Any:
         import psycopg
 
         try:
-            pg = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+            return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
         except psycopg.OperationalError as exc:
-            raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {exc}".strip()) from exc
-        return Connection(pg, "postgresql")
+            raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {_one_line(exc)}") from exc
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
@@ -130,6 +169,7 @@ class Database:
             raise DatabaseUnavailable("the ledger is closed")
         try:
             conn = self._idle.get_nowait()
+            conn.unproven = conn.dialect == "postgresql"
         except queue.Empty:
             conn = self._open()
         healthy = False
@@ -155,6 +195,8 @@ class Database:
         """Run statements in one write transaction: all commit or none (rolled back on error)."""
         with self.connect() as conn:
             if self.dialect == "postgresql":
+                if conn.unproven:  # a statement inside the transaction could not be retried
+                    conn.execute("SELECT 1")
                 with conn.raw.transaction():
                     yield conn
                 return
@@ -178,6 +220,11 @@ class Database:
                 _close_quietly(self._idle.get_nowait())
             except queue.Empty:
                 return
+
+
+def _one_line(exc: BaseException) -> str:
+    """Return an exception's message on one line (libpq's span several, with tabs)."""
+    return " ".join(str(exc).split())
 
 
 def _close_quietly(conn: Connection) -> None:

@@ -35,6 +35,7 @@
     window.scrollTo(0, 0);
     focusScan();
     armIdle();
+    armRetry();
     document.dispatchEvent(new CustomEvent("kiosk:swapped"));
   }
 
@@ -65,6 +66,27 @@
     if (!form || !code) return Promise.resolve();
     form.elements.code.value = code;
     return submitForm(form);
+  }
+
+  // A badge scanned over MQTT arrives as a single-use nonce: the server kept the badge's code.
+  function scanBadge(nonce) {
+    const form = document.getElementById("scan-form");
+    if (!form || !nonce) return Promise.resolve();
+    form.elements.code.value = "";
+    const data = new URLSearchParams(new FormData(form));
+    data.set("badge", nonce);
+    return go(form.action, { method: "POST", body: data });
+  }
+
+  // The "ledger unavailable" screen fetches itself again until the ledger answers.
+  let retryTimer = null;
+  function armRetry() {
+    clearTimeout(retryTimer);
+    const problem = document.querySelector("[data-retry-ms]");
+    if (!problem) return;
+    retryTimer = setTimeout(function () {
+      if (document.querySelector("[data-retry-ms]")) enqueue(function () { return go(location.href); });
+    }, parseInt(problem.dataset.retryMs, 10) || 5000);
   }
 
   function showMessage(text) {
@@ -187,11 +209,17 @@
     return true;
   }
 
+  const RELISTEN_MS = 5000;
   function listen() {
     const source = new EventSource("/events");
     source.addEventListener("scan", function (event) {
       const data = JSON.parse(event.data);
       armIdle();
+      if (data.kind === "badge") {
+        if (!data.valid) showMessage("Badge scan: " + (data.reason || "not a valid code") + ".");
+        else enqueue(function () { return scanBadge(data.nonce); });
+        return;
+      }
       if (!data.valid) {
         showMessage("Scan “" + data.code + "”: " + (data.reason || "not a valid code") + ".");
         return;
@@ -213,12 +241,20 @@
       }
     });
     source.addEventListener("open", function () { document.documentElement.dataset.live = "open"; });
-    source.addEventListener("error", function () { document.documentElement.dataset.live = "retrying"; });
+    source.addEventListener("error", function () {
+      document.documentElement.dataset.live = "retrying";
+      // A stream the server refused (all streams taken, not badged in) is not retried by the
+      // browser itself: open a new one a little later.
+      if (source.readyState === EventSource.CLOSED) {
+        setTimeout(listen, RELISTEN_MS);
+      }
+    });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
     focusScan();
     armIdle();
+    armRetry();
     listen();
     setInterval(markStale, 5000);
   });

@@ -4,6 +4,8 @@
 ``close_app``) stops the live feed.
 Test settings: ``KIOSK_LIVE`` (False: no MQTT session for scans/temperatures) and
 ``SECRET_KEY`` (else ``kiosk.secret_key_file``, else a random key per start).
+While the ledger is down every screen is the "ledger unavailable" screen (503), which fetches
+itself again every few seconds, so the screen recovers by itself once the database answers.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from kiosk.ui.view import render_screen
 
 log = logging.getLogger(__name__)
 
+LEDGER_RETRY_MS = 5000  # the "ledger unavailable" screen asks again this often
+
 
 def read_secret_key(path: str) -> str:
     """Read the session key file, or make a random key (sessions then end on restart)."""
@@ -42,8 +46,16 @@ def init_ui(app: Flask) -> None:
         app.config["SECRET_KEY"] = read_secret_key(config.kiosk.secret_key_file)
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Strict")
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    from kiosk.ui.stream import screen_networks
+
+    screen_networks(config.kiosk.screen_addresses)  # a bad address stops the start, naming the key
+    # Each stream holds a worker thread: leave at least half of them to the screens and the API.
+    max_streams = min(config.kiosk.max_streams, config.kiosk.threads // 2)
+    if max_streams < config.kiosk.max_streams:
+        log.warning("kiosk.max_streams = %d leaves too few of kiosk.threads = %d for the screens: "
+                    "allowing %d live streams", config.kiosk.max_streams, config.kiosk.threads, max_streams)
     bridge = kiosk_state(app).bridge
-    live = LiveFeed(config, connect=app.config.get("KIOSK_LIVE", True),
+    live = LiveFeed(config, connect=app.config.get("KIOSK_LIVE", True), max_listeners=max_streams,
                     session=bridge.session if bridge is not None else None)  # one connection per kiosk
     app.extensions[EXTENSION] = UiState(live=live, idle_logout_s=config.kiosk.idle_logout_s,
                                         stages=config.kiosk.stations)
@@ -56,7 +68,9 @@ def init_ui(app: Flask) -> None:
 
     for bp in (screens_bp, stations_bp, stream_bp, labels_bp):
         # Per app, not on the blueprint objects: they are module-level and shared by every app.
-        app.before_request_funcs.setdefault(bp.name, []).extend([auth.load_operator, auth.check_csrf])
+        checks = [auth.load_operator, auth.check_csrf] if bp is stream_bp else \
+            [_require_ledger, auth.load_operator, auth.check_csrf]
+        app.before_request_funcs.setdefault(bp.name, []).extend(checks)
         app.register_blueprint(bp)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(DatabaseUnavailable, _database_unavailable)
@@ -71,11 +85,21 @@ def close_ui(app: Flask) -> None:
         state.live.stop()
 
 
+def _require_ledger() -> None:
+    """Show the "ledger unavailable" screen while the ledger cannot be opened."""
+    kiosk_state().ledger  # noqa: B018  (opens it when it was down; DatabaseUnavailable while it is)
+
+
 def _is_api() -> bool:
     return request.blueprint == "api" or request.path.startswith("/api/") or request.path == "/healthz"
 
 
-def _error_page(status: int, title: str, message: str) -> tuple[str, int]:
+def error_screen(status: int, title: str, message: str) -> tuple[str, int]:
+    """Render an error as a kiosk screen (for handlers outside the screens' blueprints)."""
+    return _error_page(status, title, message)
+
+
+def _error_page(status: int, title: str, message: str, retry_ms: int = 0) -> tuple[str, int]:
     """Render an error as a kiosk screen (header, badge, scan field), never a bare server page."""
     if "operator" not in g:  # the request never reached a screen (unknown URL)
         try:
@@ -83,7 +107,7 @@ def _error_page(status: int, title: str, message: str) -> tuple[str, int]:
         except Exception:  # the ledger itself may be what failed
             g.operator = None
     try:
-        return render_screen("error.html", status=status, title=title, message=message)
+        return render_screen("error.html", status=status, title=title, message=message, retry_ms=retry_ms)
     except Exception:
         log.exception("cannot render the error screen")
         return f"{status} {title}: {message}", status
@@ -101,8 +125,10 @@ def _http_error(exc: HTTPException) -> HTTPException | tuple[str, int]:
 
 def _database_unavailable(exc: DatabaseUnavailable) -> tuple[str, int] | Response:
     log.error("ledger unavailable: %s", exc)
-    return _error_page(503, "Ledger unavailable", "The ledger database does not answer. Wait a moment and "
-                                                   "scan again; if it persists, call the supervisor.")
+    g.operator = None  # unknown while the ledger is down: no operator is shown
+    return _error_page(503, "Ledger unavailable", "The ledger database does not answer. This screen "
+                                                   "tries again by itself; if it persists, call the supervisor.",
+                       retry_ms=LEDGER_RETRY_MS)
 
 
 def _unexpected(exc: Exception) -> HTTPException | tuple[str, int]:

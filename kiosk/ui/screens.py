@@ -16,6 +16,7 @@ from kiosk.throttle import client_address, failures, seconds
 from kiosk.ui import auth
 from kiosk.ui.barcodes import ADVANCE, COMMAND, LOGOUT, OPERATOR, PIECE, TREE, read_barcode
 from kiosk.ui.pin import confirm_pin, needs_pin
+from kiosk.ui.state import ui_state
 from kiosk.ui.stations import job_state
 from kiosk.ui.view import render_screen, see, stage_label
 
@@ -43,8 +44,14 @@ def logout() -> Answer:
 @bp.post("/scan")
 def scan() -> Answer:
     """Act on one scan: a badge logs in, a piece or tree opens, a command acts like its button."""
-    barcode = read_barcode(request.form.get("code", ""), kiosk_state().config.barcodes)
+    code = request.form.get("code", "")
     back = auth.local_path(request.form.get("next", "")) or url_for("ui.idle")
+    if nonce := request.form.get("badge", ""):  # a badge scanned over MQTT: its code stayed here
+        code = ui_state().live.redeem_badge(nonce) or ""
+        if not code:
+            flash("That badge scan was already used or is too old: scan your badge again.", "error")
+            return see(back)
+    barcode = read_barcode(code, kiosk_state().config.barcodes)
     if barcode.problem:
         flash(f"Scan “{barcode.code}”: {barcode.problem}.", "error")
         return see(back)
