@@ -148,6 +148,7 @@ class MqttConfig:
     cert_file: str = ""
     key_file: str = ""
     keepalive_s: int = 30
+    max_packet_bytes: int = 65536  # the broker's max_packet_size: bigger messages are refused at put
 
     def password(self) -> str | None:
         """Read the password from ``password_file`` (never stored in the config itself)."""
@@ -236,6 +237,7 @@ class OutboxConfig:
     replay_rate: float = 20_000.0  # messages/s handed to the broker at most; 0 = unbounded
     window: int = 1000  # unacknowledged QoS 1 messages in flight at most (paho keys them by 16-bit id)
     synchronous: str = "full"  # SQLite synchronous: "full" survives power cuts
+    commit_interval_ms: float = 250.0  # telemetry is on disk or acknowledged within this
 
 
 @dataclass(frozen=True)
@@ -420,6 +422,7 @@ def _parse_outbox(t: _Table | None) -> OutboxConfig:
         replay_rate=t.float("replay_rate", 20_000.0, min=0.0),
         window=t.int("window", 1000, min=1, max=60_000),
         synchronous=t.str("synchronous", "full", choices=("full", "normal")),
+        commit_interval_ms=t.float("commit_interval_ms", 250.0, min=0.0, max=60_000.0),
     )
     t.done()
     return outbox
@@ -521,6 +524,7 @@ def _parse_mqtt(t: _Table | None) -> MqttConfig:
         cert_file=t.str("cert_file", ""),
         key_file=t.str("key_file", ""),
         keepalive_s=t.int("keepalive_s", 30, min=5, max=3600),
+        max_packet_bytes=t.int("max_packet_bytes", 65536, min=1024, max=268_435_455),
     )
     if "password" in t.data:
         t.used.add("password")
