@@ -212,8 +212,7 @@ class MqttSession:
 
     def _drain_wake(self) -> None:
         try:
-            while os.read(self._wake_r, 4096):
-                pass
+            os.read(self._wake_r, 4096)  # wake() writes only while we sleep: one read suffices
         except BlockingIOError:
             pass
 

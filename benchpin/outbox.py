@@ -329,19 +329,17 @@ class Outbox:
                 self._seqs[seq_key] = seq
             ident = self._next_id
             self._next_id += 1
-            was_idle = not self._mem and not self._deletes
             self._mem[ident] = _Entry(OutboxMessage(ident, topic, data, qos, bool(retain)), kind,
                                       time.monotonic())
-            if wait:
+            if wait or self.commit_interval_s <= 0:
                 self._urgent = True
                 self._cond.notify_all()
+            if wait:
                 while self._settled_id < ident and not self._closed:
                     if self._write_error is not None:
                         raise OutboxWriteError(f"outbox {self.path} cannot write to disk "
                                                f"({self._write_error}); message for {topic} not accepted")
                     self._cond.wait(0.5)
-            elif was_idle:
-                self._cond.notify_all()  # the writer sleeps without a deadline when idle
         for listener in self._listeners:
             listener()
         return seq
@@ -373,31 +371,31 @@ class Outbox:
     # ------------------------------------------------------------------ writing
 
     def _write_loop(self) -> None:
+        # The writer ticks every half interval and commits what has waited a quarter interval
+        # or more: a message is on disk (or acknowledged) within 3/4 of commit_interval_ms, the
+        # young ones are usually acknowledged by then (never written), and a put never has to
+        # wake this thread (that would cost a context switch per reading).
+        tick = self.commit_interval_s / 2
         backoff = 0.1
         while True:
             with self._cond:
-                while True:
-                    if self._closed or self._urgent or self._dead_requests:
-                        break
-                    if self._mem:
-                        oldest = next(iter(self._mem.values())).put_at
-                        remaining = oldest + self.commit_interval_s - time.monotonic()
-                        if remaining <= 0:
-                            break
-                        self._cond.wait(remaining)
-                    elif self._deletes:
-                        self._cond.wait(self.commit_interval_s)
-                        break
-                    else:
-                        self._cond.wait()
+                if not (self._closed or self._urgent or self._dead_requests):
+                    self._cond.wait(tick if tick > 0 else None)
                 closing = self._closed
+                everything = closing or self._urgent or tick <= 0
                 self._urgent = False
-                batch = [e for e in self._mem.values() if not e.acked]
+                cutoff = time.monotonic() - tick / 2
+                batch = []
+                for entry in self._mem.values():
+                    if not everything and entry.put_at > cutoff:
+                        break  # put_at rises with the id: the rest are younger still
+                    if not entry.acked:
+                        batch.append(entry)
                 for entry in batch:
                     entry.writing = True
                 deletes = set(self._deletes)
                 dead = list(self._dead_requests)
-                settled = self._next_id - 1
+                settled = self._next_id - 1 if everything else self._settled_id
             try:
                 if batch or deletes or dead:
                     self._commit(batch, deletes, dead)
@@ -405,6 +403,11 @@ class Outbox:
                 with self._cond:
                     for entry in batch:
                         entry.writing = False
+                        if entry.acked:  # acknowledged while the failed write ran: it is not on disk
+                            self._mem.pop(entry.message.id, None)
+                            if entry.message.id in self._deletes:
+                                self._deletes.discard(entry.message.id)
+                                self._disk_rows -= 1
                     first = self._write_error is None
                     self._write_error = str(exc)
                     self._cond.notify_all()
@@ -540,7 +543,6 @@ class Outbox:
     def ack(self, ids: Iterable[int]) -> None:
         """Forget messages the broker has acknowledged (never written if still in memory)."""
         with self._cond:
-            notify = False
             for ident in ids:
                 entry = self._mem.get(ident)
                 if entry is not None:
@@ -550,14 +552,10 @@ class Outbox:
                     if entry.writing:  # being written right now: delete it in the next commit
                         self._deletes.add(ident)
                         self._disk_rows += 1
-                        notify = True
                     else:
                         del self._mem[ident]
                 elif ident <= self._max_disk_id and ident not in self._deletes:
-                    self._deletes.add(ident)
-                    notify = True
-            if notify and not self._mem:
-                self._cond.notify_all()
+                    self._deletes.add(ident)  # deleted in the writer's next tick
 
     def dead_letter(self, ident: int, reason: str) -> None:
         """Move a message the broker keeps refusing out of the queue into ``dead_letters``."""
