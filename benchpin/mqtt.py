@@ -431,6 +431,7 @@ class OutboxSender:
         self._inflight: dict[int, tuple[int, float]] = {}  # mid -> (outbox id, sent at)
         self._last_id = 0
         self._suspect: tuple[int, int] = (0, 0)  # (outbox id, strikes)
+        self._generation = 0  # connections lost so far
         self.sent = 0
         self.dead_lettered = 0
         self.heartbeat = time.monotonic()
@@ -459,11 +460,12 @@ class OutboxSender:
 
     def _on_disconnected(self) -> None:
         """Rewind to the oldest message in flight: the next connection sends it again."""
+        self._generation += 1
         self._settle_acks()
         if not self._inflight:
             self._suspect = (0, 0)
             return
-        head, sent_at = min(self._inflight.values())
+        head, sent_at = min(self._inflight.values())  # the oldest outbox id, sent first
         suspect, strikes = self._suspect
         quick = time.monotonic() - sent_at < self.refusal_window_s
         strikes = strikes + 1 if (head == suspect and quick) else (1 if quick else 0)
@@ -517,10 +519,16 @@ class OutboxSender:
         publish = self.session.publish
         inflight = self._inflight
         now = time.monotonic()
+        generation = self._generation
+        last = self._last_id
         for row in rows:
             mid = publish(row.topic, row.payload, qos=row.qos, retain=row.retain)
+            if self._generation != generation:
+                # The connection dropped inside publish(): the cursor was rewound, keep it there.
+                return
             inflight[mid] = (row.id, now)
-        self._last_id = rows[-1].id
+            last = row.id
+        self._last_id = last
         self._limiter.take(len(rows))
         self.sent += len(rows)
         if len(rows) == budget:

@@ -325,7 +325,11 @@ class Outbox:
             self.check_size(topic, data, qos)
             if seq is not None and seq_key is not None:
                 if seq > self._hwm.reserved.get(seq_key, 0):
-                    self._hwm.reserve(seq_key, seq)  # durable before the seq is used
+                    try:
+                        self._hwm.reserve(seq_key, seq)  # durable before the seq is used
+                    except OSError as exc:
+                        raise OutboxWriteError(f"outbox {self.path}: cannot reserve seqs in {self._hwm.path} "
+                                               f"({exc}); message for {topic} not accepted") from exc
                 self._seqs[seq_key] = seq
             ident = self._next_id
             self._next_id += 1
@@ -352,6 +356,8 @@ class Outbox:
             self._urgent = True
             self._cond.notify_all()
             while self._settled_id < target:
+                if self._write_error is not None:
+                    return False  # the disk refuses writes: waiting would not help
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
