@@ -163,8 +163,11 @@ class Rig:
         path = self.workdir / "state" / "outbox.sqlite"
         if not path.exists():
             return 0
-        with sqlite3.connect(path) as db:
-            return db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        try:
+            with sqlite3.connect(path) as db:
+                return db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        except sqlite3.OperationalError:  # created a moment ago, schema not there yet
+            return 0
 
     def send(self, values: range) -> None:
         self.link.write(b"".join(format_line(ProbeReading(1, float(v))) for v in values))
