@@ -507,6 +507,8 @@ class OutboxSender:
         if not self.session.connected.is_set():
             return
         room = self.window - len(self._inflight)
+        if self._inflight and room < min(250, self.window // 4 or 1):
+            return  # wait for acks to free a useful batch: fewer, larger fetches while draining
         budget = min(room, self._limiter.available(), 1000)
         if budget <= 0:
             if room > 0:  # rate-limited: come back once tokens have refilled

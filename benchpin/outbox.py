@@ -254,6 +254,10 @@ class Outbox:
         """Open the file, moving it aside and starting afresh if it is not a sound database."""
         problem = None
         db: sqlite3.Connection | None = None
+        if not self.path.exists():  # a new file: nothing to check, create the schema at once
+            db = self._connect()
+            db.executescript(_SCHEMA)
+            return db
         try:
             db = self._connect()
             check = db.execute("PRAGMA quick_check").fetchone()
@@ -524,7 +528,7 @@ class Outbox:
             with self._cond:
                 disk_max = self._max_disk_id
                 if after_id >= disk_max:
-                    # Every id on disk is older than every id in memory (commits take all of it).
+                    # Every id on disk is older than every id in memory (commits take the oldest).
                     out: list[OutboxMessage] = []
                     if not self._mem:
                         return out
@@ -536,15 +540,20 @@ class Outbox:
                             out.append(entry.message)
                         ident += 1
                     return out
-                deletes = set(self._deletes)
             with self._db_lock:
                 rows = self._db.execute(
                     "SELECT id, topic, payload, qos, retain FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
-                    (after_id, limit + len(deletes))).fetchall()
-            out = [OutboxMessage(r[0], r[1], bytes(r[2]), r[3], bool(r[4])) for r in rows if r[0] not in deletes]
+                    (after_id, limit)).fetchall()
+            if not rows:
+                after_id = disk_max  # nothing left on disk up to what we saw: newer ones follow
+                continue
+            with self._cond:
+                deletes = self._deletes  # acknowledged, deleted at the next tick: skip them
+                out = [OutboxMessage(r[0], r[1], bytes(r[2]), r[3], bool(r[4])) for r in rows
+                       if r[0] not in deletes]
             if out:
-                return out[:limit]
-            after_id = disk_max  # nothing left on disk up to what we saw: newer ones follow
+                return out
+            after_id = rows[-1][0]
 
     def ack(self, ids: Iterable[int]) -> None:
         """Forget messages the broker has acknowledged (never written if still in memory)."""
