@@ -221,7 +221,9 @@ class Outbox:
             self._seqs[key] = max(seq, self._seqs.get(key, 0))
         self._disk_rows: int = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
         self._max_disk_id: int = self._db.execute("SELECT COALESCE(MAX(id), 0) FROM outbox").fetchone()[0]
-        self._next_id = self._max_disk_id + 1
+        # Dead letters keep their outbox id: never hand out one of theirs again.
+        dead_max: int = self._db.execute("SELECT COALESCE(MAX(id), 0) FROM dead_letters").fetchone()[0]
+        self._next_id = max(self._max_disk_id, dead_max) + 1
         row = self._db.execute("SELECT value FROM meta WHERE key='dropped'").fetchone()
         self._dropped: int = row[0] if row else 0
         self._dead: int = self._db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0]
