@@ -1,4 +1,4 @@
-"""Baseline for bench/telemetry.py: the naive 30-line pyserial + paho loop (no durability)."""
+"""Baseline for bench/telemetry.py: a naive chunked pyserial read + paho QoS 0 loop (no durability)."""
 
 import json
 import sys
@@ -13,17 +13,20 @@ client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="naive-gateway")
 client.max_queued_messages_set(0)
 client.connect_async("127.0.0.1", broker_port)
 client.loop_start()
-probe = serial.Serial(port_path, 9600, timeout=1)
+probe = serial.Serial(port_path, 9600, timeout=0.2)
 seq = 0
+rest = b""
 while True:
-    line = probe.readline()
-    if not line:
+    chunk = probe.read(probe.in_waiting or 1)
+    if not chunk:
         continue
-    try:
-        value = float(line.decode("ascii").strip().split("*")[0].split("=", 1)[1])
-    except (UnicodeDecodeError, IndexError, ValueError):
-        continue
-    seq += 1
-    ts = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    payload = {"ts": ts, "seq": seq, "value_c": value, "fault": None}
-    client.publish(topic, json.dumps(payload), qos=1)
+    *lines, rest = (rest + chunk).split(b"\n")
+    for line in lines:
+        try:
+            value = float(line.decode("ascii").strip().split("*")[0].split("=", 1)[1])
+        except (UnicodeDecodeError, IndexError, ValueError):
+            continue
+        seq += 1
+        ts = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        payload = {"ts": ts, "seq": seq, "value_c": value, "fault": None}
+        client.publish(topic, json.dumps(payload), qos=0)

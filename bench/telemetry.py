@@ -1,12 +1,14 @@
 """Telemetry benchmark: pty probe → gateway → mosquitto → subscriber, beside a naive baseline.
 
 Run: ``.venv/bin/python bench/telemetry.py [--quick]``. Prints, for benchpin's gateway and
-for the naive 30-line pyserial+paho loop in ``bench/naive_gateway.py``:
+for the naive chunked pyserial + paho QoS 0 loop in ``bench/naive_gateway.py``:
 
 - sustained readings/s end to end, and whether every reading arrived (zero loss);
 - CPU seconds the gateway process spent per 10,000 readings;
 - idle and peak RSS of the gateway process;
-- p50/p99 latency (line written on the pty → message at the subscriber) at 100 readings/s;
+- p50/p99 latency (line written on the pty → message at the subscriber) at 100 readings/s,
+  with the CPU seconds per 10,000 readings and the bytes the process wrote to disk per reading
+  (``/proc/<pid>/io`` ``write_bytes``) at that rate, broker healthy;
 - drain rate after a 100,000-reading backlog built while the broker was down (for the naive
   loop the backlog sits in paho's memory; how many arrive is reported too).
 
@@ -44,6 +46,14 @@ TICK = os.sysconf("SC_CLK_TCK")
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def write_bytes(pid: int) -> int:
+    """Bytes the process caused to be written to storage (``/proc/<pid>/io``)."""
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("write_bytes:"):
+            return int(line.split()[1])
+    return 0
 
 
 def rss_kib(pid: int, key: str = "VmRSS") -> int:
@@ -153,8 +163,11 @@ class Rig:
         path = self.workdir / "state" / "outbox.sqlite"
         if not path.exists():
             return 0
-        with sqlite3.connect(path) as db:
-            return db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        try:
+            with sqlite3.connect(path) as db:
+                return db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        except sqlite3.OperationalError:  # created a moment ago, schema not there yet
+            return 0
 
     def send(self, values: range) -> None:
         self.link.write(b"".join(format_line(ProbeReading(1, float(v))) for v in values))
@@ -206,8 +219,11 @@ def latency(kind: str, workdir: Path, n: int, rate: float = 100.0) -> dict[str, 
     rig = Rig(kind, workdir)
     try:
         rig.start_gateway()
+        assert rig.process
+        pid = rig.process.pid
         counter = Counter(rig.broker.port)
         time.sleep(0.5)
+        cpu0, written0 = cpu_seconds(pid), write_bytes(pid)
         sent: dict[int, float] = {}
         start = time.monotonic()
         for i in range(n):
@@ -218,11 +234,15 @@ def latency(kind: str, workdir: Path, n: int, rate: float = 100.0) -> dict[str, 
             sent[i] = time.monotonic()
             rig.send(range(i, i + 1))
         counter.wait(n, timeout=30)
+        time.sleep(1.0)  # let a last commit (if any) happen inside the measurement
+        cpu, written = cpu_seconds(pid) - cpu0, write_bytes(pid) - written0
         lat = sorted((counter.arrived[i] - sent[i]) * 1000 for i in sent if i in counter.arrived)
         counter.close()
         return {
             f"latency p50 at {rate:g}/s": f"{statistics.median(lat):.1f} ms",
             f"latency p99 at {rate:g}/s": f"{lat[int(len(lat) * 0.99) - 1]:.1f} ms",
+            f"CPU s per 10,000 readings at {rate:g}/s": f"{cpu / n * 10_000:.2f}",
+            f"disk bytes written per reading at {rate:g}/s": f"{written / n:,.0f}",
         }
     finally:
         rig.close()
@@ -289,9 +309,26 @@ def main() -> None:
     keys = list(results[0].figures)
     width = max(len(k) for k in keys)
     print()
-    print(f"{'':{width}}  {'benchpin gateway':>22}  {'naive loop (baseline)':>22}")
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"{'':{width}}  {'benchpin gateway':>22}  {'naive loop (baseline)':>22}  {'ratio':>7}")
     for key in keys:
-        print(f"{key:{width}}  {results[0].figures.get(key, '-'):>22}  {results[1].figures.get(key, '-'):>22}")
+        ours, theirs = results[0].figures.get(key, "-"), results[1].figures.get(key, "-")
+        print(f"{key:{width}}  {ours:>22}  {theirs:>22}  {ratio(ours, theirs):>7}")
+
+
+def ratio(ours: str, theirs: str) -> str:
+    """benchpin / naive for two figures that start with a number, else ''."""
+    def number(text: str) -> float | None:
+        head = text.split()[0].split("/")[0].replace(",", "") if text.strip() else ""
+        try:
+            return float(head)
+        except ValueError:
+            return None
+
+    a, b = number(ours), number(theirs)
+    if a is None or b is None or b == 0:
+        return ""
+    return f"{a / b:.2f}x"
 
 
 if __name__ == "__main__":

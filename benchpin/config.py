@@ -54,6 +54,7 @@ class MqttConfig:
     cert_file: str = ""
     key_file: str = ""
     keepalive_s: int = 30
+    max_packet_bytes: int = 65536  # the broker's max_packet_size: bigger messages are refused at put
 
     def password(self) -> str | None:
         """Read the password from ``password_file`` (never stored in the config itself)."""
@@ -156,6 +157,7 @@ class OutboxConfig:
     replay_rate: float = 20_000.0  # messages/s handed to the broker at most; 0 = unbounded
     window: int = 1000  # unacknowledged QoS 1 messages in flight at most (paho keys them by 16-bit id)
     synchronous: str = "full"  # SQLite synchronous: "full" survives power cuts
+    commit_interval_ms: float = 250.0  # telemetry is on disk or acknowledged within this
 
 
 @dataclass(frozen=True)
@@ -473,6 +475,7 @@ def _parse_outbox(t: Table | None) -> OutboxConfig:
         replay_rate=t.number("replay_rate", d.replay_rate, min=0.0),
         window=t.integer("window", d.window, min=1, max=60_000),
         synchronous=t.text("synchronous", d.synchronous, choices=("full", "normal")),
+        commit_interval_ms=t.number("commit_interval_ms", d.commit_interval_ms, min=0.0, max=60_000.0),
     )
     t.done()
     return outbox
@@ -589,6 +592,7 @@ def _parse_mqtt(t: Table | None) -> MqttConfig:
         cert_file=t.text("cert_file", d.cert_file),
         key_file=t.text("key_file", d.key_file),
         keepalive_s=t.integer("keepalive_s", d.keepalive_s, min=5, max=3600),
+        max_packet_bytes=t.integer("max_packet_bytes", d.max_packet_bytes, min=1024, max=268_435_455),
     )
     if t.has("password"):
         t.value("password")  # read, so it is not also reported as an unknown key

@@ -277,6 +277,9 @@ class GatewayStatus(Message):
     version: str
     outbox: Mapping[str, Any] | None = None
     devices: Mapping[str, Any] | None = None
+    uptime_s: float | None = None
+    load_1m: float | None = None  # the host's os.getloadavg()[0]
+    disk_free_bytes: int | None = None  # free space where the outbox lives (gateway.state_dir)
 
     def to_payload(self) -> dict[str, Any]:
         payload = super().to_payload()
@@ -287,7 +290,10 @@ class GatewayStatus(Message):
         p = decode_json(raw, cls.NAME)
         return cls(state=_enum(p, cls.NAME, "state", GatewayState), ts=_req(p, cls.NAME, "ts", str),
                    version=_req(p, cls.NAME, "version", str), outbox=_opt(p, cls.NAME, "outbox", dict),
-                   devices=_opt(p, cls.NAME, "devices", dict))
+                   devices=_opt(p, cls.NAME, "devices", dict),
+                   uptime_s=_opt(p, cls.NAME, "uptime_s", (int, float)),
+                   load_1m=_opt(p, cls.NAME, "load_1m", (int, float)),
+                   disk_free_bytes=_opt(p, cls.NAME, "disk_free_bytes", int))
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,20 @@ subscriptions renewed on every connect. It starts while the broker is down.
 
 :class:`OutboxSender` hands outbox messages to paho in order, never more than ``window``
 unacknowledged at once (paho keys them by a 16-bit message id) and at most ``rate`` per
-second, and removes each from the outbox only when its PUBACK arrives.
+second, and removes each from the outbox only when its PUBACK arrives. It drives the session
+itself (paho's external-loop API: ``socket()``, ``loop_read()``, ``loop_write()``,
+``loop_misc()``) on one thread: publishes, PUBACKs and outbox acks never cross threads, and a
+``put`` wakes the thread with one byte only when it is asleep. Messages still in flight when
+the connection drops are sent again from the outbox on the next connection (a fresh paho
+client each time), and a message the broker keeps disconnecting on is moved to dead letters.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import select
 import ssl
 import threading
 import time
@@ -63,28 +70,46 @@ class MqttSession:
         self._lock = threading.Lock()
         self._started = False
         self._disconnect_logged = False
-        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                                  protocol=paho.MQTTv311, clean_session=True)
+        self._max_inflight = max_inflight
+        self._disconnect_listeners: list[Callable[[], None]] = []
+        # Driven mode (an OutboxSender calls poll() on its own thread instead of loop_start()).
+        self._driven = False
+        self._calls: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._sleeping = False
+        self._next_attempt = 0.0
+        self._retry_delay = 1.0
+        self._last_misc = 0.0
+        self.client = self._make_client()
+
+    def _make_client(self) -> paho.Client:
+        """Build a paho client with our will, credentials, TLS and callbacks."""
+        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
+                             protocol=paho.MQTTv311, clean_session=True)
         if logging.getLogger("paho").isEnabledFor(logging.DEBUG):
             # paho logs a bare ERROR on every failed connect attempt; ours say it once, clearly.
-            self.client.enable_logger(logging.getLogger("paho"))
+            client.enable_logger(logging.getLogger("paho"))
         # 0 = no limit inside paho: with a limit, paho rescans its whole queue on every PUBACK
         # (measured: 3x slower drains). The OutboxSender's window is the bound instead.
-        self.client.max_inflight_messages_set(max_inflight)
-        self.client.max_queued_messages_set(0)
-        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
+        client.max_inflight_messages_set(self._max_inflight)
+        client.max_queued_messages_set(0)
+        client.reconnect_delay_set(min_delay=1, max_delay=10)
+        config = self.config
         if config.username:
-            self.client.username_pw_set(config.username, config.password())
+            client.username_pw_set(config.username, config.password())
         if config.tls:
-            self.client.tls_set(ca_certs=config.ca_file or None, certfile=config.cert_file or None,
-                                keyfile=config.key_file or None, tls_version=ssl.PROTOCOL_TLS_CLIENT)
-        if status_topic:
-            self.client.will_set(status_topic, self._status_payload("offline"), qos=1, retain=True)
-        self.client.on_connect = self.on_connect
-        self.client.on_disconnect = self.on_disconnect
-        self.client.on_connect_fail = self.on_connect_fail
-        self.client.on_publish = self.on_publish
-        self.client.on_message = self.on_message
+            client.tls_set(ca_certs=config.ca_file or None, certfile=config.cert_file or None,
+                           keyfile=config.key_file or None, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        if self.status_topic:
+            client.will_set(self.status_topic, self._status_payload("offline"), qos=1, retain=True)
+        client.on_connect = self.on_connect
+        client.on_disconnect = self.on_disconnect
+        client.on_connect_fail = self.on_connect_fail
+        client.on_publish = self.on_publish
+        client.on_message = self.on_message
+        return client
 
     # ------------------------------------------------------------------ public API
 
@@ -100,7 +125,137 @@ class MqttSession:
             self._handlers.setdefault(topic, []).append(handler)
             connected = self.connected.is_set()
         if connected:
+            self.call_soon(lambda: self._subscribe_now(topic))
+
+    def _subscribe_now(self, topic: str) -> None:
+        if self.connected.is_set():
             self.client.subscribe(topic, qos=1)
+
+    def call_soon(self, call: Callable[[], None]) -> None:
+        """Run ``call`` on the thread that drives paho (at once when paho runs its own thread)."""
+        if not self._driven:
+            call()
+            return
+        self._calls.put(call)
+        self.wake()
+
+    def drive_externally(self) -> None:
+        """Let the caller drive paho with :meth:`poll` on one thread instead of ``loop_start()``."""
+        if self._started:
+            raise RuntimeError("drive_externally() must be called before start()")
+        self._driven = True
+
+    def wake(self) -> None:
+        """Wake :meth:`poll` if it sleeps in ``select`` (one byte; none while it is busy)."""
+        if self._sleeping:
+            try:
+                os.write(self._wake_w, b"x")
+            except BlockingIOError:
+                pass
+
+    def when_disconnected(self, listener: Callable[[], None]) -> None:
+        self._disconnect_listeners.append(listener)
+
+    def poll(self, timeout: float, has_work: Callable[[], bool] | None = None) -> None:
+        """Connect or reconnect when due, then wait up to ``timeout`` for the socket and process it.
+
+        Driven mode only, always from the same thread. ``has_work`` is checked after this
+        thread announced it may sleep, so a concurrent :meth:`wake` is never missed.
+        """
+        while True:
+            try:
+                call = self._calls.get_nowait()
+            except queue.Empty:
+                break
+            call()
+        client = self.client
+        sock = client.socket()
+        now = time.monotonic()
+        if sock is None:
+            if not self._started or now < self._next_attempt:
+                wait = timeout if not self._started else min(timeout, self._next_attempt - now)
+                self._wait_wake(wait, has_work)
+                return
+            self._connect_now()
+            return
+        self._sleeping = True
+        if has_work is not None and has_work():
+            timeout = 0.0
+        rlist: list[Any] = [sock, self._wake_r]
+        wlist: list[Any] = [sock] if client.want_write() else []
+        try:
+            readable, _, _ = select.select(rlist, wlist, [], timeout)
+        except (OSError, ValueError):
+            readable = [sock]
+        finally:
+            self._sleeping = False
+        if self._wake_r in readable:
+            self._drain_wake()
+        if sock in readable:
+            client.loop_read()
+        if client.socket() is not None and client.want_write():
+            client.loop_write()
+        if now - self._last_misc >= 1.0 and client.socket() is not None:
+            self._last_misc = now
+            client.loop_misc()
+        if client.socket() is None:
+            self._lost()
+
+    def _wait_wake(self, timeout: float, has_work: Callable[[], bool] | None) -> None:
+        self._sleeping = True
+        try:
+            if has_work is not None and has_work():
+                timeout = 0.0
+            readable, _, _ = select.select([self._wake_r], [], [], max(0.0, timeout))
+        finally:
+            self._sleeping = False
+        if readable:
+            self._drain_wake()
+
+    def _drain_wake(self) -> None:
+        try:
+            os.read(self._wake_r, 4096)  # wake() writes only while we sleep: one read suffices
+        except BlockingIOError:
+            pass
+
+    def _connect_now(self) -> None:
+        """Open a fresh connection (a fresh paho client: nothing of the old one is resent by paho)."""
+        self.client = self._make_client()
+        try:
+            self.client.connect(self.config.host, self.config.port, keepalive=self.config.keepalive_s)
+        except (OSError, ValueError) as exc:
+            log.debug("connect to %s:%d failed: %s", self.config.host, self.config.port, exc)
+            self.on_connect_fail(self.client, None)
+            self._schedule_retry()
+            return
+        self._last_misc = time.monotonic()
+
+    def _schedule_retry(self) -> None:
+        self._next_attempt = time.monotonic() + self._retry_delay
+        self._retry_delay = min(self._retry_delay * 2, 10.0)
+
+    def _lost(self) -> None:
+        if self.connected.is_set():  # paho closed the socket without telling us (e.g. keepalive)
+            self.connected.clear()
+            for listener in self._disconnect_listeners:
+                listener()
+        self._schedule_retry()
+
+    def _pump(self, duration: float) -> None:
+        """Drive the socket for up to ``duration`` seconds from the calling thread (while stopping)."""
+        client = self.client
+        sock = client.socket()
+        if sock is None:
+            return
+        wlist = [sock] if client.want_write() else []
+        try:
+            readable, _, _ = select.select([sock], wlist, [], duration)
+        except (OSError, ValueError):
+            return
+        if readable:
+            client.loop_read()
+        if client.socket() is not None and client.want_write():
+            client.loop_write()
 
     def when_acknowledged(self, listener: Callable[[int], None]) -> None:
         """Call ``listener(mid)`` for every PUBACK; it runs on paho's thread and must not block."""
@@ -114,6 +269,9 @@ class MqttSession:
         if self._started:
             return
         self._started = True
+        if self._driven:
+            self._next_attempt = 0.0  # the driver connects on its next poll()
+            return
         self.client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive_s)
         self.client.loop_start()
 
@@ -126,6 +284,10 @@ class MqttSession:
     def publish_status(self) -> None:
         """Publish the retained ``online`` status with the current counters (not persisted)."""
         if self.status_topic and self.connected.is_set():
+            self.call_soon(self._publish_status_now)
+
+    def _publish_status_now(self) -> None:
+        if self.status_topic and self.connected.is_set():
             self.client.publish(self.status_topic, self._status_payload("online"), qos=1, retain=True)
 
     def stop(self) -> None:
@@ -133,6 +295,17 @@ class MqttSession:
         if not self._started:
             return
         self._started = False
+        if self._driven:
+            # The driver (the OutboxSender) has stopped: finish on this thread.
+            if self.status_topic and self.connected.is_set():
+                info = self.client.publish(self.status_topic, self._status_payload("offline"), qos=1, retain=True)
+                deadline = time.monotonic() + 2.0
+                while not info.is_published() and time.monotonic() < deadline and self.client.socket():
+                    self._pump(0.05)
+            self.client.disconnect()
+            self._pump(0.0)
+            self.connected.clear()
+            return
         if self.status_topic and self.connected.is_set():
             info = self.client.publish(self.status_topic, self._status_payload("offline"), qos=1, retain=True)
             try:
@@ -161,6 +334,7 @@ class MqttSession:
             return
         self.counters.connects += 1
         self._disconnect_logged = False
+        self._retry_delay = 1.0
         log.info("connected to broker %s:%d as %s", self.config.host, self.config.port, self.client_id)
         with self._lock:
             self.connected.set()
@@ -174,8 +348,12 @@ class MqttSession:
 
     def on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any,
                       properties: Any) -> None:
+        was_connected = self.connected.is_set()
         self.connected.clear()
         self.counters.disconnects += 1
+        if was_connected:
+            for listener in self._disconnect_listeners:
+                listener()
         if not self._disconnect_logged and self._started:
             log.warning("lost the broker %s:%d (%s); reconnecting with backoff, messages wait in the outbox",
                         self.config.host, self.config.port, reason_code)
@@ -228,34 +406,79 @@ class _RateLimiter:
 
 
 class OutboxSender:
-    """Move messages from the outbox to the broker, oldest first, in a bounded window."""
+    """Move messages from the outbox to the broker, oldest first, in a bounded window.
+
+    The sender's thread drives the session (see :meth:`MqttSession.poll`). A message that is
+    the oldest in flight at ``refusals`` consecutive disconnects, each within
+    ``refusal_window_s`` of sending it, is one the broker refuses (too large, not allowed):
+    it is moved to the outbox's dead letters so the messages behind it flow again.
+    """
 
     def __init__(self, outbox: Outbox, session: MqttSession, *, window: int = 1000,
-                 rate: float = 20_000.0) -> None:
+                 rate: float = 20_000.0, refusals: int = 3, refusal_window_s: float = 5.0) -> None:
         if not 0 < window < 65_535:
             raise ValueError("window must be between 1 and 65534 (paho keys messages by 16-bit id)")
         self.outbox = outbox
         self.session = session
         self.window = window
+        self.refusals = refusals
+        self.refusal_window_s = refusal_window_s
         self._limiter = _RateLimiter(rate)
-        self._acks: queue.SimpleQueue[int] = queue.SimpleQueue()
-        self._wake = threading.Event()
+        self._acked: list[int] = []
+        self._work = True
         self._stop = threading.Event()
-        self._inflight: dict[int, int] = {}
+        self._inflight: dict[int, tuple[int, float]] = {}  # mid -> (outbox id, sent at)
         self._last_id = 0
+        self._suspect: tuple[int, int] = (0, 0)  # (outbox id, strikes)
+        self._generation = 0  # connections lost so far
         self.sent = 0
+        self.dead_lettered = 0
         self.heartbeat = time.monotonic()
+        session.drive_externally()
         session.when_acknowledged(self._on_ack)
-        session.when_connected(self._wake.set)
-        outbox.when_committed(self._wake.set)
+        session.when_connected(self._on_connected)
+        session.when_disconnected(self._on_disconnected)
+        outbox.when_put(self._on_put)
         self._thread = threading.Thread(target=self._run, name="outbox-sender", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
+    def _on_put(self) -> None:
+        self._work = True
+        self.session.wake()
+
     def _on_ack(self, mid: int) -> None:
-        self._acks.put(mid)
-        self._wake.set()
+        # On this thread (paho runs inside poll()): no hand-off, no lock.
+        entry = self._inflight.pop(mid, None)
+        if entry is not None:
+            self._acked.append(entry[0])
+
+    def _on_connected(self) -> None:
+        self._work = True
+
+    def _on_disconnected(self) -> None:
+        """Rewind to the oldest message in flight: the next connection sends it again."""
+        self._generation += 1
+        self._settle_acks()
+        if not self._inflight:
+            self._suspect = (0, 0)
+            return
+        head, sent_at = min(self._inflight.values())  # the oldest outbox id, sent first
+        suspect, strikes = self._suspect
+        quick = time.monotonic() - sent_at < self.refusal_window_s
+        strikes = strikes + 1 if (head == suspect and quick) else (1 if quick else 0)
+        self._suspect = (head, strikes)
+        self._last_id = head - 1
+        self._inflight.clear()
+        if strikes >= self.refusals:
+            self.outbox.dead_letter(head, f"the broker disconnected {strikes} times in a row right after it "
+                                          f"was sent (over its max_packet_size, or not allowed by its ACL?)")
+            self.dead_lettered += 1
+            self._suspect = (0, 0)
+
+    def _has_work(self) -> bool:
+        return self._work or bool(self._acked)
 
     @property
     def inflight(self) -> int:
@@ -264,49 +487,56 @@ class OutboxSender:
     def _run(self) -> None:
         while not self._stop.is_set():
             self.heartbeat = time.monotonic()
-            self._wake.clear()
             try:
                 self._settle_acks()
                 self._send_some()
+                self.session.poll(0.5, self._has_work)
             except Exception:  # keep delivering: log and retry after a pause
                 log.exception("outbox sender failed; retrying")
                 self._stop.wait(1.0)
-            self._wake.wait(0.5)
+        self._settle_acks()
 
     def _settle_acks(self) -> None:
-        done: list[int] = []
-        while True:
-            try:
-                mid = self._acks.get_nowait()
-            except queue.Empty:
-                break
-            row = self._inflight.pop(mid, None)
-            if row is not None:
-                done.append(row)
-        self.outbox.ack(done)
+        if self._acked:
+            done, self._acked = self._acked, []
+            self.outbox.ack(done)
 
     def _send_some(self) -> None:
+        self._work = False
         if not self.session.connected.is_set():
             return
         room = self.window - len(self._inflight)
+        if self._inflight and room < min(250, self.window // 4 or 1):
+            return  # wait for acks to free a useful batch: fewer, larger fetches while draining
         budget = min(room, self._limiter.available(), 1000)
         if budget <= 0:
             if room > 0:  # rate-limited: come back once tokens have refilled
                 self._stop.wait(0.01)
-                self._wake.set()
+                self._work = True
             return
         rows = self.outbox.fetch(self._last_id, budget)
+        if not rows:
+            return
+        publish = self.session.publish
+        inflight = self._inflight
+        now = time.monotonic()
+        generation = self._generation
+        last = self._last_id
         for row in rows:
-            mid = self.session.publish(row.topic, row.payload, qos=row.qos, retain=row.retain)
-            self._inflight[mid] = row.id
-            self._last_id = row.id
+            mid = publish(row.topic, row.payload, qos=row.qos, retain=row.retain)
+            if self._generation != generation:
+                # The connection dropped inside publish(): the cursor was rewound, keep it there.
+                return
+            inflight[mid] = (row.id, now)
+            last = row.id
+        self._last_id = last
         self._limiter.take(len(rows))
         self.sent += len(rows)
         if len(rows) == budget:
-            self._wake.set()  # more may be waiting
+            self._work = True  # more may be waiting
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
-        self._wake.set()
+        self.session.wake()
         if self._thread.is_alive():
             self._thread.join(timeout)

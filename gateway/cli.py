@@ -32,3 +32,6 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
                     "when the broker is down or the gateway restarts), and run engraver jobs.")
     add_config_argument(parser)
     parser.set_defaults(func=_run_gateway)
+    from gateway.outbox_cli import register as register_outbox
+
+    register_outbox(sub)

@@ -9,6 +9,7 @@ outbox. Ports are best named by ``/dev/serial/by-id/…`` or a udev symlink
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -19,8 +20,7 @@ from gpiozero.exc import GPIOZeroError
 
 from benchpin.config import ProbeConfig
 from benchpin.contract import ProbeFault, Temperature
-from benchpin.outbox import Outbox
-from benchpin.topics import utc_ts
+from benchpin.outbox import Outbox, OutboxWriteError
 from firmware_bridge.max31855 import Max31855Error, decode_frame
 from firmware_bridge.probe import LineFramer, ProbeLineError, parse_line
 from gateway.max31855_chip import MAX31855
@@ -38,6 +38,24 @@ class ProbeCounters:
     bad_lines: int = 0
     other_channel: int = 0
     reopens: int = 0
+    rejected: int = 0  # readings the outbox refused (its disk failing): not accepted, not sent
+
+
+class _Clock:
+    """RFC 3339 UTC timestamps with ms, formatting the date and time once per second."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def now(self) -> str:
+        """Return the current time as ``utc_ts()`` does (``2026-11-23T13:44:26.123Z``)."""
+        stamp = time.time()
+        second = int(stamp)
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
+        return f"{self._prefix}{int((stamp - second) * 1000):03d}Z"
 
 
 class ProbeBridge:
@@ -54,6 +72,7 @@ class ProbeBridge:
         self.counters = ProbeCounters()
         self._in_bad_streak = False
         self._lock = threading.Lock()
+        self._clock = _Clock()
 
     def handle_reading(self, value_c: float | None, fault: str | None) -> None:
         with self._lock:
@@ -85,8 +104,24 @@ class ProbeBridge:
         self._publish(None, fault)
 
     def _publish(self, value_c: float | None, fault: str | None) -> None:
-        reading = Temperature(ts=utc_ts(), seq=None, value_c=value_c,
-                              fault=ProbeFault(fault) if fault else None)
+        try:
+            self._put(value_c, fault)
+        except OutboxWriteError as exc:
+            # The reading is refused, not lost silently: counted, and the outbox logs the disk's error.
+            self.counters.rejected += 1
+            if self.counters.rejected == 1:
+                log.error("%s: reading not accepted: %s", self.topic, exc)
+
+    def _put(self, value_c: float | None, fault: str | None) -> None:
+        ts = self._clock.now()
+        if fault is None and value_c is not None and math.isfinite(value_c):
+            # The hot path: one reading, encoded straight into bytes. Same JSON as encode() of
+            # the Temperature payload (keys in contract order; repr() is JSON's float form).
+            head = f'{{"ts":"{ts}","seq":'.encode()
+            tail = f',"value_c":{value_c!r},"fault":null}}'.encode()
+            self.outbox.put_encoded(self.topic, lambda seq: head + str(seq).encode() + tail, seq_key=self.seq_key)
+            return
+        reading = Temperature(ts=ts, seq=None, value_c=value_c, fault=ProbeFault(fault) if fault else None)
         self.outbox.put(self.topic, reading.to_payload(), seq_key=self.seq_key)
 
 

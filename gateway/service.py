@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import threading
 import time
 from dataclasses import asdict
@@ -42,7 +44,10 @@ class Gateway:
         state_dir = Path(self.gw.state_dir)
         state_dir.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(state_dir / "outbox.sqlite", max_messages=self.gw.outbox.max_messages,
-                             synchronous=self.gw.outbox.synchronous)
+                             synchronous=self.gw.outbox.synchronous,
+                             commit_interval_ms=self.gw.outbox.commit_interval_ms,
+                             max_packet_bytes=config.mqtt.max_packet_bytes)
+        self._started_at = time.monotonic()
         self.session = MqttSession(config.mqtt, client_id=f"benchpin-{config.site.id}-{self.gw.id}",
                                    status_topic=self.topics.status(self.gw.id),
                                    status_extra=self.status_extra)
@@ -116,11 +121,25 @@ class Gateway:
             counters = self.counters.get(supervisor.name)
             if counters is not None:
                 entry.update(asdict(counters))
-            devices[supervisor.name] = entry
+            # "probe:furnace-1": a key without spaces, easy to address in a dashboard query
+            devices[supervisor.name.replace(" ", ":", 1)] = entry
+        outbox: dict[str, Any] = {"pending": self.outbox.pending, "dropped": self.outbox.dropped,
+                                  "inflight": self.sender.inflight, "dead_letters": self.outbox.dead,
+                                  "bytes_written": self.outbox.bytes_written}
+        if self.outbox.recovered_from:
+            outbox["recovered_from"] = self.outbox.recovered_from
+        if self.outbox.write_error:
+            outbox["write_error"] = self.outbox.write_error
+        try:
+            disk_free: int | None = shutil.disk_usage(self.outbox.path.parent).free
+        except OSError:
+            disk_free = None
         return {
-            "outbox": {"pending": self.outbox.pending, "dropped": self.outbox.dropped,
-                       "inflight": self.sender.inflight},
+            "outbox": outbox,
             "devices": devices,
+            "uptime_s": round(time.monotonic() - self._started_at, 1),
+            "load_1m": round(os.getloadavg()[0], 2),
+            "disk_free_bytes": disk_free,
         }
 
     def stop(self) -> None:

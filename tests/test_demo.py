@@ -100,10 +100,10 @@ def test_demo_scans_engraves_through_the_kiosk_and_stops_everything(tmp_path, ar
         assert piece["serial"]
         # The retained gateway status is refreshed while the demo runs, with live counters.
         refreshed = status.wait_for(lambda p: [s for s in p if s["state"] == "online"
-                                               and s["devices"]["probe furnace-1"]["readings"] > 0],
+                                               and s["devices"]["probe:furnace-1"]["readings"] > 0],
                                     timeout=15, message="a refreshed gateway status")
         status.close()
-        assert refreshed[-1]["devices"]["engraver laser-1"]["state"] == "up"
+        assert refreshed[-1]["devices"]["engraver:laser-1"]["state"] == "up"
         gcode = wait_until(lambda: (workdir / "laser.gcode").exists() and (workdir / "laser.gcode").read_text(),
                            message="laser.gcode")
         lines = gcode.splitlines()

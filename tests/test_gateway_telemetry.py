@@ -43,3 +43,26 @@ def test_gateway_publishes_pty_probe_readings_with_contract_payloads(tmp_path, b
     statuses = sub.payloads(STATUS)
     assert statuses[0]["state"] == "online" and "version" in statuses[0]
     assert statuses[-1]["state"] == "offline"
+
+
+def test_the_probe_hot_path_encodes_exactly_the_contract_payload(tmp_path):
+    import json
+
+    from benchpin.contract import Temperature
+    from benchpin.outbox import Outbox
+    from benchpin.topics import encode
+    from gateway.probes import ProbeBridge
+
+    with Outbox(tmp_path / "o.sqlite") as outbox:
+        bridge = ProbeBridge(outbox, "t", "furnace-1")
+        for value in (1052.25, -3.5, 0.1 + 0.2, 1e-7, 12345678901.0):
+            bridge.handle_reading(value, None)
+        bridge.handle_reading(None, "open")
+        raw = [m.payload for m in outbox.fetch(0, 10)]
+    for seq, payload in enumerate(raw, 1):
+        reading = json.loads(payload)
+        expected = Temperature(ts=reading["ts"], seq=seq, value_c=reading["value_c"],
+                               fault=reading["fault"]).to_payload()
+        assert payload == encode(expected)  # byte for byte what encode() makes of the contract payload
+        assert reading["ts"].endswith("Z") and len(reading["ts"]) == 24
+    assert [json.loads(p)["value_c"] for p in raw[:5]] == [1052.25, -3.5, 0.1 + 0.2, 1e-7, 12345678901.0]

@@ -1,0 +1,337 @@
+"""The outbox's central promises under faults: acked only on PUBACK, seq never reused, no poison
+pills, corrupt or deleted files, a full disk."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from benchpin.broker import Mosquitto
+from benchpin.config import MqttConfig
+from benchpin.mqtt import MqttSession, OutboxSender
+from benchpin.outbox import MessageTooLarge, Outbox, OutboxWriteError, mqtt_packet_size
+from tests.helpers import ROOT, Subscriber, wait_until
+
+
+def disk_rows(path: Path) -> list[dict]:
+    with sqlite3.connect(path) as db:
+        return [json.loads(p) for (p,) in db.execute("SELECT payload FROM outbox ORDER BY id")]
+
+
+class Unchecked(Outbox):
+    """Test hook: lets an oversize message in, as a bug or an older version might."""
+
+    def check_size(self, topic: str, payload: bytes, qos: int) -> None:
+        return None
+
+
+# ---------------------------------------------------------------------- acked only on PUBACK
+
+def test_a_message_handed_to_paho_stays_pending_until_the_broker_acknowledges_it(tmp_path, broker):
+    outbox = Outbox(tmp_path / "o.sqlite", commit_interval_ms=100)
+    session = MqttSession(MqttConfig(port=broker.port, keepalive_s=60), client_id="puback-test")
+    sender = OutboxSender(outbox, session, window=100, rate=0)
+    session.start()
+    sender.start()
+    assert session.connected.wait(10)
+    assert broker.process is not None
+    os.kill(broker.process.pid, signal.SIGSTOP)  # the broker takes no more packets, acks nothing
+    try:
+        for value in range(50):
+            outbox.put("stop/t", {"seq": None, "v": value}, seq_key="k")
+        wait_until(lambda: sender.sent >= 50, message="all 50 handed to paho")
+        time.sleep(0.5)  # several commit intervals: unacknowledged, so they must reach the disk
+        assert outbox.pending == 50
+        assert [r["v"] for r in disk_rows(tmp_path / "o.sqlite")] == list(range(50))
+    finally:
+        os.kill(broker.process.pid, signal.SIGCONT)
+    wait_until(lambda: outbox.pending == 0, message="PUBACKs after SIGCONT")
+    wait_until(lambda: not disk_rows(tmp_path / "o.sqlite"), message="acknowledged rows deleted")
+    sender.stop()
+    session.stop()
+    outbox.close()
+
+
+def test_telemetry_acknowledged_before_its_commit_is_never_written(tmp_path, broker):
+    outbox = Outbox(tmp_path / "o.sqlite", commit_interval_ms=2000)
+    session = MqttSession(MqttConfig(port=broker.port), client_id="skip-test")
+    sender = OutboxSender(outbox, session, rate=0)
+    session.start()
+    sender.start()
+    assert session.connected.wait(10)
+    for value in range(200):
+        outbox.put("skip/t", {"v": value})
+    wait_until(lambda: outbox.pending == 0, message="all acknowledged")
+    sender.stop()
+    session.stop()
+    outbox.close()
+    assert outbox.commits == 0 and outbox.db_bytes_written == 0
+
+
+# ---------------------------------------------------------------------- seq never reused
+
+CRASHER = textwrap.dedent("""
+    import os, sys
+    sys.path.insert(0, sys.argv[1])
+    from benchpin.outbox import Outbox
+
+    class CrashAfterCommit(Outbox):
+        # Fault injection: die right after the Nth commit, before anything else runs.
+        def _commit(self, *args, **kwargs):
+            super()._commit(*args, **kwargs)
+            self.crash_in -= 1
+            if self.crash_in == 0:
+                os._exit(9)
+
+    outbox = CrashAfterCommit(sys.argv[2], seq_block=int(sys.argv[3]))
+    outbox.crash_in = int(sys.argv[4])
+    while True:
+        outbox.put("t", {"seq": None}, seq_key="probe/p1", wait=True)
+""")
+
+
+@pytest.mark.parametrize("crash_at", [1, 7])
+def test_seq_is_not_reused_after_a_crash_right_after_a_commit(tmp_path, crash_at):
+    script = tmp_path / "crasher.py"
+    script.write_text(CRASHER)
+    path = tmp_path / "o.sqlite"
+    run = subprocess.run([sys.executable, str(script), str(ROOT), str(path), "5", str(crash_at)],
+                         capture_output=True, timeout=60)
+    assert run.returncode == 9, run.stderr.decode()
+    committed = [r["seq"] for r in disk_rows(path)]
+    assert committed == list(range(1, crash_at + 1))
+    with Outbox(path, seq_block=5) as outbox:
+        assert outbox.put("t", {"seq": None}, seq_key="probe/p1", wait=True) > max(committed)
+
+
+def test_seq_is_not_reused_after_sigkill_in_the_middle_of_a_stream(tmp_path):
+    script = tmp_path / "stream.py"
+    script.write_text(textwrap.dedent("""
+        import sys
+        sys.path.insert(0, sys.argv[1])
+        from benchpin.outbox import Outbox
+        outbox = Outbox(sys.argv[2], seq_block=50, commit_interval_ms=20)
+        print("ready", flush=True)
+        while True:
+            outbox.put("t", {"seq": None}, seq_key="k")
+    """))
+    path = tmp_path / "o.sqlite"
+    highest = 0
+    for _ in range(3):
+        proc = subprocess.Popen([sys.executable, str(script), str(ROOT), str(path)], stdout=subprocess.PIPE)
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        wait_until(lambda: path.exists() and len(disk_rows(path)) > highest + 100, timeout=30,
+                   message="readings committed")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        seqs = [r["seq"] for r in disk_rows(path)]
+        assert len(seqs) == len(set(seqs)), "a seq was used twice"
+        assert min(seqs[-100:]) > highest or highest == 0
+        highest = max(seqs)
+
+
+# ---------------------------------------------------------------------- poison pills
+
+def test_packet_size_counts_fixed_header_topic_packet_id_and_payload():
+    assert mqtt_packet_size("a/b", 100, qos=1) == 1 + 1 + 2 + 3 + 2 + 100
+    assert mqtt_packet_size("a/b", 100, qos=0) == 1 + 1 + 2 + 3 + 100
+    assert mqtt_packet_size("a/b", 200, qos=1) == 1 + 2 + 2 + 3 + 2 + 200  # two length bytes past 127
+
+
+def test_an_oversize_message_is_refused_at_put(tmp_path):
+    with Outbox(tmp_path / "o.sqlite", max_packet_bytes=2000) as outbox:
+        with pytest.raises(MessageTooLarge) as caught:
+            outbox.put("big/t", {"seq": None, "blob": "x" * 3000}, seq_key="k", wait=True)
+        assert caught.value.limit == 2000 and caught.value.size > 3000
+        assert "2000" in str(caught.value) and str(caught.value.size) in str(caught.value)
+        assert "max_packet_bytes" in str(caught.value)
+        assert outbox.pending == 0 and outbox.last_seq("k") == 0  # nothing accepted, no seq spent
+        assert outbox.put("big/t", {"seq": None, "blob": "x" * 100}, seq_key="k", wait=True) == 1
+
+
+@pytest.fixture
+def small_broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A broker that disconnects a client sending a packet over 2000 bytes."""
+    with Mosquitto(workdir=tmp_path / "small", extra_config="max_packet_size 2000") as mosquitto:
+        yield mosquitto
+
+
+def test_the_size_check_matches_the_broker_limit_to_the_byte(tmp_path, small_broker):
+    topic = "edge/t"
+    fits = max(n for n in range(2000) if mqtt_packet_size(topic, n, qos=1) <= 2000)
+    assert mqtt_packet_size(topic, fits, qos=1) == 2000
+    outbox = Outbox(tmp_path / "o.sqlite", max_packet_bytes=2000)
+    outbox.put(topic, b"x" * fits)  # exactly 2000 bytes on the wire: the broker takes it
+    with pytest.raises(MessageTooLarge):
+        outbox.put(topic, b"x" * (fits + 1))
+    session = MqttSession(MqttConfig(port=small_broker.port), client_id="edge-test")
+    sender = OutboxSender(outbox, session, rate=0)
+    session.start()
+    sender.start()
+    wait_until(lambda: outbox.pending == 0, timeout=15, message="the 2000-byte message acknowledged")
+    assert session.counters.disconnects == 0
+    sender.stop()
+    session.stop()
+    outbox.close()
+
+
+def test_a_message_the_broker_keeps_refusing_goes_to_dead_letters_and_the_rest_flow(tmp_path, small_broker):
+    outbox = Unchecked(tmp_path / "o.sqlite", max_packet_bytes=2000)
+    sub = Subscriber(small_broker.port, "dl/#")
+    outbox.put("dl/t", {"v": "before"}, wait=True)
+    outbox.put("dl/t", {"v": "poison", "blob": "x" * 3000}, wait=True)
+    for value in range(3):
+        outbox.put("dl/t", {"v": value})
+    session = MqttSession(MqttConfig(port=small_broker.port), client_id="dead-letter-test")
+    sender = OutboxSender(outbox, session, rate=0)
+    session.start()
+    sender.start()
+    sub.wait_for(lambda p: [r["v"] for r in p][-3:] == [0, 1, 2], "dl/#", timeout=40,
+                 message="the messages behind the refused one")
+    wait_until(lambda: outbox.pending == 0, message="outbox empty")
+    sender.stop()
+    session.stop()
+    values = [r["v"] for r in sub.payloads("dl/#")]
+    sub.close()
+    dead = outbox.dead_letters()
+    assert outbox.dead == 1 and len(dead) == 1
+    assert json.loads(dead[0].payload)["v"] == "poison" and "disconnected" in dead[0].reason
+    assert "poison" not in values and values[0] == "before"
+    outbox.close()
+    # Listed from the command line too.
+    config = tmp_path / "station.toml"
+    config.write_text(f'[site]\nid = "s"\n[gateway]\nid = "g"\nstate_dir = "{tmp_path / "state"}"\n')
+    (tmp_path / "state").mkdir()
+    for suffix in ("", "-wal", "-shm"):
+        if Path(f"{tmp_path / 'o.sqlite'}{suffix}").exists():
+            os.replace(f"{tmp_path / 'o.sqlite'}{suffix}", f"{tmp_path / 'state' / 'outbox.sqlite'}{suffix}")
+    listing = subprocess.run([sys.executable, "-m", "benchpin", "outbox", "dead-letters", "--config", str(config)],
+                             cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert listing.returncode == 0, listing.stderr
+    assert "1 dead letter(s)" in listing.stdout and "dl/t" in listing.stdout and "poison" in listing.stdout
+
+
+# ---------------------------------------------------------------------- corrupt or deleted files
+
+def test_a_corrupt_outbox_is_moved_aside_and_seq_continues(tmp_path, caplog):
+    path = tmp_path / "state" / "outbox.sqlite"
+    with Outbox(path) as outbox:
+        for _ in range(5):
+            outbox.put("t", {"seq": None}, seq_key="k", wait=True)
+    path.write_bytes(b"this is not a database, it is what a bad SD card returns" * 100)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    with caplog.at_level(logging.ERROR, logger="benchpin.outbox"):
+        with Outbox(path) as outbox:
+            assert outbox.recovered_from is not None
+            assert Path(outbox.recovered_from).name.startswith("outbox.sqlite.corrupt-")
+            assert Path(outbox.recovered_from).read_bytes().startswith(b"this is not a database")
+            assert outbox.put("t", {"seq": None}, seq_key="k", wait=True) == 6
+            assert outbox.pending == 1
+    assert any("corrupt" in r.getMessage() and "moved it aside" in r.getMessage() for r in caplog.records)
+
+
+def test_a_deleted_outbox_never_restarts_seq_at_one(tmp_path):
+    path = tmp_path / "state" / "outbox.sqlite"
+    with Outbox(path, seq_block=3) as outbox:
+        for _ in range(7):
+            outbox.put("t", {"seq": None}, seq_key="k")
+    for leftover in path.parent.glob("outbox.sqlite*"):
+        leftover.unlink()
+    with Outbox(path, seq_block=3) as outbox:
+        assert outbox.put("t", {"seq": None}, seq_key="k", wait=True) == 8
+
+
+def test_gateway_status_says_it_recovered_from_a_corrupt_outbox(tmp_path):
+    from benchpin.config import parse_config
+    from gateway.service import Gateway
+
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "outbox.sqlite").write_bytes(b"\x00garbage" * 512)
+    config = parse_config({"site": {"id": "s"}, "mqtt": {"port": 1},
+                           "gateway": {"id": "g", "state_dir": str(state)}})
+    gateway = Gateway(config)
+    try:
+        assert gateway.status_extra()["outbox"]["recovered_from"].startswith(str(state / "outbox.sqlite.corrupt-"))
+    finally:
+        gateway.stop()
+
+
+# ---------------------------------------------------------------------- a full disk
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs (needs root), unmounted afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_refuses_puts_clearly_keeps_what_was_accepted_and_closes_fast(tiny_disk, caplog):
+    path = tiny_disk / "state" / "outbox.sqlite"
+    outbox = Outbox(path, seq_block=1_000_000)
+    accepted: list[int] = []
+    with caplog.at_level(logging.ERROR, logger="benchpin.outbox"):
+        with pytest.raises(OutboxWriteError) as caught:
+            for _ in range(10_000):
+                seq = outbox.put("t", {"seq": None, "pad": "x" * 4000}, seq_key="k", wait=True)
+                assert seq is not None
+                accepted.append(seq)
+        assert "full" in str(caught.value) and str(path) in str(caught.value)
+        with pytest.raises(OutboxWriteError):
+            outbox.put("t", {"v": "later"})  # nothing new is accepted while writes fail
+        started = time.monotonic()
+        outbox.close()
+        assert time.monotonic() - started < 10
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("database or disk is full" in m for m in messages), messages
+    assert not any("cannot rollback" in m for m in messages), messages
+    assert len(accepted) > 10
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        on_disk = {json.loads(p)["seq"] for (p,) in db.execute("SELECT payload FROM outbox")}
+    assert set(accepted) <= on_disk  # everything put(wait=True) returned for is on disk
+
+
+def test_a_gateway_on_a_full_disk_stops_within_ten_seconds(tiny_disk):
+    from benchpin.config import parse_config
+    from gateway.service import Gateway
+
+    state = tiny_disk / "state"
+    config = parse_config({"site": {"id": "s"}, "mqtt": {"port": 1},
+                           "gateway": {"id": "g", "state_dir": str(state)}})
+    gateway = Gateway(config)
+    gateway.start()
+    filler = tiny_disk / "filler"
+    with open(filler, "wb") as f:  # fill the disk up behind the gateway's back
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    with pytest.raises(OutboxWriteError):
+        for _ in range(1000):
+            gateway.outbox.put("t", {"seq": None, "pad": "x" * 4000}, seq_key="k", wait=True)
+    started = time.monotonic()
+    gateway.stop()
+    assert time.monotonic() - started < 10
