@@ -23,6 +23,11 @@ class ContractError(ValueError):
     """A payload that is not the message it claims to be; the text names the field."""
 
 
+def bounded(text: str, limit: int = MAX_TEXT) -> str:
+    """Cut a free text to ``limit`` characters (an ellipsis says so): details never outgrow a packet."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def is_segment(value: object) -> bool:
     """Return whether ``value`` can stand as one MQTT topic segment (no '/', '+', '#', spaces)."""
     return isinstance(value, str) and 0 < len(value) <= MAX_ID and set(value) <= SEGMENT_CHARS

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from benchpin.config import EngraverConfig
 from benchpin.contract import (ContractError, EngraverCommand, EngraverState, EngraverStatus, EngraveJob, JobAction,
-                               JobDecision, JobState, JobStatus, decode_json, job_id_of, topic_segment)
+                               JobDecision, JobState, JobStatus, bounded, decode_json, job_id_of, topic_segment)
 from benchpin.outbox import Outbox
 from benchpin.topics import Topics, utc_ts
 from firmware_bridge.gcode import LaserSettings, Layout, TextLayoutError, render_text
@@ -65,7 +65,7 @@ def plan_job(raw: bytes, config: EngraverConfig) -> tuple[str, dict[str, Any], t
     material = config.material(job.material)
     if material is None:
         known = ", ".join(name for name, _ in config.materials)
-        raise JobRejected(job_id, f"unknown material {job.material!r} (this engraver knows {known})")
+        raise JobRejected(job_id, f"unknown material {bounded(job.material, 40)!r} (this engraver knows {known})")
     height = config.cap_height_mm if job.height_mm is None else job.height_mm
     if not 0 < height <= 50:
         raise JobRejected(job_id, f"height_mm must be a number of mm above 0 and at most 50 (got {height!r})")
@@ -240,8 +240,8 @@ class JobDesk:
     def publish_state(self, job_id: str, state: str, detail: str, *, progress: float | None = None,
                       eta_s: float | None = None, wait: bool = True) -> None:
         topic = self.topics.engraver_job_state(self.gateway_id, self.config.id, job_id)
-        status = JobStatus(job_id=job_id, state=JobState(state), ts=utc_ts(), detail=detail, progress=progress,
-                           eta_s=eta_s)
+        status = JobStatus(job_id=job_id, state=JobState(state), ts=utc_ts(), detail=bounded(detail),
+                           progress=progress, eta_s=eta_s)
         self.outbox.put(topic, status.to_payload(), seq_key=self.seq_key, retain=True, kind="job", wait=wait)
 
     def publish_machine(self, state: str) -> None:

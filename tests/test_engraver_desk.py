@@ -109,3 +109,17 @@ def test_desk_publishes_progress_while_running_and_clears_expired_retained_state
     assert (topic, payload, retain) == ("benchpin/jaipur/gw/engraver/laser-1/job/J-1", b"", 1)
     desk.clear_expired()
     assert desk.counters.retained_cleared == 1
+
+
+def test_desk_rejects_an_oversized_job_with_a_short_detail_and_keeps_working(desk: JobDesk) -> None:
+    """A 15,000-byte material must not become a rejected state bigger than a broker packet."""
+    huge = json.dumps({"job_id": "J-BIG", "piece_id": "PC-1", "serial": "BP-1", "material": "x" * 15_000}).encode()
+    desk.handle_job(huge)  # must not raise MessageTooLarge (the desk's loop would fail on every retry)
+    job = desk.journal.get("J-BIG")
+    assert job is not None and job.state == "rejected" and len(job.detail) < 600
+    states = [p for topic, p, _ in answers(desk) if topic.endswith("/job/J-BIG")]
+    assert states and states[-1]["state"] == "rejected" and "material is 15000 characters long" in states[-1]["detail"]
+    assert len(json.dumps(states[-1])) < 2_000
+    desk.handle_job(json.dumps({"job_id": "J-2", "piece_id": "PC-2", "serial": "BP-2",
+                                "material": "silver_925"}).encode())
+    assert desk.journal.get("J-2").state == "accepted"  # type: ignore[union-attr]
