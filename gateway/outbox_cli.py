@@ -44,7 +44,8 @@ def _dead_letters(args: argparse.Namespace) -> int:
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     parser = sub.add_parser("outbox", help="inspect the gateway's durable outbox",
                             description="Inspect the gateway's durable outbox (gateway.state_dir).")
-    actions = parser.add_subparsers(dest="outbox_action", required=True, metavar="ACTION")
+    actions = parser.add_subparsers(dest="outbox_action", required=True, metavar="ACTION",
+                                    help="dead-letters: list the messages the broker kept refusing")
     dead = actions.add_parser(
         "dead-letters", help="list the messages the broker kept refusing",
         description="List the messages moved aside because the broker disconnected the gateway "

@@ -265,7 +265,10 @@ def test_redirects_keep_real_screens_and_the_scan_stays_on_site(app: Flask) -> N
     kiosk = badged(app)
     for url in BYPASSES:
         response = kiosk.client.post("/scan", data={"code": "PC-404", "next": url, "csrf_token": kiosk.token})
-        assert response.status_code == 303 and response.headers["Location"] == "/", url
+        if "\x00" in url:  # a NUL in any form field is refused outright (400): never a redirect either
+            assert response.status_code == 400 and "Location" not in response.headers, repr(url)
+            continue
+        assert response.status_code == 303 and response.headers["Location"] == "/", repr(url)
     good = kiosk.client.post("/scan", data={"code": "PC-404", "next": "/wip", "csrf_token": kiosk.token})
     assert good.headers["Location"] == "/wip"
 

@@ -108,8 +108,8 @@ def test_bad_commands_are_counted_and_never_reach_the_balance(tmp_path, broker, 
         status = Subscriber(broker.port, "benchpin/jaipur/bench-1/status")
         wait_until(lambda: counters.commands_done == 1, message="the zero's answer")
         gateway.session.publish_status()  # as the gateway's run loop does every status_interval_s
-        entry = status.wait_for(lambda p: [s["devices"]["scale balance-1"] for s in p if "devices" in s
-                                           and s["devices"]["scale balance-1"]["commands_done"] == 1],
+        entry = status.wait_for(lambda p: [s["devices"]["scale:balance-1"] for s in p if "devices" in s
+                                           and s["devices"]["scale:balance-1"]["commands_done"] == 1],
                                 message="the balance's counters in the gateway status")[-1]
         status.close()
         assert entry["state"] == "up" and entry["bad_commands"] == 3 and entry["polls"] > 0
