@@ -1,4 +1,5 @@
-"""Shared fixtures: a private mosquitto per test, pty serial pairs, gpiozero's MockFactory."""
+"""Shared fixtures: a private mosquitto per test, pty serial pairs, gpiozero's MockFactory, ledgers on
+SQLite and on the machine's PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from typing import Iterator
 import pytest
 
 from benchpin.broker import Mosquitto
+from kiosk.ledger import Ledger
 from firmware_bridge.sim.pty import PtyLink
+from tests.kiosk_support import add_operators, postgres_reason, postgres_schema_url
 
 os.environ.setdefault("GPIOZERO_PIN_FACTORY", "mock")
 
@@ -62,3 +65,28 @@ def artifacts_dir() -> Path:
     path = Path(__file__).parent / "artifacts"
     path.mkdir(exist_ok=True)
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres_unavailable() -> str | None:
+    return postgres_reason()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path,
+               postgres_unavailable: str | None) -> Iterator[str]:
+    """A fresh, empty ledger database: a SQLite file, then a PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+        return
+    if postgres_unavailable:
+        pytest.skip(postgres_unavailable)
+    yield from postgres_schema_url()
+
+
+@pytest.fixture
+def ledger(ledger_url: str) -> Iterator[Ledger]:
+    """A ledger with one operator per role (OP-ART, OP-SET, OP-QC, OP-ENG, OP-SUP)."""
+    with Ledger(ledger_url) as led:
+        add_operators(led)
+        yield led

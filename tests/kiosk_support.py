@@ -1,13 +1,13 @@
-"""Kiosk test support: a ledger URL on SQLite and on the machine's PostgreSQL, seeded ledgers."""
+"""Kiosk test support: operators of every role, piece specs, the PostgreSQL test schema, passing checks.
+
+The fixtures built on these (``ledger_url``, ``ledger``, ``postgres_unavailable``) are in ``conftest.py``.
+"""
 
 from __future__ import annotations
 
 import os
 import uuid
-from pathlib import Path
 from typing import Iterator
-
-import pytest
 
 from kiosk.ledger import Ledger, PieceSpec
 from kiosk.ledger.checks import passing_answers
@@ -19,7 +19,7 @@ OPERATORS = {
 }
 
 
-def _postgres_reason() -> str | None:
+def postgres_reason() -> str | None:
     try:
         import psycopg
     except ImportError:
@@ -29,11 +29,6 @@ def _postgres_reason() -> str | None:
             return None
     except psycopg.OperationalError as exc:
         return f"PostgreSQL at {POSTGRES_URL} is unreachable: {str(exc).strip().splitlines()[0]}"
-
-
-@pytest.fixture(scope="session")
-def postgres_unavailable() -> str | None:
-    return _postgres_reason()
 
 
 def postgres_schema_url() -> Iterator[str]:
@@ -50,18 +45,6 @@ def postgres_schema_url() -> Iterator[str]:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def ledger_url(request: pytest.FixtureRequest, tmp_path: Path,
-               postgres_unavailable: str | None) -> Iterator[str]:
-    """A fresh, empty ledger database: a SQLite file, then a PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.sqlite'}"
-        return
-    if postgres_unavailable:
-        pytest.skip(postgres_unavailable)
-    yield from postgres_schema_url()
-
-
 SUPERVISOR_PIN = "2468"  # OP-SUP's PIN: the touch screens ask for it before a supervisor action
 
 
@@ -69,14 +52,6 @@ def add_operators(ledger: Ledger) -> None:
     for operator_id, role in OPERATORS.items():
         ledger.add_operator(operator_id, f"{role.title()} One", role,
                             pin=SUPERVISOR_PIN if role == "supervisor" else None)
-
-
-@pytest.fixture
-def ledger(ledger_url: str) -> Iterator[Ledger]:
-    """A ledger with one operator per role (OP-ART, OP-SET, OP-QC, OP-ENG, OP-SUP)."""
-    with Ledger(ledger_url) as led:
-        add_operators(led)
-        yield led
 
 
 def spec(piece_id: str, route: str = "production", **attrs: object) -> PieceSpec:

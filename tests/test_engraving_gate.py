@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kiosk.ledger import Ledger, MoveRefused
-from tests.kiosk_support import engraved, ledger, ledger_url, postgres_unavailable, spec  # noqa: F401
+from tests.kiosk_support import spec
 
 
 def at_engraving(ledger: Ledger, piece_id: str = "PC-1") -> str:

@@ -13,7 +13,7 @@ from benchpin.config import ConfigError, parse_config
 from kiosk.app import close_app, create_app
 from kiosk.state import get_ledger
 from kiosk.ledger import Ledger
-from tests.kiosk_support import add_operators, ledger_url, postgres_unavailable, spec  # noqa: F401
+from tests.kiosk_support import add_operators, spec
 
 TOKEN = "s3cret-token-for-tests-0123456789"
 

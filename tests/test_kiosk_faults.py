@@ -27,7 +27,7 @@ from kiosk.ledger.db import Database
 from kiosk.server import KioskServer
 from kiosk.state import get_ledger
 from tests.helpers import wait_until
-from tests.kiosk_support import ledger_url, postgres_schema_url, postgres_unavailable  # noqa: F401
+from tests.kiosk_support import postgres_schema_url
 from tests.kiosk_ui_support import SECRET, Kiosk, seed, ui_config
 
 TOKEN = "faults-test-token-0123456789"

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from benchpin.cli import main
 from kiosk.ledger import ImportRejected, Ledger, parse_pieces_csv
-from tests.kiosk_support import ledger, ledger_url, postgres_unavailable  # noqa: F401
 
 GOOD = """piece_id,route,style,order_id,metal,ring_size,chain_length_cm,metal_colour,stone_type,stone_colour,stone_shape,enamel,tree_id
 PC-0001,production,Molten Wave Stacking Ring,ORD-77,vermeil_18ct,N,,yellow,,,,no,TR-0001

@@ -10,7 +10,7 @@ import pytest
 
 from kiosk.ledger import LASER, SCRAPPED, Ledger, MoveRefused, NotFound
 from kiosk.ledger.db import IntegrityViolation
-from tests.kiosk_support import OPERATORS, add_operators, engraved, ledger, passing, ledger_url, postgres_unavailable, spec  # noqa: F401
+from tests.kiosk_support import OPERATORS, add_operators, engraved, passing, spec
 
 BY_ROLE = {role: op for op, role in OPERATORS.items()}
 

@@ -21,7 +21,7 @@ from kiosk.state import get_ledger
 from kiosk.throttle import Throttle, failures
 from kiosk.ui.auth import local_path
 from kiosk.ui.state import ui_state
-from tests.kiosk_support import SUPERVISOR_PIN, ledger_url, postgres_schema_url, postgres_unavailable  # noqa: F401
+from tests.kiosk_support import SUPERVISOR_PIN, postgres_schema_url
 from tests.kiosk_ui_support import SECRET, Kiosk, messages, seed, ui_config
 
 TOKEN = "s3cret-token-for-tests-0123456789"

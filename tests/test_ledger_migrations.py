@@ -16,11 +16,10 @@ import pytest
 
 from benchpin.cli import main
 from kiosk.ledger import SCRAPPED, Ledger, LedgerTooNew
-from kiosk.ledger import ledger as ledger_module
 from kiosk.ledger.db import Connection, Database
 from kiosk.ledger.migrations import MIGRATIONS, Migration, current_version, latest_version, upgrade, where
 from kiosk.ledger.schema import VERSION_1
-from tests.kiosk_support import add_operators, ledger_url, postgres_schema_url, postgres_unavailable, spec  # noqa: F401
+from tests.kiosk_support import add_operators, postgres_schema_url, spec
 
 # The schema as the code before migrations created it, frozen: what ledgers in the field hold.
 TODAY_V1 = (

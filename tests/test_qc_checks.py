@@ -15,7 +15,7 @@ from kiosk.app import close_app, create_app
 from kiosk.ledger import Ledger, MoveRefused, PieceSpec
 from kiosk.ledger.checks import MEASURE, PASS_FAIL, Check, evaluate, judge
 from kiosk.state import get_ledger
-from tests.kiosk_support import add_operators, engraved, ledger, ledger_url, passing, postgres_unavailable, spec  # noqa: F401
+from tests.kiosk_support import add_operators, engraved, passing, spec
 from tests.kiosk_ui_support import SECRET, Kiosk, ui_config
 from tests.test_kiosk_api import AUTH, kiosk_config
 

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from kiosk.app import close_app, create_app
 from kiosk.ledger import Ledger, MoveRefused
 from kiosk.state import get_ledger
-from tests.kiosk_support import add_operators, ledger, ledger_url, postgres_unavailable, spec  # noqa: F401
+from tests.kiosk_support import add_operators, spec
 from tests.kiosk_ui_support import SECRET, Kiosk, seed, ui_config
 from tests.test_kiosk_api import AUTH, kiosk_config
 
