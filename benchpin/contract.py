@@ -348,6 +348,45 @@ class Temperature(Message):
 
 
 @dataclass(frozen=True)
+class ProbeWindow(Message):
+    """The pour window of the tree now at a furnace: the kiosk publishes it retained.
+
+    An empty retained payload clears it (no window): read it with :meth:`from_retained`.
+    """
+
+    NAME = "probe window"
+    TOPIC = "{gateway}/probe/{probe}/window"
+    RETAINED = True
+
+    tree_id: str
+    metal: str
+    min_c: float
+    max_c: float
+
+    @classmethod
+    def from_payload(cls, raw: bytes | str | Mapping[str, Any]) -> Self:
+        p = decode_json(raw, cls.NAME)
+        low, high = _number(p, cls.NAME, "min_c"), _number(p, cls.NAME, "max_c")
+        if low is None or high is None:
+            raise ContractError(f"{cls.NAME}: min_c and max_c are required numbers")
+        if low > high:
+            raise ContractError(f"{cls.NAME}: min_c {_short(low)} is above max_c {_short(high)}")
+        return cls(tree_id=_req(p, cls.NAME, "tree_id", str), metal=_req(p, cls.NAME, "metal", str),
+                   min_c=float(low), max_c=float(high))
+
+    @classmethod
+    def from_retained(cls, raw: bytes | str) -> Self | None:
+        """Return the window, or None for the empty payload that clears it."""
+        if (raw.strip() if isinstance(raw, (bytes, str)) else raw) in (b"", ""):
+            return None
+        return cls.from_payload(raw)
+
+    def contains(self, value_c: float) -> bool:
+        """Whether a temperature is inside the window (both ends included)."""
+        return self.min_c <= value_c <= self.max_c
+
+
+@dataclass(frozen=True)
 class ScaleWeight(Message):
     """A bench balance's weight: a new stable weight, or a fault (once, when it starts)."""
 
@@ -605,7 +644,7 @@ class PieceEvent(Message):
 
 MESSAGES: tuple[type[Message], ...] = (GatewayStatus, KioskStatus, Temperature, ScanMessage, EngraveJob, JobStatus,
                                        JobDecision, EngraverCommand, EngraverStatus, PieceEvent, ScaleWeight,
-                                       ScaleState, ScaleCommand)
+                                       ScaleState, ScaleCommand, ProbeWindow)
 
 
 def topic_segment(topic: str, index: int) -> str:

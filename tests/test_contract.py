@@ -32,7 +32,7 @@ from benchpin import contract
 from benchpin.contract import (MESSAGES, SEGMENT_CHARS, ContractError, EngraverAction, EngraverCommand,
                                EngraverState, EngraverStatus, EngraveJob, GatewayState, GatewayStatus, JobAction,
                                JobDecision, JobState, JobStatus, KioskStatus, Message, PieceEvent, ProbeFault,
-                               ScaleAction, ScaleCommand, ScaleFault, ScaleState, ScaleWeight, ScanMessage,
+                               ProbeWindow, ScaleAction, ScaleCommand, ScaleFault, ScaleState, ScaleWeight, ScanMessage,
                                Temperature)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -267,6 +267,8 @@ MESSAGE_STRATEGIES: dict[type[Message], st.SearchStrategy[Message]] = {
     ScaleState: st.builds(ScaleState, ts=timestamps, seq=seqs, grams=st.none() | numbers,
                           fault=st.none() | st.sampled_from(ScaleFault)),
     ScaleCommand: st.builds(ScaleCommand, action=st.sampled_from(ScaleAction), operator=texts, ts=timestamps),
+    ProbeWindow: st.tuples(numbers, numbers).flatmap(lambda pair: st.builds(
+        ProbeWindow, tree_id=texts, metal=texts, min_c=st.just(min(pair)), max_c=st.just(max(pair)))),
 }
 
 
