@@ -367,8 +367,9 @@ class ProbeWindow(Message):
     def from_payload(cls, raw: bytes | str | Mapping[str, Any]) -> Self:
         p = decode_json(raw, cls.NAME)
         low, high = _number(p, cls.NAME, "min_c"), _number(p, cls.NAME, "max_c")
-        if low is None or high is None:
-            raise ContractError(f"{cls.NAME}: min_c and max_c are required numbers")
+        for key, value in (("min_c", low), ("max_c", high)):
+            if value is None:
+                raise ContractError(f"{cls.NAME}: {key} is required, a number")
         if low > high:
             raise ContractError(f"{cls.NAME}: min_c {_short(low)} is above max_c {_short(high)}")
         return cls(tree_id=_req(p, cls.NAME, "tree_id", str), metal=_req(p, cls.NAME, "metal", str),
