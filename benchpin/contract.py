@@ -367,9 +367,10 @@ class ProbeWindow(Message):
     def from_payload(cls, raw: bytes | str | Mapping[str, Any]) -> Self:
         p = decode_json(raw, cls.NAME)
         low, high = _number(p, cls.NAME, "min_c"), _number(p, cls.NAME, "max_c")
-        for key, value in (("min_c", low), ("max_c", high)):
-            if value is None:
-                raise ContractError(f"{cls.NAME}: {key} is required, a number")
+        if low is None:
+            raise ContractError(f"{cls.NAME}: min_c is required, a number")
+        if high is None:
+            raise ContractError(f"{cls.NAME}: max_c is required, a number")
         if low > high:
             raise ContractError(f"{cls.NAME}: min_c {_short(low)} is above max_c {_short(high)}")
         return cls(tree_id=_req(p, cls.NAME, "tree_id", str), metal=_req(p, cls.NAME, "metal", str),
