@@ -56,6 +56,12 @@ def test_mtsics_errors_are_balance_errors(line, code):
     (b"ST,-0000.012  g", Weight(-0.012, True, 0.001)),
     (b"OL,+9999999.9  g", Weight(None, False, fault="overload")),
     (b"OL,-9999999.9  g", Weight(None, False, fault="underload")),
+    # The GX manual's own examples ("Data Format Examples"): two decimals, and the overload in
+    # exponent form with no unit.
+    (b"ST,+00001.27  g\r\n", Weight(1.27, True, 0.01)),
+    (b"US,-00183.69  g\r\n", Weight(-183.69, False, 0.01)),
+    (b"OL,+9999999E+19\r\n", Weight(None, False, fault="overload")),
+    (b"OL,-9999999E+19\r\n", Weight(None, False, fault="underload")),
     (b"\x06", CommandReply(None, True, "acknowledged")),
 ])
 def test_aandd_parse(line, expected):
