@@ -161,6 +161,18 @@ class OutboxConfig:
 
 
 @dataclass(frozen=True)
+class IndicatorConfig:
+    """A stack light (green, amber, red LEDs and an optional buzzer) following one probe."""
+
+    id: str
+    probe: str  # the id of a probe of this gateway
+    green: int
+    amber: int
+    red: int
+    buzzer: int | None = None
+
+
+@dataclass(frozen=True)
 class GatewayConfig:
     id: str
     state_dir: str = "/var/lib/benchpin"
@@ -168,6 +180,7 @@ class GatewayConfig:
     scanners: tuple[ScannerConfig, ...] = ()
     engravers: tuple[EngraverConfig, ...] = ()
     scales: tuple[ScaleConfig, ...] = ()
+    indicators: tuple[IndicatorConfig, ...] = ()
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
@@ -315,6 +328,22 @@ def _parse_probe(t: Table) -> ProbeConfig:
         t.problem("port", "is required for a serial probe")
     t.done()
     return probe
+
+
+def _parse_indicator(t: Table, probes: list[str]) -> IndicatorConfig:
+    indicator = IndicatorConfig(
+        id=_segment(t, "id"),
+        probe=t.text("probe", nonempty=True),
+        green=t.integer("green", min=0, max=53),
+        amber=t.integer("amber", min=0, max=53),
+        red=t.integer("red", min=0, max=53),
+        buzzer=t.optional_integer("buzzer", min=0, max=53),
+    )
+    if indicator.probe and indicator.probe not in probes:
+        t.problem("probe", f"names no probe of this gateway: {indicator.probe!r} "
+                           f"(probes: {', '.join(repr(p) for p in probes) or 'none'})")
+    t.done()
+    return indicator
 
 
 def _parse_scanner(t: Table) -> ScannerConfig:
@@ -487,8 +516,10 @@ def _parse_gateway(t: Table) -> GatewayConfig:
     scanners = [_parse_scanner(s) for s in t.tables("scanners")]
     engravers = [_parse_engraver(e) for e in t.tables("engravers")]
     scales = [_parse_scale(s) for s in t.tables("scales")]
+    indicators = [_parse_indicator(i, [p.id for p in probes]) for i in t.tables("indicators")]
     for key, ids in (("probes", [p.id for p in probes]), ("scanners", [s.id for s in scanners]),
-                     ("engravers", [e.id for e in engravers]), ("scales", [s.id for s in scales])):
+                     ("engravers", [e.id for e in engravers]), ("scales", [s.id for s in scales]),
+                     ("indicators", [i.id for i in indicators])):
         _unique_ids(t, key, ids)
     gateway = GatewayConfig(
         id=_segment(t, "id"),
@@ -497,6 +528,7 @@ def _parse_gateway(t: Table) -> GatewayConfig:
         scanners=tuple(scanners),
         engravers=tuple(engravers),
         scales=tuple(scales),
+        indicators=tuple(indicators),
         outbox=_parse_outbox(t.table("outbox")),
         backoff_initial_s=t.number("backoff_initial_s", d.backoff_initial_s, min=0.01),
         backoff_max_s=t.number("backoff_max_s", d.backoff_max_s, min=0.1),

@@ -73,6 +73,9 @@ class ProbeBridge:
         self._in_bad_streak = False
         self._lock = threading.Lock()
         self._clock = _Clock()
+        # Called with (value_c, fault) for every reading or fault, on the probe's thread,
+        # before it is published (a stack light follows the furnace without the broker).
+        self.listeners: list[Callable[[float | None, str | None], None]] = []
 
     def handle_reading(self, value_c: float | None, fault: str | None) -> None:
         with self._lock:
@@ -104,6 +107,8 @@ class ProbeBridge:
         self._publish(None, fault)
 
     def _publish(self, value_c: float | None, fault: str | None) -> None:
+        for listener in self.listeners:
+            listener(value_c, fault)
         try:
             self._put(value_c, fault)
         except OutboxWriteError as exc:
@@ -225,8 +230,9 @@ class MAX31855Probe:
             device.close()
 
 
-def build_probes(probes: Sequence[ProbeConfig], wiring: Wiring) -> None:
-    """Put every configured probe under supervision."""
+def build_probes(probes: Sequence[ProbeConfig], wiring: Wiring) -> dict[str, ProbeBridge]:
+    """Put every configured probe under supervision; return each probe's bridge by probe id."""
+    bridges: dict[str, ProbeBridge] = {}
     for config in probes:
         bridge = ProbeBridge(wiring.outbox, wiring.topics.temperature(wiring.gateway_id, config.id), config.id)
         device: Device
@@ -235,3 +241,5 @@ def build_probes(probes: Sequence[ProbeConfig], wiring: Wiring) -> None:
         else:
             device = MAX31855Probe(config, bridge, pin_factory=wiring.pin_factory)
         wiring.add_device(device, counters=bridge.counters, when_state_changed=bridge.when_state_changed)
+        bridges[config.id] = bridge
+    return bridges

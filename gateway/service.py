@@ -20,6 +20,7 @@ from gateway.health import systemd_watch
 from gateway.probes import build_probes
 from gateway.scales import build_scales
 from gateway.scanners import build_scanners
+from gateway.stack_light import build_indicators
 from gateway.supervisor import Device, StateListener, Supervisor
 from gateway.wiring import Wiring
 
@@ -61,7 +62,8 @@ class Gateway:
         wiring = Wiring(gateway_id=self.gw.id, outbox=self.outbox, topics=self.topics, add_device=self.add_device,
                         subscribe=self.session.subscribe, barcodes=config.barcodes, pin_factory=pin_factory,
                         usb_backend=usb_backend, closers=self.closers)
-        build_probes(self.gw.probes, wiring)
+        bridges = build_probes(self.gw.probes, wiring)
+        self.indicators = build_indicators(self.gw.indicators, self.gw.probes, bridges, wiring)
         build_scales(self.gw.scales, wiring)
         build_scanners(self.gw.scanners, wiring)
         self.engravers = build_engravers(self.gw.engravers, journal_path(self.gw), wiring)

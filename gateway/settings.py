@@ -23,6 +23,16 @@ def gateway_checks(config: StationConfig, report: Report) -> None:
             continue
         if engraver.door_pin in owners:
             report(f"gateway.engravers[{i}].door_pin",
-                   f"GPIO{engraver.door_pin} is already the door of engraver {owners[engraver.door_pin]!r}")
+                   f"GPIO{engraver.door_pin} is already {owners[engraver.door_pin]}")
         else:
-            owners[engraver.door_pin] = engraver.id
+            owners[engraver.door_pin] = f"the door of engraver {engraver.id!r}"
+    # A stack light's pins are outputs: none may be a door input or another light's pin.
+    for i, indicator in enumerate(gateway.indicators):
+        for colour in ("green", "amber", "red", "buzzer"):
+            pin = getattr(indicator, colour)
+            if pin is None:
+                continue
+            if pin in owners:
+                report(f"gateway.indicators[{i}].{colour}", f"GPIO{pin} is already {owners[pin]}")
+            else:
+                owners[pin] = f"the {colour} pin of indicator {indicator.id!r}"
