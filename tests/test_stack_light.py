@@ -11,12 +11,12 @@ import paho.mqtt.publish as publish
 import pytest
 from hypothesis import given, strategies as st
 
-from benchpin.config import ConfigError, parse_config
+from benchpin.config import ConfigError, IndicatorConfig, parse_config
 from benchpin.contract import ProbeWindow
 from firmware_bridge.probe import ProbeReading, format_line
 from gateway.service import Gateway
 from gateway.settings import gateway_checks
-from gateway.stack_light import Light, light_for
+from gateway.stack_light import Light, StackLight, light_for
 from tests.helpers import Subscriber, wait_until
 
 WINDOW = "benchpin/jaipur/casting-1/probe/furnace-1/window"
@@ -57,6 +57,30 @@ def test_light_at_the_window_edges():
     window = ProbeWindow(tree_id="T-1", metal="silver_925", min_c=950.0, max_c=1010.0)
     assert [light_for(window, v, False) for v in (949.99, 950.0, 1010.0, 1010.01, math.inf, -math.inf)] == [
         Light.AMBER, Light.GREEN, Light.GREEN, Light.RED, Light.RED, Light.RED]
+
+
+def test_a_probe_silent_for_its_stall_time_turns_the_light_red(mock_factory):
+    # A MAX31855 has no stalled port to report: the light's own clock catches the silence.
+    now = [100.0]
+    light = StackLight(IndicatorConfig("pour-1", "furnace-1", GREEN, AMBER, RED, BUZZER), 10.0,
+                       pin_factory=mock_factory, clock=lambda: now[0])
+    light.open()
+    light.on_window(WINDOW, json.dumps(SILVER).encode())
+    light.on_reading(1000.0, None)
+    assert lit(mock_factory) == {"green"} and mock_factory.pin(BUZZER).state
+    now[0] += 0.25
+    light.poll()
+    assert not mock_factory.pin(BUZZER).state  # the beep is over
+    now[0] += 9.0
+    light.poll()
+    assert lit(mock_factory) == {"green"}
+    now[0] += 1.0
+    light.poll()
+    assert lit(mock_factory) == {"red"} and light.counters.light == "red"
+    light.on_reading(1000.0, None)
+    assert lit(mock_factory) == {"green"} and light.counters.beeps == 2
+    light.close()
+    assert lit(mock_factory) == set() and not mock_factory.pin(BUZZER).state
 
 
 # ---------------------------------------------------------------------- the config
@@ -168,8 +192,9 @@ def test_the_light_follows_pty_readings_and_the_retained_window(running, pty_lin
     wait_until(lambda: quiet(factory, 3), message="a third beep")
     # Silence for the probe's stall time (1.5 s) turns it red before the supervisor reopens the port.
     wait_until(lambda: lit(factory) == {"red"}, timeout=5, message="red when the probe goes silent")
-    reading(pty_link, 990.0)
-    wait_until(lambda: lit(factory) == {"green"}, message="green when readings come back")
+    # The port is reopened meanwhile: send until a reading gets through.
+    wait_until(lambda: (reading(pty_link, 990.0), lit(factory) == {"green"})[1], interval=0.2,
+               message="green when readings come back")
     wait_until(lambda: quiet(factory, 4), message="a fourth beep")
     set_window(broker, None)
     wait_until(lambda: lit(factory) == set(), message="all off when the window is cleared")
