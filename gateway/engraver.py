@@ -187,6 +187,10 @@ class Engraver:
         else:
             self._door_open.clear()
 
+    def door_is_open(self) -> bool:
+        """Whether the door switch at the Pi reads open."""
+        return self._door_open.is_set()
+
     def _door_opened(self) -> None:
         """Hold at once if a job is firing; the poll loop then ends the job (gpiozero's thread)."""
         self._door_open.set()

@@ -109,6 +109,24 @@ def test_engraver_rejects_a_job_sent_with_the_door_open(running, sim, door):
     assert sim.gcode_lines == [] and "$$" not in sim.lines
 
 
+def test_engraver_door_opened_during_the_settings_check_is_caught_before_firing(running, sim, door):
+    """The door opens while GRBL answers ``$$``: the check just before firing refuses the job."""
+    gateway, sub, data = running
+    engraver = gateway.engravers[0]
+
+    def open_door_on_settings_query(line: str) -> None:
+        if line == "$$":
+            door.drive_high()
+            wait_until(engraver.door_is_open, timeout=5, message="the gateway sees the door open")
+
+    sim.when_line = open_door_on_settings_query
+    publish(sub, JOB_TOPIC, job("J-4b"))
+    rejected = wait_state(sub, "J-4b", "rejected")
+    assert "door is open" in rejected["detail"]
+    assert sim.lines.count("$$") == 1  # the door opened during the check, not before it
+    assert sim.gcode_lines == [] and states(sub, "J-4b") == ["accepted", "rejected"]
+
+
 def test_engraver_door_opened_and_shut_while_idle_fires_the_next_job(running, sim, door):
     gateway, sub, data = running
     # One door switch, wired to GRBL's door input and to the Pi's GPIO.

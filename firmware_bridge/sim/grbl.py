@@ -54,7 +54,7 @@ import select
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from firmware_bridge.gcode_trace import GcodeError, GcodeTracer, Move
@@ -143,6 +143,9 @@ class GrblSim:
         self.received = bytearray()  # every byte received that is not a real-time command
         self.lines: list[str] = []  # every line received, in order (G-code and $ commands)
         self.events: list[tuple[str, str]] = []  # ("line", text) and ("rt", "?"/"!"/"~"/"reset")
+        # Called with each line as it arrives, before the controller acts on it (on the sim's
+        # thread): a test opens a door or pulls a cable at one exact point of a conversation.
+        self.when_line: Callable[[str], None] | None = None
         self.acks: list[Ack] = []  # faithful mode: every reply to a line
         self.overflows = 0
         self.resets = 0
@@ -1152,6 +1155,8 @@ class GrblSim:
                 self.lines.append(line)
                 self.events.append(("line", line))
                 self._arriving.clear()
+                if self.when_line is not None:
+                    self.when_line(line)
             else:
                 self._arriving.append(byte)
         self._wire_head += arrived * self.byte_time
