@@ -7,12 +7,17 @@ and are only queued there; the desk (a supervised device) validates, journals, t
 An unlock command for the laser is journaled as a request the engraver acts on, the same way
 ``benchpin engraver unlock`` asks. Once a job has been terminal for ``job_retain_s``, its
 retained state topic is cleared (an empty retained message), so the broker keeps no job forever.
+
+On a full disk (the outbox or the journal refuses writes) a new job is refused, not lost: it is
+answered ``rejected: the gateway's disk is full`` through ``publish_direct``, which hands the
+state straight to the MQTT client (in memory only), so the answer needs no disk.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -21,8 +26,8 @@ from typing import Any, Callable
 from benchpin.config import EngraverConfig
 from benchpin.contract import (ContractError, EngraverCommand, EngraverState, EngraverStatus, EngraveJob, JobAction,
                                JobDecision, JobState, JobStatus, bounded, decode_json, job_id_of, topic_segment)
-from benchpin.outbox import Outbox
-from benchpin.topics import Topics, utc_ts
+from benchpin.outbox import Outbox, OutboxWriteError
+from benchpin.topics import Topics, encode, utc_ts
 from firmware_bridge.gcode import LaserSettings, Layout, TextLayoutError, render_text
 from gateway.job_journal import Job, JobJournal
 
@@ -45,6 +50,10 @@ class DeskCounters:
     bad_messages: int = 0
     unlock_requests: int = 0
     retained_cleared: int = 0
+    disk_full_refusals: int = 0  # jobs refused because the disk refuses writes
+
+DISK_FULL = "the gateway's disk is full"
+DirectPublish = Callable[[str, bytes], None]  # (topic, payload): retained QoS 1, not persisted
 
 
 def plan_job(raw: bytes, config: EngraverConfig) -> tuple[str, dict[str, Any], tuple[str, ...]]:
@@ -83,13 +92,15 @@ class JobDesk:
     """Journal and answer one engraver's jobs; a supervised device with no hardware."""
 
     def __init__(self, config: EngraverConfig, journal: JobJournal, outbox: Outbox, topics: Topics,
-                 gateway_id: str) -> None:
+                 gateway_id: str, *, publish_direct: DirectPublish | None = None) -> None:
         self.config = config
+        self.publish_direct = publish_direct
         self.name = f"jobs {config.id}"
         self.journal = journal
         self.outbox = outbox
         self.topics = topics
         self.gateway_id = gateway_id
+        self._unpublishable = False  # a state could not be published (full disk): logged once
         self.seq_key = f"engraver/{config.id}"
         self.counters = DeskCounters()
         self.when_queued: Callable[[], None] = lambda: None
@@ -129,10 +140,16 @@ class JobDesk:
             return
         if kind == "job":
             self.handle_job(payload)
-        elif kind == "engraver":
-            self.handle_engraver_command(payload)
-        else:
-            self.handle_command(topic, payload)
+            return
+        try:
+            if kind == "engraver":
+                self.handle_engraver_command(payload)
+            else:
+                self.handle_command(topic, payload)
+        except (sqlite3.Error, OSError) as exc:  # the journal refuses writes: the command is refused
+            self.counters.bad_messages += 1
+            log.error("engraver %s: command on %s not taken: the journal cannot write (%s)", self.config.id,
+                      topic, exc)
 
     def close(self) -> None:
         pass
@@ -141,6 +158,36 @@ class JobDesk:
 
     def handle_job(self, raw: bytes) -> None:
         self.counters.jobs_received += 1
+        if self.outbox.write_error is not None:
+            self.refuse_on_full_disk(raw, self.outbox.write_error)
+            return
+        try:
+            self._take_job(raw)
+        except (sqlite3.Error, OSError) as exc:
+            self.refuse_on_full_disk(raw, str(exc))
+
+    def refuse_on_full_disk(self, raw: bytes, error: str) -> None:
+        """Answer a job the gateway cannot keep ``rejected``, without writing to disk."""
+        self.counters.jobs_rejected += 1
+        self.counters.disk_full_refusals += 1
+        job_id = job_id_of(raw)
+        detail = DISK_FULL if "full" in error.lower() else f"the gateway cannot write to its disk ({error})"
+        log.error("engraver %s: job %s refused: %s: %s", self.config.id, job_id or "(no usable id)", detail, error)
+        if job_id is None or self.publish_direct is None:
+            return
+        if (known := self._known(job_id)) is not None and known.state != JobState.REJECTED:
+            return  # journaled before the disk filled: its state stands and is published when it can be
+        topic = self.topics.engraver_job_state(self.gateway_id, self.config.id, job_id)
+        status = JobStatus(job_id=job_id, state=JobState.REJECTED, ts=utc_ts(), detail=bounded(detail))
+        self.publish_direct(topic, encode(status.to_payload()))
+
+    def _known(self, job_id: str) -> Job | None:
+        try:
+            return self.journal.get(job_id)
+        except sqlite3.Error:
+            return None
+
+    def _take_job(self, raw: bytes) -> None:
         try:
             job_id, payload, program = plan_job(raw, self.config)
         except JobRejected as exc:
@@ -208,7 +255,10 @@ class JobDesk:
         """Clear the retained topic of every job terminal for longer than ``job_retain_s``."""
         for job in self.journal.expired(self.config.id, self.config.job_retain_s):
             topic = self.topics.engraver_job_state(self.gateway_id, self.config.id, job.job_id)
-            self.outbox.put(topic, b"", retain=True, kind="job", wait=True)
+            try:
+                self.outbox.put(topic, b"", retain=True, kind="job", wait=True)
+            except OutboxWriteError:
+                return  # cleared on a later check, once the disk takes writes again
             self.journal.mark_cleared(job.job_id)
             self.counters.retained_cleared += 1
             log.info("engraver %s: job %s %s for %gs: retained state cleared", self.config.id, job.job_id,
@@ -224,18 +274,33 @@ class JobDesk:
             self.when_queued()
 
     def publish(self, job: Job, *, force: bool = False, progress: float | None = None) -> None:
+        """Publish a job's journaled state once; on a full disk it stays unpublished, for later."""
         with self._publish_lock:
             current = self.journal.get(job.job_id) or job
             if not force and current.published == current.state:
                 return
-            self.publish_state(current.job_id, current.state, current.detail,
-                               progress=progress if current.state in ("running", "done") else None)
+            try:
+                self.publish_state(current.job_id, current.state, current.detail,
+                                   progress=progress if current.state in ("running", "done") else None)
+            except OutboxWriteError as exc:
+                self._not_published(current.job_id, exc)
+                return
             self.journal.mark_published(current.job_id, current.state)
+            self._unpublishable = False
 
     def publish_progress(self, job_id: str, progress: float, eta_s: float | None) -> None:
         """Publish a running job's progress (not journaled: the next state supersedes it)."""
         with self._publish_lock:
-            self.publish_state(job_id, JobState.RUNNING, "", progress=progress, eta_s=eta_s, wait=False)
+            try:
+                self.publish_state(job_id, JobState.RUNNING, "", progress=progress, eta_s=eta_s, wait=False)
+            except OutboxWriteError as exc:
+                self._not_published(job_id, exc)
+
+    def _not_published(self, job_id: str, exc: OutboxWriteError) -> None:
+        # The journal keeps the state; publish_pending() sends it once the disk takes writes again.
+        (log.debug if self._unpublishable else log.error)(
+            "engraver %s: state of job %s kept in the journal, not yet published: %s", self.config.id, job_id, exc)
+        self._unpublishable = True
 
     def publish_state(self, job_id: str, state: str, detail: str, *, progress: float | None = None,
                       eta_s: float | None = None, wait: bool = True) -> None:
@@ -250,8 +315,11 @@ class JobDesk:
             log.warning("engraver %s: GRBL reports an unknown state %r; not published", self.config.id, state)
             return
         topic = self.topics.engraver_state(self.gateway_id, self.config.id)
-        self.outbox.put(topic, EngraverStatus(state=machine, ts=utc_ts()).to_payload(),
-                        seq_key=self.seq_key + "/state", retain=True, kind="state", wait=False)
+        try:
+            self.outbox.put(topic, EngraverStatus(state=machine, ts=utc_ts()).to_payload(),
+                            seq_key=self.seq_key + "/state", retain=True, kind="state", wait=False)
+        except OutboxWriteError as exc:
+            log.warning("engraver %s: machine state %s not published: %s", self.config.id, state, exc)
 
 
 def _as_dict(raw: bytes) -> dict[str, Any]:

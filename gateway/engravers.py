@@ -29,7 +29,7 @@ def build_engravers(engravers_config: Sequence[EngraverConfig], journal_file: Pa
     engravers = []
     gateway_id, topics = wiring.gateway_id, wiring.topics
     for config in engravers_config:
-        desk = JobDesk(config, journal, wiring.outbox, topics, gateway_id)
+        desk = JobDesk(config, journal, wiring.outbox, topics, gateway_id, publish_direct=wiring.publish_direct)
         engraver = Engraver(config, desk, journal, pin_factory=wiring.pin_factory)
         wiring.add_device(desk, counters=desk.counters)
 

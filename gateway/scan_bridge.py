@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from benchpin.contract import ScanMessage
-from benchpin.outbox import Outbox
+from benchpin.outbox import Outbox, OutboxWriteError
 from benchpin.topics import utc_ts
 from firmware_bridge.barcodes import BarcodeRules, validate
 from firmware_bridge.hid import ReadError, Scan
@@ -29,6 +29,7 @@ class ScannerCounters:
     duplicates: int = 0
     bad_reads: int = 0
     reopens: int = 0
+    rejected: int = 0  # scans the outbox refused (the disk refuses writes): not published
     last_bad_read: str = ""
 
 
@@ -73,7 +74,16 @@ class ScanBridge:
         verdict = validate(code, self.rules)
         scan = ScanMessage(ts=utc_ts(), seq=None, code=code, valid=verdict.valid,
                            reason=verdict.reason)
-        self.outbox.put(self.topic, scan.to_payload(), seq_key=self.seq_key, kind="scan", wait=True)
+        try:
+            self.outbox.put(self.topic, scan.to_payload(), seq_key=self.seq_key, kind="scan", wait=True)
+        except OutboxWriteError as exc:
+            # Refused, not lost silently: counted, logged, and forgotten so the artisan's rescan counts.
+            with self._lock:
+                self.counters.rejected += 1
+                self._recent.pop(code, None)
+                first = self.counters.rejected == 1
+            (log.error if first else log.debug)("%s: scan %r not accepted: %s", self.topic, code, exc)
+            return False
         with self._lock:
             self.counters.scans += 1
             if not verdict.valid:

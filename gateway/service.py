@@ -61,7 +61,7 @@ class Gateway:
         self.closers: list[Callable[[], None]] = []  # run by stop() after the devices stopped
         wiring = Wiring(gateway_id=self.gw.id, outbox=self.outbox, topics=self.topics, add_device=self.add_device,
                         subscribe=self.session.subscribe, barcodes=config.barcodes, pin_factory=pin_factory,
-                        usb_backend=usb_backend, closers=self.closers)
+                        usb_backend=usb_backend, closers=self.closers, publish_direct=self.publish_direct)
         bridges = build_probes(self.gw.probes, wiring)
         self.indicators = build_indicators(self.gw.indicators, self.gw.probes, bridges, wiring)
         build_scales(self.gw.scales, wiring)
@@ -69,6 +69,10 @@ class Gateway:
         self.engravers = build_engravers(self.gw.engravers, journal_path(self.gw), wiring)
 
     # ------------------------------------------------------------------ devices
+
+    def publish_direct(self, topic: str, payload: bytes) -> None:
+        """Hand a retained QoS 1 message to paho on its own thread, bypassing the outbox."""
+        self.session.call_soon(lambda: self.session.publish(topic, payload, qos=1, retain=True))
 
     def add_device(self, device: Device, *, counters: Any = None,
                    when_state_changed: StateListener | None = None) -> Supervisor:

@@ -37,3 +37,6 @@ class Wiring:
     pin_factory: Any = None  # gpiozero's; None = the platform default
     usb_backend: Any = None  # pyusb's; None = libusb
     closers: list[Callable[[], None]] = field(default_factory=list)  # run after the devices stopped
+    # Hand a retained QoS 1 message straight to the MQTT client, bypassing the outbox (which may
+    # be refusing writes on a full disk); nothing is persisted. None: not available.
+    publish_direct: Callable[[str, bytes], None] | None = None

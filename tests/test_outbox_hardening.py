@@ -312,6 +312,73 @@ def test_a_full_disk_refuses_puts_clearly_keeps_what_was_accepted_and_closes_fas
     assert set(accepted) <= on_disk  # everything put(wait=True) returned for is on disk
 
 
+def fill_up(disk: Path) -> Path:
+    """Fill the disk behind the gateway's back; return the filler file (unlink it to free the disk)."""
+    filler = disk / "filler"
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    return filler
+
+
+def test_a_job_arriving_on_a_full_disk_is_answered_rejected_and_accepted_once_there_is_room(
+        tiny_disk, broker, tmp_path, caplog):
+    from benchpin.config import parse_config
+    from gateway.service import Gateway
+    from tests.engraving import JOB_TOPIC, PREFIX, job, publish, states, station, wait_state
+
+    data = station(tiny_disk, broker.port, tmp_path / "ttyNOLASER", door=False)
+    sub = Subscriber(broker.port, f"{PREFIX}/#")
+    with Gateway(parse_config(data)) as gateway:
+        wait_until(gateway.session.connected.is_set, message="gateway connected")
+        filler = fill_up(tiny_disk)
+        with pytest.raises(OutboxWriteError):
+            for _ in range(1000):
+                gateway.outbox.put("t", {"pad": "x" * 4000}, wait=True)
+        with caplog.at_level(logging.ERROR, logger="gateway.engraver_jobs"):
+            publish(sub, JOB_TOPIC, job("J-FULL"))
+            rejected = wait_state(sub, "J-FULL", "rejected")
+        assert rejected["detail"] == "the gateway's disk is full"
+        assert any("J-FULL" in r.getMessage() and "disk is full" in r.getMessage() for r in caplog.records)
+        desk = gateway.counters["jobs laser-1"]
+        assert desk.disk_full_refusals == 1 and desk.jobs_rejected == 1
+        assert gateway.engravers[0].journal.get("J-FULL") is None  # refused, so the sender may send it again
+        late = Subscriber(broker.port, f"{PREFIX}/job/J-FULL")  # the answer is retained
+        late.wait_for(lambda p: any(m.get("state") == "rejected" for m in p), f"{PREFIX}/job/J-FULL")
+        late.close()
+        filler.unlink()
+        wait_until(lambda: gateway.outbox.write_error is None, timeout=15, message="the outbox writes again")
+        publish(sub, JOB_TOPIC, job("J-FULL"))
+        wait_until(lambda: states(sub, "J-FULL")[-1:] == ["accepted"], message="accepted once there is room")
+        assert gateway.engravers[0].journal.get("J-FULL") is not None
+    sub.close()
+
+
+def test_a_scan_on_a_full_disk_is_refused_counted_and_taken_when_rescanned(tiny_disk, caplog):
+    from firmware_bridge.barcodes import BarcodeRules
+    from gateway.scan_bridge import ScanBridge
+
+    outbox = Outbox(tiny_disk / "state" / "outbox.sqlite", seq_block=1_000_000)
+    bridge = ScanBridge(outbox, "benchpin/s/g/scanner/sc/scan", "sc", BarcodeRules(), dedupe_s=600)
+    filler = fill_up(tiny_disk)
+    with pytest.raises(OutboxWriteError):
+        for _ in range(1000):
+            outbox.put("t", {"pad": "x" * 4000}, wait=True)
+    with caplog.at_level(logging.ERROR, logger="gateway.scan_bridge"):
+        assert bridge.handle_code("PC-0042") is False
+    assert bridge.counters.rejected == 1 and bridge.counters.scans == 0
+    assert any("PC-0042" in r.getMessage() and "not accepted" in r.getMessage() for r in caplog.records)
+    filler.unlink()
+    wait_until(lambda: outbox.write_error is None, timeout=15, message="the outbox writes again")
+    assert bridge.handle_code("PC-0042") is True  # the artisan's rescan is not taken for a double read
+    assert bridge.counters.scans == 1
+    outbox.close()
+
+
 def test_a_gateway_on_a_full_disk_stops_within_ten_seconds(tiny_disk):
     from benchpin.config import parse_config
     from gateway.service import Gateway
@@ -321,14 +388,7 @@ def test_a_gateway_on_a_full_disk_stops_within_ten_seconds(tiny_disk):
                            "gateway": {"id": "g", "state_dir": str(state)}})
     gateway = Gateway(config)
     gateway.start()
-    filler = tiny_disk / "filler"
-    with open(filler, "wb") as f:  # fill the disk up behind the gateway's back
-        try:
-            while True:
-                f.write(b"\0" * 65536)
-                f.flush()
-        except OSError:
-            pass
+    fill_up(tiny_disk)
     with pytest.raises(OutboxWriteError):
         for _ in range(1000):
             gateway.outbox.put("t", {"seq": None, "pad": "x" * 4000}, seq_key="k", wait=True)
