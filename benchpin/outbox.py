@@ -101,6 +101,12 @@ class MessageTooLarge(ValueError):
         self.limit = limit
 
 
+def too_large_text(exc: MessageTooLarge) -> str:
+    """Say to a person why their message was refused, naming the limit."""
+    return (f"its MQTT message would be {exc.size} bytes, over the broker's limit of {exc.limit} bytes "
+            f"(mqtt.max_packet_bytes). Shorten the note or the text and try again.")
+
+
 class OutboxWriteError(OSError):
     """The outbox cannot write to disk (disk full, I/O error); nothing new is accepted."""
 

@@ -72,7 +72,10 @@ class Gateway:
 
     def publish_direct(self, topic: str, payload: bytes) -> None:
         """Hand a retained QoS 1 message to paho on its own thread, bypassing the outbox."""
-        self.session.call_soon(lambda: self.session.publish(topic, payload, qos=1, retain=True))
+        def publish() -> None:
+            self.session.publish(topic, payload, qos=1, retain=True)
+
+        self.session.call_soon(publish)
 
     def add_device(self, device: Device, *, counters: Any = None,
                    when_state_changed: StateListener | None = None) -> Supervisor:

@@ -23,6 +23,7 @@ from flask import Flask, Response, abort, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from benchpin.config import ConfigError, StationConfig
+from benchpin.outbox import MessageTooLarge, too_large_text
 from kiosk.api import bp as api_bp
 from kiosk.credentials import read_api_token
 from kiosk.events import KioskBridge
@@ -73,6 +74,7 @@ def create_app(config: StationConfig, test_config: Mapping[str, Any] | None = No
     app.url_value_preprocessor(_refuse_control_characters_in_urls)
     app.before_request(_refuse_nul_in_forms)
     app.register_error_handler(RequestEntityTooLarge, _too_large)
+    app.register_error_handler(MessageTooLarge, _message_too_large)
     app.register_blueprint(api_bp)
     init_ui(app)
     return app
@@ -111,6 +113,17 @@ def _too_large(exc: RequestEntityTooLarge) -> Response | tuple[Response, int] | 
     message = f"The request body is larger than the kiosk accepts ({MAX_CONTENT_LENGTH // 1024} KiB)."
     if _is_api():
         return jsonify({"error": message}), 413
+    from kiosk.ui import error_screen
+
+    return error_screen(413, "Too large", message)
+
+
+def _message_too_large(exc: MessageTooLarge) -> Response | tuple[Response, int] | tuple[str, int]:
+    """A move whose MQTT message would exceed the broker's limit: refused, nothing committed."""
+    message = "Not done: " + too_large_text(exc)
+    log.warning("refused %s %s: %s", request.method, request.path, exc)
+    if _is_api():
+        return jsonify({"error": message, "limit_bytes": exc.limit}), 413
     from kiosk.ui import error_screen
 
     return error_screen(413, "Too large", message)

@@ -22,7 +22,7 @@ from benchpin.config import StationConfig
 from benchpin.contract import ContractError, EngraveJob, JobState, JobStatus, KioskStatus
 from benchpin.mqtt import MqttSession, OutboxSender
 from benchpin.outbox import Outbox
-from benchpin.topics import Topics
+from benchpin.topics import Topics, encode
 from kiosk.ledger import LASER, SCRAPPED, Event, Ledger, MoveRefused, NotFound, Piece
 from kiosk.ledger.db import sqlite_path
 
@@ -48,7 +48,8 @@ class KioskBridge:
         self.kiosk = config.kiosk
         self.ledger = ledger
         self.topics = Topics(config.site.id)
-        self.outbox = Outbox(outbox_path(config), synchronous="full")
+        self.outbox = Outbox(outbox_path(config), synchronous="full",
+                             max_packet_bytes=config.mqtt.max_packet_bytes)
         self.session = MqttSession(config.mqtt, client_id=f"benchpin-kiosk-{config.site.id}-"
                                                            f"{self.kiosk.id}-{uuid.uuid4().hex[:6]}",
                                    status_topic=self.topics.kiosk_status(self.kiosk.id),
@@ -60,6 +61,7 @@ class KioskBridge:
         self._states: queue.SimpleQueue[JobStatus | None] = queue.SimpleQueue()
         self._worker = threading.Thread(target=self._complete_jobs, name="kiosk-jobs", daemon=True)
         self._started = False
+        ledger.when_checking(self.check_fits)
         ledger.when_moved(self.on_moved)
 
     def status_extra(self) -> dict[str, Any]:
@@ -96,6 +98,10 @@ class KioskBridge:
         self.outbox.close()
 
     # ------------------------------------------------------------------ moves out
+
+    def check_fits(self, event: Event) -> None:
+        """Refuse a move (before it commits) whose message the broker would refuse as too big."""
+        self.outbox.check_size(self.topics.piece_events(event.piece_id), encode(event.to_payload()), 1)
 
     def on_moved(self, event: Event, piece: Piece) -> None:
         """Put a committed move into the outbox; dispatch the laser job when it enters engraving."""

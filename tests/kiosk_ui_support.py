@@ -21,12 +21,13 @@ _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _MESSAGE = re.compile(r'<p class="msg [^"]*">([^<]*)</p>')
 
 
-def ui_config(tmp_path: Path, *, mqtt_port: int = 1883, **kiosk: Any) -> StationConfig:
+def ui_config(tmp_path: Path, *, mqtt_port: int = 1883, mqtt: dict[str, Any] | None = None,
+              **kiosk: Any) -> StationConfig:
     """A casting-station kiosk on a SQLite ledger in ``tmp_path``."""
     table = {"station": "casting", "database": f"sqlite:///{tmp_path / 'ledger.sqlite'}",
              "gateway": "casting-1", "engraver": "engrave-1/laser-1", "scanners": ["casting-1/bench-3"],
              **kiosk}
-    return parse_config({"site": {"id": "jaipur"}, "mqtt": {"port": mqtt_port}, "kiosk": table})
+    return parse_config({"site": {"id": "jaipur"}, "mqtt": {"port": mqtt_port, **(mqtt or {})}, "kiosk": table})
 
 
 def seed(ledger: Ledger) -> None:

@@ -168,3 +168,49 @@ def test_ui_and_api_moves_are_recorded_with_the_kiosk_id(tmp_path: Path) -> None
     assert config.kiosk is not None and (config.kiosk.id, config.kiosk.name) == ("qc-bench-2", "QC bench 2")
     with pytest.raises(Exception, match="kiosk.id: must be 1 to 64 letters"):
         parse_config({"site": {"id": "x"}, "kiosk": {"station": "qc", "id": "qc/2"}})
+
+
+def test_events_a_move_too_big_for_the_broker_is_refused_before_it_commits_413_naming_the_limit(
+        tmp_path: Path, broker) -> None:  # type: ignore[no-untyped-def]
+    """Under a small ``mqtt.max_packet_bytes`` a long note of 4-byte characters would make a piece
+    event the broker refuses: the move is refused (API and kiosk form: 413 naming the limit),
+    nothing is committed and nothing enters the outbox; a short note still moves the piece."""
+    from kiosk.app import close_app, create_app
+    from kiosk.state import get_bridge, get_ledger
+    from tests.kiosk_support import SUPERVISOR_PIN
+    from tests.kiosk_ui_support import SECRET, Kiosk, seed, ui_config
+
+    token = tmp_path / "api-token"
+    token.write_text("t0ken-for-the-api-0123456789\n")
+    config = ui_config(tmp_path, mqtt_port=broker.port, mqtt={"max_packet_bytes": 1024},
+                       api_token_file=str(token), outbox_file=str(tmp_path / "outbox.sqlite"))
+    app = create_app(config, {"TESTING": True, "KIOSK_LIVE": False, "SECRET_KEY": SECRET})
+    try:
+        with app.app_context():
+            ledger, bridge = get_ledger(), get_bridge()
+            assert bridge is not None
+            seed(ledger)
+            before = ledger.piece("PC-1")
+            pending = bridge.outbox.pending
+        big = "\N{GEM STONE}" * 400  # 400 characters (under the note limit), 1,600 bytes of UTF-8
+        answer = app.test_client().post("/api/pieces/PC-1/moves", json={"to": "filing", "operator": "OP-SUP",
+                                                                         "note": big},
+                                        headers={"Authorization": "Bearer t0ken-for-the-api-0123456789"})
+        assert answer.status_code == 413, answer.get_json()
+        assert "1024 bytes" in answer.get_json()["error"] and answer.get_json()["limit_bytes"] == 1024
+        supervisor = Kiosk(app)
+        supervisor.scan("OP-SUP")
+        supervisor.pin = SUPERVISOR_PIN
+        screen = supervisor.post("/pieces/PC-1/moves", to="filing", version=str(before.version), note=big)
+        assert screen.status_code == 413
+        assert "over the broker&#39;s limit of 1024 bytes" in screen.get_data(as_text=True)
+        with app.app_context():
+            assert ledger.piece("PC-1").version == before.version  # nothing committed
+            assert all(e.note != big for e in ledger.history("PC-1"))
+            assert bridge.outbox.pending == pending
+        fine = supervisor.post("/pieces/PC-1/moves", to="filing", version=str(before.version), note="clean pour")
+        assert fine.status_code == 200
+        with app.app_context():
+            assert ledger.piece("PC-1").version == before.version + 1
+    finally:
+        close_app(app)

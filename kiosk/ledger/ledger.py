@@ -87,6 +87,7 @@ class Ledger:
         self.serial_pattern = serial_pattern
         self.db = Database(database, pool_size=pool_size)
         self._listeners: list[MoveListener] = []
+        self._checks: list[Callable[[Event], None]] = []
         try:  # create or upgrade the schema; two kiosks opening at once apply each step once
             upgrade(self.db)
         except BaseException:
@@ -116,6 +117,14 @@ class Ledger:
     def when_moved(self, listener: MoveListener) -> None:
         """Call ``listener(event, piece_after)`` after every committed move."""
         self._listeners.append(listener)
+
+    def when_checking(self, check: Callable[[Event], None]) -> None:
+        """Call ``check(event)`` on every move before it commits; what it raises refuses the move.
+
+        The kiosk's MQTT bridge checks here that the move's message fits the broker's packet
+        limit, so a move it could never publish is refused instead of committed.
+        """
+        self._checks.append(check)
 
     # ------------------------------------------------------------------ operators
 
@@ -516,6 +525,8 @@ class Ledger:
         event = Event(event_id=str(uuid.uuid4()), piece_id=piece.piece_id, version=piece.version + 1,
                       from_stage=piece.stage, to_stage=move.to, kind=move.kind, station=station,
                       operator=operator, ts=ts, note=note, override=override)
+        for check in self._checks:
+            check(event)  # raising rolls the whole transaction back
         try:
             rows.insert_event(conn, event)
         except IntegrityViolation:

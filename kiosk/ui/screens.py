@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, request, url_for
 from werkzeug.wrappers import Response
 
+from benchpin.outbox import MessageTooLarge, too_large_text
 from kiosk.state import get_ledger, kiosk_state
 from kiosk.ledger import ADVANCE as ADVANCE_MOVE
 from kiosk.ledger import REWORK, SCRAP, SCRAPPED, MoveOption, MoveRefused, NotFound, Piece
@@ -251,6 +252,8 @@ def _move_piece(piece_id: str, to: str, version: str, note: str, *, override: bo
         abort(404, description=f"{exc}.")
     except MoveRefused as exc:
         return piece(piece_id, error=f"Not moved: {exc}.", status=409)
+    except MessageTooLarge as exc:
+        return piece(piece_id, error=f"Not moved: {too_large_text(exc)}", status=413)
     overridden = " (override recorded)" if event.override else ""
     flash(f"{piece_id}: {stage_label(event.from_stage or '')} → {stage_label(event.to_stage)}{overridden}.", "done")
     return see(url_for("ui.piece", piece_id=piece_id))
@@ -322,5 +325,7 @@ def _move_tree(tree_id: str, to: str) -> Answer:
         abort(404, description=f"{exc}.")
     except MoveRefused as exc:
         return tree(tree_id, error=f"Nothing moved: {exc}.", status=409)
+    except MessageTooLarge as exc:
+        return tree(tree_id, error=f"Nothing moved: {too_large_text(exc)}", status=413)
     flash(f"{tree_id}: {len(events)} pieces → {stage_label(to)}.", "done")
     return see(url_for("ui.tree", tree_id=tree_id))
