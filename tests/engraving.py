@@ -9,6 +9,7 @@ from typing import Any
 from benchpin.config import EngraverConfig, parse_config
 from firmware_bridge.sim.grbl import GrblSim
 from gateway.engraver_jobs import plan_job
+from tests import stations
 from tests.helpers import Subscriber, wait_until
 
 SITE, GW, LASER = "jaipur", "engraving-1", "laser-1"
@@ -29,12 +30,7 @@ def station(tmp_path: Path, port: int, link: Path, *, door: bool = True,
                                 "reply_timeout_s": reply_timeout_s, "max_width_mm": 40.0, **options}
     if door:
         engraver["door_pin"] = DOOR_PIN
-    return {
-        "site": {"id": SITE},
-        "mqtt": {"host": "127.0.0.1", "port": port, "keepalive_s": 5},
-        "gateway": {"id": GW, "state_dir": str(tmp_path / "state"), "backoff_initial_s": 0.05,
-                    "backoff_max_s": 0.5, "engravers": [engraver]},
-    }
+    return stations.station(tmp_path, port, site=SITE, gateway={"id": GW, "engravers": [engraver]})
 
 
 def engraver_config(data: dict[str, Any]) -> EngraverConfig:

@@ -10,11 +10,12 @@ from typing import Any, Iterator
 from flask import Flask
 from flask.testing import FlaskClient
 
-from benchpin.config import StationConfig, parse_config
+from benchpin.config import StationConfig
 from kiosk.state import get_ledger
 from kiosk.ledger import Ledger
 from kiosk.server import KioskServer
 from tests.kiosk_support import add_operators, spec
+from tests.stations import station_config
 
 SECRET = "test-secret-key-0123456789abcdef0123456789"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -24,10 +25,8 @@ _MESSAGE = re.compile(r'<p class="msg [^"]*">([^<]*)</p>')
 def ui_config(tmp_path: Path, *, mqtt_port: int = 1883, mqtt: dict[str, Any] | None = None,
               **kiosk: Any) -> StationConfig:
     """A casting-station kiosk on a SQLite ledger in ``tmp_path``."""
-    table = {"station": "casting", "database": f"sqlite:///{tmp_path / 'ledger.sqlite'}",
-             "gateway": "casting-1", "engraver": "engrave-1/laser-1", "scanners": ["casting-1/bench-3"],
-             **kiosk}
-    return parse_config({"site": {"id": "jaipur"}, "mqtt": {"port": mqtt_port, **(mqtt or {})}, "kiosk": table})
+    return station_config(tmp_path, mqtt_port, mqtt=mqtt, kiosk={
+        "gateway": "casting-1", "engraver": "engrave-1/laser-1", "scanners": ["casting-1/bench-3"], **kiosk})
 
 
 def seed(ledger: Ledger) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from gpiozero.pins.mock import MockSPIDevice
 
-from benchpin.config import parse_config
 from firmware_bridge.max31855 import encode_frame
 from gateway.service import Gateway
 from tests.helpers import Subscriber
+from tests.stations import station_config
 
 TOPIC = "benchpin/jaipur/casting-1/probe/crucible/temperature"
 
@@ -34,12 +34,8 @@ def test_gateway_publishes_max31855_readings_from_mock_spi(tmp_path, broker, moc
         0xFFFFFFFF,  # chip missing: a bad frame, counted and published as a fault once
         encode_frame(-12.75, 20.0),
     ])
-    config = parse_config({
-        "site": {"id": "jaipur"},
-        "mqtt": {"port": broker.port},
-        "gateway": {"id": "casting-1", "state_dir": str(tmp_path / "state"),
-                    "probes": [{"id": "crucible", "kind": "max31855", "interval_s": 0.05}]},
-    })
+    config = station_config(tmp_path, broker.port,
+                            gateway={"probes": [{"id": "crucible", "kind": "max31855", "interval_s": 0.05}]})
     sub = Subscriber(broker.port, TOPIC)
     with Gateway(config, pin_factory=mock_factory) as gateway:
         readings = sub.wait_for(lambda p: len(p) >= 5 and p, TOPIC)

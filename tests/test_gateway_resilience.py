@@ -13,20 +13,15 @@ from benchpin.config import parse_config
 from firmware_bridge.probe import ProbeLineError, ProbeReading, format_line, parse_line
 from firmware_bridge.sim.pty import PtyLink
 from gateway.service import Gateway
+from tests import stations
 from tests.helpers import Subscriber, start_gateway_process, wait_until, write_toml
 
 TOPIC = "benchpin/jaipur/casting-1/probe/furnace-1/temperature"
 
 
 def station(tmp_path: Path, port: int, link: Path, *, stall_timeout_s: float = 30.0) -> dict:
-    return {
-        "site": {"id": "jaipur"},
-        "mqtt": {"host": "127.0.0.1", "port": port, "keepalive_s": 5},
-        "gateway": {"id": "casting-1", "state_dir": str(tmp_path / "state"),
-                    "backoff_initial_s": 0.05, "backoff_max_s": 0.5,
-                    "probes": [{"id": "furnace-1", "kind": "serial", "port": str(link),
-                                "stall_timeout_s": stall_timeout_s}]},
-    }
+    return stations.station(tmp_path, port, gateway={"probes": [
+        {"id": "furnace-1", "kind": "serial", "port": str(link), "stall_timeout_s": stall_timeout_s}]})
 
 
 def stream(link: PtyLink, values: range) -> None:

@@ -8,25 +8,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchpin.config import parse_config
 from firmware_bridge.hid import RIGHT_SHIFT, encode_text, report
 from firmware_bridge.sim.usb_hid import SimHidScanner, SimUsbBus
 from gateway.service import Gateway
+from tests import stations
 from tests.helpers import Subscriber, wait_until
 
 SCANS = "benchpin/jaipur/bench-1/scanner/+/scan"
 
 
 def station(tmp_path: Path, port: int, *scanners: dict[str, Any], **barcodes: Any) -> Any:
-    data: dict[str, Any] = {
-        "site": {"id": "jaipur"},
-        "mqtt": {"host": "127.0.0.1", "port": port},
-        "gateway": {"id": "bench-1", "state_dir": str(tmp_path / "state"),
-                    "backoff_initial_s": 0.05, "backoff_max_s": 0.5, "scanners": list(scanners)},
-    }
-    if barcodes:
-        data["barcodes"] = barcodes
-    return parse_config(data)
+    extra = {"barcodes": barcodes} if barcodes else {}
+    return stations.station_config(tmp_path, port, gateway={"id": "bench-1", "scanners": list(scanners)}, **extra)
 
 
 def hid(scanner_id: str = "bench-3", **extra: Any) -> dict[str, Any]:

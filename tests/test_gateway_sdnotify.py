@@ -16,21 +16,19 @@ import pytest
 from benchpin.config import parse_config
 from gateway.service import Gateway
 from gateway.supervisor import DeviceFailure
-from tests.helpers import wait_until
-from tests.notify_socket import NotifySocket
+from tests import stations
 from tests.helpers import write_toml
+from tests.notify_socket import NotifySocket
 
 ROOT = Path(__file__).resolve().parents[1]
 WATCHDOG_S = 2.0  # WatchdogSec for these tests: pings every second while healthy
 
 
 def station(tmp_path: Path, port: int, *, probe_link: Path | None = None, ready_timeout_s: float = 60.0) -> dict:
-    gateway: dict = {"id": "casting-1", "state_dir": str(tmp_path / "state"), "backoff_initial_s": 0.05,
-                     "backoff_max_s": 0.5, "ready_timeout_s": ready_timeout_s}
+    gateway: dict = {"ready_timeout_s": ready_timeout_s}
     if probe_link is not None:
         gateway["probes"] = [{"id": "furnace-1", "kind": "serial", "port": str(probe_link)}]
-    return {"site": {"id": "jaipur"}, "mqtt": {"host": "127.0.0.1", "port": port, "keepalive_s": 5},
-            "gateway": gateway}
+    return stations.station(tmp_path, port, gateway=gateway)
 
 
 class HangingDevice:

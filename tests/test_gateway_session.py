@@ -11,16 +11,14 @@ from benchpin.broker import Mosquitto
 from benchpin.config import parse_config
 from gateway.service import Gateway
 from tests.helpers import Subscriber
+from tests.stations import station, station_file
 
 STATUS = "benchpin/jaipur/casting-1/status"
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_gateway_status_goes_offline_by_last_will_when_killed(tmp_path, broker):
-    config = tmp_path / "station.toml"
-    config.write_text(f'[site]\nid = "jaipur"\n[mqtt]\nport = {broker.port}\nkeepalive_s = 5\n'
-                      f'[gateway]\nid = "casting-1"\nstate_dir = "{tmp_path / "state"}"\n'
-                      'status_interval_s = 0.2\n')
+    config = station_file(tmp_path, station(tmp_path, broker.port, gateway={"status_interval_s": 0.2}))
     sub = Subscriber(broker.port, STATUS)
     gateway = subprocess.Popen([sys.executable, "-m", "benchpin", "gateway", "--config", str(config)], cwd=ROOT)
     try:

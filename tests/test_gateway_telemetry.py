@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from benchpin.config import parse_config
 from firmware_bridge.probe import ProbeReading, format_line
 from gateway.service import Gateway
+from tests import stations
 from tests.helpers import Subscriber, wait_until
 
 TEMPERATURE = "benchpin/jaipur/casting-1/probe/furnace-1/temperature"
@@ -17,13 +16,7 @@ STATUS = "benchpin/jaipur/casting-1/status"
 
 def station(tmp_path: Path, port: int, link: Path, **probe: object) -> dict:
     probe_table = {"id": "furnace-1", "kind": "serial", "port": str(link), "stall_timeout_s": 2.0, **probe}
-    return {
-        "site": {"id": "jaipur"},
-        "mqtt": {"host": "127.0.0.1", "port": port},
-        "gateway": {"id": "casting-1", "state_dir": str(tmp_path / "state"),
-                    "backoff_initial_s": 0.05, "backoff_max_s": 0.5, "status_interval_s": 0.5,
-                    "probes": [probe_table]},
-    }
+    return stations.station(tmp_path, port, gateway={"status_interval_s": 0.5, "probes": [probe_table]})
 
 
 def test_gateway_publishes_pty_probe_readings_with_contract_payloads(tmp_path, broker, pty_link):

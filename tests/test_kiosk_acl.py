@@ -8,12 +8,11 @@ from typing import Iterator
 
 import pytest
 
-from benchpin.config import parse_config
 from benchpin.topics import Topics
 from kiosk.server import KioskServer
 from kiosk.state import get_bridge, get_ledger
 from tests.helpers import wait_until
-from tests.kiosk_ui_support import SECRET, Kiosk, seed
+from tests.kiosk_ui_support import SECRET, Kiosk, seed, ui_config
 from tests.mosquitto_station import USERS, Reader, publish_as, station_broker
 
 TOPICS = Topics("jaipur")
@@ -31,13 +30,9 @@ def kiosk_server(tmp_path: Path, station) -> Iterator[KioskServer]:
     """The seeded casting kiosk (engraver engrave-1/laser-1), logged in to the station broker as `kiosk`."""
     password_file = tmp_path / "kiosk-mqtt-password"
     password_file.write_text(USERS["kiosk"] + "\n")
-    config = parse_config({
-        "site": {"id": "jaipur"},
-        "mqtt": {"port": station.port, "username": "kiosk", "password_file": str(password_file)},
-        "kiosk": {"station": "casting", "database": f"sqlite:///{tmp_path / 'ledger.sqlite'}",
-                  "gateway": "casting-1", "engraver": "engrave-1/laser-1", "scanners": ["casting-1/bench-3"],
-                  "listen": "127.0.0.1:0", "threads": 8, "outbox_file": str(tmp_path / "kiosk-outbox.sqlite")},
-    })
+    config = ui_config(tmp_path, mqtt_port=station.port,
+                       mqtt={"username": "kiosk", "password_file": str(password_file)},
+                       listen="127.0.0.1:0", threads=8, outbox_file=str(tmp_path / "kiosk-outbox.sqlite"))
     with KioskServer(config, {"SECRET_KEY": SECRET}) as kiosk:
         with kiosk.app.app_context():
             seed(get_ledger())

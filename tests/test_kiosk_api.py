@@ -14,6 +14,7 @@ from kiosk.app import close_app, create_app
 from kiosk.state import get_ledger
 from kiosk.ledger import Ledger
 from tests.kiosk_support import add_operators, spec
+from tests.stations import station_config
 
 TOKEN = "s3cret-token-for-tests-0123456789"
 
@@ -21,9 +22,9 @@ TOKEN = "s3cret-token-for-tests-0123456789"
 def kiosk_config(tmp_path: Path, database: str = "", **kiosk: object):  # type: ignore[no-untyped-def]
     token_file = tmp_path / "api-token"
     token_file.write_text(TOKEN + "\n")
-    table = {"station": "qc", "database": database or f"sqlite:///{tmp_path / 'ledger.sqlite'}",
-             "api_token_file": str(token_file), "outbox_file": str(tmp_path / "outbox.sqlite"), **kiosk}
-    return parse_config({"site": {"id": "jaipur"}, "kiosk": table})
+    database = {"database": database} if database else {}
+    return station_config(tmp_path, kiosk={"station": "qc", "api_token_file": str(token_file),
+                                           "outbox_file": str(tmp_path / "outbox.sqlite"), **database, **kiosk})
 
 
 @pytest.fixture

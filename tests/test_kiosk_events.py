@@ -10,23 +10,21 @@ from typing import Iterator
 import paho.mqtt.publish as publish
 import pytest
 
-from benchpin.config import StationConfig, parse_config
+from benchpin.config import StationConfig
 from benchpin.contract import JobState, JobStatus
 from kiosk.events import KioskBridge
 from kiosk.ledger import Ledger
 from tests.helpers import Subscriber, wait_until
 from tests.kiosk_support import add_operators, spec
+from tests.stations import station_config
 
 EVENTS = "benchpin/jaipur/pieces/+/events"
 JOB = "benchpin/jaipur/casting-1/engraver/laser-1/job"
 
 
 def station(tmp_path: Path, port: int) -> StationConfig:
-    return parse_config({
-        "site": {"id": "jaipur"}, "mqtt": {"host": "127.0.0.1", "port": port},
-        "kiosk": {"station": "plating", "database": f"sqlite:///{tmp_path / 'ledger.sqlite'}",
-                  "engraver": "casting-1/laser-1", "engrave_height_mm": 0.8,
-                  "serial_pattern": "JP-{seq:05d}"}})
+    return station_config(tmp_path, port, kiosk={"station": "plating", "engraver": "casting-1/laser-1",
+                                                 "engrave_height_mm": 0.8, "serial_pattern": "JP-{seq:05d}"})
 
 
 @pytest.fixture
@@ -123,9 +121,7 @@ def test_events_moves_committed_before_a_crash_are_published_at_start(kiosk, bro
 
 
 def test_events_carry_the_kiosk_id_and_the_kiosk_says_online_then_offline(tmp_path: Path, broker) -> None:  # type: ignore[no-untyped-def]
-    config = parse_config({
-        "site": {"id": "jaipur"}, "mqtt": {"host": "127.0.0.1", "port": broker.port},
-        "kiosk": {"station": "design, cad", "database": f"sqlite:///{tmp_path / 'ledger.sqlite'}"}})
+    config = station_config(tmp_path, broker.port, kiosk={"station": "design, cad"})
     assert config.kiosk is not None and (config.kiosk.id, config.kiosk.name) == ("design-cad", "design, cad")
     status_topic = "benchpin/jaipur/kiosk/design-cad/status"
     ledger = Ledger.from_config(config.kiosk)
@@ -163,11 +159,10 @@ def test_ui_and_api_moves_are_recorded_with_the_kiosk_id(tmp_path: Path) -> None
 
     assert derived_kiosk_id(("casting", "plating", "inspection")) == "casting-plating-inspection"
     assert derived_kiosk_id(("Casting Room",)) == "casting-room"
-    config = parse_config({"site": {"id": "x"}, "kiosk": {"station": "qc", "id": "qc-bench-2",
-                                                        "name": "QC bench 2"}})
+    config = station_config(site="x", kiosk={"station": "qc", "id": "qc-bench-2", "name": "QC bench 2"})
     assert config.kiosk is not None and (config.kiosk.id, config.kiosk.name) == ("qc-bench-2", "QC bench 2")
     with pytest.raises(Exception, match="kiosk.id: must be 1 to 64 letters"):
-        parse_config({"site": {"id": "x"}, "kiosk": {"station": "qc", "id": "qc/2"}})
+        station_config(site="x", kiosk={"station": "qc", "id": "qc/2"})
 
 
 def test_events_a_move_too_big_for_the_broker_is_refused_before_it_commits_413_naming_the_limit(

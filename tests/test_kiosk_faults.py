@@ -29,6 +29,7 @@ from kiosk.state import get_ledger
 from tests.helpers import wait_until
 from tests.kiosk_support import postgres_schema_url
 from tests.kiosk_ui_support import SECRET, Kiosk, seed, ui_config
+from tests.stations import station, station_file
 
 TOKEN = "faults-test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -210,10 +211,8 @@ def test_benchpin_kiosk_starts_with_postgresql_down_in_one_line_and_recovers(
         proxied_postgres: tuple[TcpProxy, str], tmp_path: Path, broker: Mosquitto) -> None:
     proxy, url = proxied_postgres
     port = free_port()
-    config = tmp_path / "station.toml"
-    config.write_text(f'[site]\nid = "jaipur"\n[mqtt]\nport = {broker.port}\n[kiosk]\nstation = "casting"\n'
-                      f'database = "{url}"\nlisten = "127.0.0.1:{port}"\n'
-                      f'outbox_file = "{tmp_path / "outbox.sqlite"}"\n')
+    config = station_file(tmp_path, station(tmp_path, broker.port, kiosk={
+        "database": url, "listen": f"127.0.0.1:{port}", "outbox_file": str(tmp_path / "outbox.sqlite")}))
     process = subprocess.Popen([sys.executable, "-m", "benchpin", "kiosk", "--config", str(config)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "PYTHONUNBUFFERED": "1"})

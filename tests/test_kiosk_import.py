@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from benchpin.cli import main
 from kiosk.ledger import ImportRejected, Ledger, parse_pieces_csv
+from tests.stations import station, station_file
 
 GOOD = """piece_id,route,style,order_id,metal,ring_size,chain_length_cm,metal_colour,stone_type,stone_colour,stone_shape,enamel,tree_id
 PC-0001,production,Molten Wave Stacking Ring,ORD-77,vermeil_18ct,N,,yellow,,,,no,TR-0001
@@ -82,10 +83,7 @@ def test_import_is_all_or_nothing_when_a_piece_exists(ledger: Ledger) -> None:
 
 
 def write_station(tmp_path: Path) -> Path:
-    config = tmp_path / "station.toml"
-    config.write_text(f'[site]\nid = "jaipur"\n[kiosk]\nstation = "casting"\n'
-                      f'database = "sqlite:///{tmp_path / "ledger.sqlite"}"\n')
-    return config
+    return station_file(tmp_path, station(tmp_path, kiosk={}))
 
 
 def test_cli_pieces_import_prints_problems_and_imports_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,6 +16,7 @@ from benchpin.broker import free_port
 from kiosk.ledger import Ledger
 from tests.helpers import wait_until
 from tests.kiosk_support import add_operators, spec
+from tests.stations import station, station_file
 
 TOKEN = "server-test-token-0123456789"
 
@@ -38,10 +39,9 @@ def test_kiosk_command_serves_the_api_and_stops_on_sigterm(tmp_path: Path, broke
         ledger.import_pieces([spec("PC-1")])
     (tmp_path / "token").write_text(TOKEN)
     port = free_port()
-    config = tmp_path / "station.toml"
-    config.write_text(f'[site]\nid = "jaipur"\n[mqtt]\nport = {broker.port}\n[kiosk]\nstation = "design"\n'
-                      f'database = "{database}"\nlisten = "127.0.0.1:{port}"\n'
-                      f'api_token_file = "{tmp_path / "token"}"\n')
+    config = station_file(tmp_path, station(tmp_path, broker.port, kiosk={
+        "station": "design", "database": database, "listen": f"127.0.0.1:{port}",
+        "api_token_file": str(tmp_path / "token")}))
     process = subprocess.Popen([sys.executable, "-m", "benchpin", "kiosk", "--config", str(config)],
                                stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:

@@ -23,6 +23,7 @@ from kiosk.ui.auth import local_path
 from kiosk.ui.state import ui_state
 from tests.kiosk_support import SUPERVISOR_PIN, postgres_schema_url
 from tests.kiosk_ui_support import SECRET, Kiosk, messages, seed, ui_config
+from tests.stations import station, station_file
 
 TOKEN = "s3cret-token-for-tests-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -215,9 +216,7 @@ def test_throttle_memory_is_bounded_least_recently_seen_forgotten_first() -> Non
 
 def test_cli_operators_add_random_issues_an_unguessable_badge_with_the_check_character(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = tmp_path / "station.toml"
-    config.write_text(f'[site]\nid = "jaipur"\n[barcodes]\ncheck_digit = "iso7064-mod37-36"\n[kiosk]\n'
-                      f'station = "casting"\ndatabase = "sqlite:///{tmp_path / "ledger.sqlite"}"\n')
+    config = station_file(tmp_path, station(tmp_path, kiosk={}, barcodes={"check_digit": "iso7064-mod37-36"}))
     ids = []
     for name in ("Asha Rao", "Ravi"):
         assert main(["operators", "add", "--random", "--name", name, "--role", "qc", "--config", str(config)]) == 0
@@ -373,9 +372,7 @@ def test_cli_operators_pin_from_a_file_stdin_and_set_pin(tmp_path: Path, capsys:
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     import io
 
-    config = tmp_path / "station.toml"
-    config.write_text(f'[site]\nid = "jaipur"\n[kiosk]\nstation = "casting"\n'
-                      f'database = "sqlite:///{tmp_path / "ledger.sqlite"}"\n')
+    config = station_file(tmp_path, station(tmp_path, kiosk={}))
     pin_file = tmp_path / "pin"
     pin_file.write_text("4321\n")
     assert main(["operators", "add", "OP-0001", "--name", "Priya", "--role", "supervisor", "--pin-file",

@@ -24,6 +24,7 @@ from kiosk.ui.stream import event_stream
 from tests.helpers import Subscriber, wait_until
 from tests.notify_socket import NotifySocket
 from tests.kiosk_ui_support import Kiosk, served_kiosk, ui_config
+from tests.stations import station, station_file
 
 TOPICS = Topics("jaipur")
 
@@ -138,10 +139,8 @@ def test_kiosk_engraving_retry_is_sent_to_the_engraver_gateway(server: KioskServ
 
 
 def test_benchpin_kiosk_tells_systemd_it_is_ready_pings_and_stops(tmp_path: Path, broker: Mosquitto) -> None:
-    config = tmp_path / "station.toml"
-    config.write_text(f'[site]\nid = "jaipur"\n[mqtt]\nport = {broker.port}\n[kiosk]\nstation = "casting"\n'
-                      f'database = "sqlite:///{tmp_path / "ledger.sqlite"}"\nlisten = "127.0.0.1:0"\n'
-                      f'gateway = "casting-1"\n')
+    config = station_file(tmp_path, station(tmp_path, broker.port, kiosk={"listen": "127.0.0.1:0",
+                                                                         "gateway": "casting-1"}))
     with NotifySocket(abstract=True) as notify:
         env = {**os.environ, "NOTIFY_SOCKET": notify.address, "WATCHDOG_USEC": "2000000"}
         process = subprocess.Popen([sys.executable, "-m", "benchpin", "kiosk", "--config", str(config)],

@@ -10,8 +10,9 @@ import pytest
 from benchpin.cli import main
 from firmware_bridge.sim.zpl_printer import ZplTcpListener, parse_zpl
 from kiosk.ledger import Ledger
-from tests.helpers import write_toml
+from tests import stations
 from tests.labels_support import CHECKED, decode, fill, ids, pdf_pages_as_png
+from tests.stations import station_file
 
 CSV = """piece_id,route,style,order_id,metal,ring_size
 {a},production,Molten Wave Stacking Ring,ORD-90,silver_925,M
@@ -20,12 +21,8 @@ CSV = """piece_id,route,style,order_id,metal,ring_size
 
 
 def station(tmp_path: Path, printers: list[dict[str, Any]], *, check: bool = True) -> Path:
-    data: dict[str, Any] = {"site": {"id": "jaipur"},
-                            "kiosk": {"station": "casting", "database": f"sqlite:///{tmp_path / 'ledger.sqlite'}"},
-                            "labels": {"printers": printers}}
-    if check:
-        data["barcodes"] = {"check_digit": "iso7064-mod37-36"}
-    return write_toml(tmp_path / "station.toml", data)
+    barcodes = {"barcodes": {"check_digit": "iso7064-mod37-36"}} if check else {}
+    return station_file(tmp_path, stations.station(tmp_path, kiosk={}, labels={"printers": printers}, **barcodes))
 
 
 def test_label_prints_on_the_first_printer_or_the_named_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

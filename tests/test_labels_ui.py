@@ -8,11 +8,11 @@ from typing import Any, Iterator
 import pytest
 from flask import Flask
 
-from benchpin.config import parse_config
 from firmware_bridge.sim.zpl_printer import SimUsbPrinterBus, SimZplPrinter, ZplTcpListener, parse_zpl
 from kiosk.app import close_app, create_app
 from kiosk.state import get_ledger
 from tests.kiosk_ui_support import SECRET, Kiosk, messages, seed
+from tests.stations import station_config
 
 
 @pytest.fixture
@@ -29,9 +29,7 @@ def usb() -> tuple[SimUsbPrinterBus, SimZplPrinter]:
 
 
 def make_app(tmp_path: Path, printers: list[dict[str, Any]], **extra: Any) -> Flask:
-    config = parse_config({"site": {"id": "jaipur"},
-                           "kiosk": {"station": "casting", "database": f"sqlite:///{tmp_path / 'ledger.sqlite'}"},
-                           "labels": {"printers": printers}})
+    config = station_config(tmp_path, kiosk={}, labels={"printers": printers})
     app = create_app(config, {"TESTING": True, "KIOSK_EVENTS": False, "KIOSK_LIVE": False, "SECRET_KEY": SECRET,
                               **extra})
     with app.app_context():

@@ -20,6 +20,7 @@ from kiosk.ledger.db import Connection, Database
 from kiosk.ledger.migrations import MIGRATIONS, Migration, current_version, latest_version, upgrade, where
 from kiosk.ledger.schema import VERSION_1
 from tests.kiosk_support import add_operators, postgres_schema_url, spec
+from tests.stations import station, station_file
 
 # The schema as the code before migrations created it, frozen: what ledgers in the field hold.
 TODAY_V1 = (
@@ -298,10 +299,8 @@ def test_a_newer_ledger_is_refused_and_left_alone(v1_ledger: str) -> None:
 
 
 def write_config(tmp_path: Path, url: str) -> Path:
-    config = tmp_path / "station.toml"
-    config.write_text(f'[site]\nid = "jaipur"\n[kiosk]\nstation = "design"\ndatabase = "{url}"\n'
-                      f'outbox_file = "{tmp_path / "outbox.sqlite"}"\n')
-    return config
+    return station_file(tmp_path, station(kiosk={"station": "design", "database": url,
+                                                 "outbox_file": str(tmp_path / "outbox.sqlite")}))
 
 
 def test_the_cli_prints_the_refusal_without_a_traceback(v1_ledger: str, tmp_path: Path,

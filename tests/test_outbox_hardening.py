@@ -22,6 +22,7 @@ from benchpin.config import MqttConfig
 from benchpin.mqtt import MqttSession, OutboxSender
 from benchpin.outbox import MessageTooLarge, Outbox, OutboxWriteError, mqtt_packet_size
 from tests.helpers import ROOT, Subscriber, wait_until
+from tests.stations import station, station_config, station_file
 
 
 def disk_rows(path: Path) -> list[dict]:
@@ -210,8 +211,7 @@ def test_a_message_the_broker_keeps_refusing_goes_to_dead_letters_and_the_rest_f
     assert "poison" not in values and values[0] == "before"
     outbox.close()
     # Listed from the command line too.
-    config = tmp_path / "station.toml"
-    config.write_text(f'[site]\nid = "s"\n[gateway]\nid = "g"\nstate_dir = "{tmp_path / "state"}"\n')
+    config = station_file(tmp_path, station(tmp_path, site="s", gateway={"id": "g"}))
     (tmp_path / "state").mkdir()
     for suffix in ("", "-wal", "-shm"):
         if Path(f"{tmp_path / 'o.sqlite'}{suffix}").exists():
@@ -254,14 +254,12 @@ def test_a_deleted_outbox_never_restarts_seq_at_one(tmp_path):
 
 
 def test_gateway_status_says_it_recovered_from_a_corrupt_outbox(tmp_path):
-    from benchpin.config import parse_config
     from gateway.service import Gateway
 
     state = tmp_path / "state"
     state.mkdir()
     (state / "outbox.sqlite").write_bytes(b"\x00garbage" * 512)
-    config = parse_config({"site": {"id": "s"}, "mqtt": {"port": 1},
-                           "gateway": {"id": "g", "state_dir": str(state)}})
+    config = station_config(site="s", mqtt={"port": 1}, gateway={"id": "g", "state_dir": str(state)})
     gateway = Gateway(config)
     try:
         assert gateway.status_extra()["outbox"]["recovered_from"].startswith(str(state / "outbox.sqlite.corrupt-"))
@@ -380,12 +378,10 @@ def test_a_scan_on_a_full_disk_is_refused_counted_and_taken_when_rescanned(tiny_
 
 
 def test_a_gateway_on_a_full_disk_stops_within_ten_seconds(tiny_disk):
-    from benchpin.config import parse_config
     from gateway.service import Gateway
 
     state = tiny_disk / "state"
-    config = parse_config({"site": {"id": "s"}, "mqtt": {"port": 1},
-                           "gateway": {"id": "g", "state_dir": str(state)}})
+    config = station_config(site="s", mqtt={"port": 1}, gateway={"id": "g", "state_dir": str(state)})
     gateway = Gateway(config)
     gateway.start()
     fill_up(tiny_disk)

@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 
 from benchpin.config import ConfigError, ScaleConfig, parse_config
+from tests import stations
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def station(*scales: dict) -> dict:
-    return {"site": {"id": "jaipur"}, "gateway": {"id": "bench-1", "scales": list(scales)}}
+    return stations.station(gateway={"id": "bench-1", "scales": list(scales)})
 
 
 def test_scales_are_parsed_with_their_serial_settings():

@@ -11,6 +11,7 @@ from benchpin.config import parse_config
 from benchpin.contract import ScaleState, ScaleWeight
 from firmware_bridge.sim.scale import BalanceSim
 from gateway.service import Gateway
+from tests import stations
 from tests.helpers import Subscriber, wait_until
 
 BASE = "benchpin/jaipur/bench-1/scale/balance-1"
@@ -18,14 +19,10 @@ WEIGHT, STATE, COMMAND = f"{BASE}/weight", f"{BASE}/state", f"{BASE}/command"
 
 
 def station(tmp_path: Path, port: int, link: Path, kind: str, **scale: object) -> dict:
-    return {
-        "site": {"id": "jaipur"},
-        "mqtt": {"host": "127.0.0.1", "port": port},
-        "gateway": {"id": "bench-1", "state_dir": str(tmp_path / "state"),
-                    "backoff_initial_s": 0.05, "backoff_max_s": 0.3, "status_interval_s": 0.5,
-                    "scales": [{"id": "balance-1", "kind": kind, "port": str(link), "poll_s": 0.1,
-                                "stall_timeout_s": 1.0, **scale}]},
-    }
+    return stations.station(tmp_path, port, gateway={
+        "id": "bench-1", "backoff_max_s": 0.3, "status_interval_s": 0.5,
+        "scales": [{"id": "balance-1", "kind": kind, "port": str(link), "poll_s": 0.1, "stall_timeout_s": 1.0,
+                    **scale}]})
 
 
 @pytest.fixture

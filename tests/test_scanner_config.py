@@ -10,10 +10,11 @@ from firmware_bridge.barcodes import BarcodeRules
 from firmware_bridge.hid import Scan
 from firmware_bridge.scanner import ScanLineFramer
 from firmware_bridge.sim.scanner import SerialScannerSim
+from tests import stations
 
 
 def station(scanner: dict, **top: object) -> dict:
-    return {"site": {"id": "jaipur"}, "gateway": {"id": "bench-1", "scanners": [scanner]}, **top}
+    return stations.station(gateway={"id": "bench-1", "scanners": [scanner]}, **top)
 
 
 def test_scanner_config_reads_keys_and_barcodes_section():

@@ -17,6 +17,7 @@ from firmware_bridge.probe import ProbeReading, format_line
 from gateway.service import Gateway
 from gateway.settings import gateway_checks
 from gateway.stack_light import Light, StackLight, light_for
+from tests import stations
 from tests.helpers import Subscriber, wait_until
 
 WINDOW = "benchpin/jaipur/casting-1/probe/furnace-1/window"
@@ -86,15 +87,11 @@ def test_a_probe_silent_for_its_stall_time_turns_the_light_red(mock_factory):
 # ---------------------------------------------------------------------- the config
 
 def station(tmp_path: Path, port: int, link: Path, **indicator: object) -> dict:
-    return {
-        "site": {"id": "jaipur"},
-        "mqtt": {"host": "127.0.0.1", "port": port},
-        "gateway": {"id": "casting-1", "state_dir": str(tmp_path / "state"),
-                    "backoff_initial_s": 0.05, "backoff_max_s": 0.5, "status_interval_s": 0.3,
-                    "probes": [{"id": "furnace-1", "kind": "serial", "port": str(link), "stall_timeout_s": 1.5}],
-                    "indicators": [{"id": "pour-1", "probe": "furnace-1", "green": GREEN, "amber": AMBER,
-                                    "red": RED, "buzzer": BUZZER, **indicator}]},
-    }
+    return stations.station(tmp_path, port, gateway={
+        "status_interval_s": 0.3,
+        "probes": [{"id": "furnace-1", "kind": "serial", "port": str(link), "stall_timeout_s": 1.5}],
+        "indicators": [{"id": "pour-1", "probe": "furnace-1", "green": GREEN, "amber": AMBER, "red": RED,
+                        "buzzer": BUZZER, **indicator}]})
 
 
 def problems_of(data: dict) -> list[str]:
