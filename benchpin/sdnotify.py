@@ -120,6 +120,8 @@ class ServiceWatch:
         self._next_ping = self._started
         self._status = ""
         self._unhealthy = False
+        self._stopping_sent = False
+        self._stopping_lock = threading.Lock()
 
     @property
     def enabled(self) -> bool:
@@ -187,9 +189,12 @@ class ServiceWatch:
         self._status = text
 
     def stopping(self) -> None:
-        """Tell systemd the service is shutting down (no more pings expected)."""
-        if self.enabled:
-            self.notifier.stopping()
+        """Tell systemd the service is shutting down (no more pings expected); once only."""
+        with self._stopping_lock:
+            if self._stopping_sent or not self.enabled:
+                return
+            self._stopping_sent = True
+        self.notifier.stopping()
 
     def run(self, stop: threading.Event) -> None:
         """Tick until ``stop`` is set, then send ``STOPPING=1``; for a thread of its own."""
@@ -223,9 +228,25 @@ def watch_http_service(health_url: str, *, waiting_for: Check | None = None, rea
 
     watch = ServiceWatch(waiting_for=waiting, problems=lambda: http_problems(health_url, timeout_s),
                          ready_timeout_s=ready_timeout_s, notifier=notifier, interval_s=interval_s)
-    stop = threading.Event()
+    stop = _StopWatch(watch)
     watch.start_thread(stop)
     return stop
+
+
+class _StopWatch(threading.Event):
+    """The stop event of :func:`watch_http_service`: ``set()`` sends ``STOPPING=1`` at once.
+
+    On the caller's thread, not the watch's: that thread may be in the middle of a health check
+    when the service stops, and a daemon thread dies with the process before it can send.
+    """
+
+    def __init__(self, watch: ServiceWatch) -> None:
+        super().__init__()
+        self._watch = watch
+
+    def set(self) -> None:
+        super().set()
+        self._watch.stopping()
 
 
 def http_problems(url: str, timeout: float = 5.0) -> list[str]:

@@ -156,6 +156,7 @@ def test_benchpin_kiosk_tells_systemd_it_is_ready_pings_and_stops(tmp_path: Path
                 process.kill()
                 process.wait()
             stderr = process.stderr.read().decode() if process.stderr else ""
+        notify.wait_for(lambda: notify.count("STOPPING"), timeout=5, message=f"STOPPING=1 ({stderr})")
         assert notify.count("STOPPING") == 1, stderr
         assert "kiosk stopped" in stderr and "Traceback" not in stderr
 

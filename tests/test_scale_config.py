@@ -67,9 +67,8 @@ def test_stall_timeout_must_outlast_a_poll():
 
 
 def test_check_config_prints_scale_problems_and_exits_2(tmp_path):
-    path = tmp_path / "bad.toml"
-    path.write_text('[site]\nid = "x"\n[gateway]\nid = "g"\n[[gateway.scales]]\nid = "b"\nkind = "mt-sics"\n'
-                    'port = "/dev/b"\n[[gateway.scales]]\nid = "c"\nkind = "mettler"\nport = "/dev/c"\n')
+    path = stations.station_file(tmp_path / "bad.toml", station({"id": "b", "kind": "mt-sics", "port": "/dev/b"},
+                                                                {"id": "c", "kind": "mettler", "port": "/dev/c"}))
     result = subprocess.run([sys.executable, "-m", "benchpin", "check-config", str(path)], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
