@@ -16,6 +16,7 @@ client each time), and a message the broker keeps disconnecting on is moved to d
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -33,10 +34,12 @@ from benchpin import __version__
 from benchpin.config import MqttConfig
 from benchpin.contract import GatewayState, GatewayStatus, Message
 from benchpin.outbox import Outbox
+from benchpin.paho_batching import BatchingClient, supported
 from benchpin.topics import encode, utc_ts
 
 log = logging.getLogger(__name__)
 
+_BATCHING = supported()  # this paho has the internals BatchingClient overrides
 MessageHandler = Callable[[str, bytes], None]
 
 
@@ -86,8 +89,11 @@ class MqttSession:
 
     def _make_client(self) -> paho.Client:
         """Build a paho client with our will, credentials, TLS and callbacks."""
-        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
-                             protocol=paho.MQTTv311, clean_session=True)
+        kind = BatchingClient if _BATCHING else paho.Client
+        client = kind(CallbackAPIVersion.VERSION2, client_id=self.client_id,
+                      protocol=paho.MQTTv311, clean_session=True)
+        if isinstance(client, BatchingClient):
+            client.batching = self._driven  # one thread drives the socket: batch its reads and writes
         if logging.getLogger("paho").isEnabledFor(logging.DEBUG):
             # paho logs a bare ERROR on every failed connect attempt; ours say it once, clearly.
             client.enable_logger(logging.getLogger("paho"))
@@ -144,6 +150,15 @@ class MqttSession:
         if self._started:
             raise RuntimeError("drive_externally() must be called before start()")
         self._driven = True
+        if isinstance(self.client, BatchingClient):
+            self.client.batching = True
+
+    def corked(self) -> contextlib.AbstractContextManager[None]:
+        """A block whose publishes leave in as few socket writes as possible (driven mode)."""
+        client = self.client
+        if isinstance(client, BatchingClient) and client.batching:
+            return client.corked()
+        return contextlib.nullcontext()
 
     def wake(self) -> None:
         """Wake :meth:`poll` if it sleeps in ``select`` (one byte; none while it is busy)."""
@@ -193,6 +208,10 @@ class MqttSession:
             self._drain_wake()
         if sock in readable:
             client.loop_read()
+            for _ in range(64):  # bytes already read (or decrypted by TLS) that select cannot see
+                if client.socket() is None or not _input_waiting(client, sock):
+                    break
+                client.loop_read()
         if client.socket() is not None and client.want_write():
             client.loop_write()
         if now - self._last_misc >= 1.0 and client.socket() is not None:
@@ -384,6 +403,12 @@ class MqttSession:
                 log.exception("handler for %s failed on a message", message.topic)
 
 
+def _input_waiting(client: paho.Client, sock: Any) -> bool:
+    if isinstance(client, BatchingClient) and client.buffered_input():
+        return True
+    return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+
+
 @dataclass
 class _RateLimiter:
     """Token bucket: at most ``rate`` tokens per second, bursts up to one second's worth."""
@@ -522,13 +547,14 @@ class OutboxSender:
         now = time.monotonic()
         generation = self._generation
         last = self._last_id
-        for row in rows:
-            mid = publish(row.topic, row.payload, qos=row.qos, retain=row.retain)
-            if self._generation != generation:
-                # The connection dropped inside publish(): the cursor was rewound, keep it there.
-                return
-            inflight[mid] = (row.id, now)
-            last = row.id
+        with self.session.corked():
+            for row in rows:
+                mid = publish(row.topic, row.payload, qos=row.qos, retain=row.retain)
+                if self._generation != generation:
+                    # The connection dropped inside publish(): the cursor was rewound, keep it there.
+                    return
+                inflight[mid] = (row.id, now)
+                last = row.id
         self._last_id = last
         self._limiter.take(len(rows))
         self.sent += len(rows)
