@@ -37,8 +37,9 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def server(tmp_path: Path, broker: Mosquitto) -> Iterator[KioskServer]:
-    with served_kiosk(tmp_path, broker.port) as kiosk:
+def server(tmp_path: Path, broker: Mosquitto, request: pytest.FixtureRequest) -> Iterator[KioskServer]:
+    """The seeded casting kiosk (``parametrize("server", [{kiosk keys}], indirect=True)`` changes it)."""
+    with served_kiosk(tmp_path, broker.port, **getattr(request, "param", {})) as kiosk:
         yield kiosk
 
 
@@ -216,6 +217,7 @@ def test_kiosk_browser_scan_into_a_note_field_and_idle_logout(browser, tmp_path:
             expect(page.locator(".badge")).to_have_text("not badged in", timeout=15_000)  # idle logout
 
 
+@pytest.mark.parametrize("server", [{"station": "casting, engraving"}], indirect=True)
 def test_kiosk_browser_progress_moves_and_a_failed_job_needs_a_supervisor_override(  # type: ignore[no-untyped-def]
         page, server: KioskServer, broker: Mosquitto, artifacts_dir: Path) -> None:
     expect = playwright_api.expect

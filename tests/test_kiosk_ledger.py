@@ -241,3 +241,23 @@ def test_ledger_reports_an_unreachable_database_clearly(tmp_path) -> None:  # ty
         Ledger("postgresql://postgres@127.0.0.1:1/none?connect_timeout=2")
     with pytest.raises(DatabaseUnavailable, match="unsupported database URL"):
         Ledger("mysql://x")
+
+
+def test_ledger_a_kiosk_moves_only_pieces_at_its_own_stages_except_for_a_supervisor(ledger: Ledger) -> None:
+    ledger.import_pieces([spec("PC-1")] + [spec(f"PC-T{i}", tree_id="TR-1") for i in range(2)])
+    casting = ("casting", "plating")  # a casting/plating kiosk; every piece starts at design
+    with pytest.raises(MoveRefused, match=r"PC-1 is at design, not at a stage of this kiosk \(casting, plating\)"):
+        ledger.advance("PC-1", operator="OP-ART", station="casting-plating", stages=casting)
+    offered = ledger.options("PC-1", "OP-ART", stages=casting)
+    assert offered and not any(o.allowed for o in offered)
+    assert all("not at a stage of this kiosk" in o.why for o in offered if "needs" not in o.why)
+    with pytest.raises(MoveRefused, match="tree TR-1 not moved: PC-T0 is at design, not at a stage of this kiosk"):
+        ledger.move_tree("TR-1", "cad", operator="OP-ART", station="casting-plating", stages=casting)
+    assert ledger.piece("PC-1").stage == "design" and ledger.piece("PC-T0").stage == "design"
+    # A supervisor may move any piece from any kiosk; the event says where and from which stage.
+    event = ledger.advance("PC-1", operator="OP-SUP", station="casting-plating", stages=casting)
+    assert (event.station, event.from_stage, event.to_stage) == ("casting-plating", "design", "cad")
+    assert any(o.allowed for o in ledger.options("PC-1", "OP-SUP", stages=casting))
+    # At the kiosk that serves the stage the artisan moves it; without stages (API) nothing limits it.
+    assert ledger.advance("PC-1", operator="OP-ART", station="cad", stages=("cad",)).to_stage == "mold"
+    assert ledger.advance("PC-1", operator="OP-ART", station="api").to_stage == "wax_tree"

@@ -15,14 +15,16 @@ from kiosk.ledger.workflow import parse_workflow
 from firmware_bridge.barcodes import BarcodeRules, with_check_digit
 from kiosk.ui.barcodes import COMMAND, OPERATOR, PIECE, TREE, Barcode, read_barcode
 from kiosk.ui.state import ui_state
-from tests.kiosk_support import SUPERVISOR_PIN
+from tests.kiosk_support import SUPERVISOR_PIN, spec
 from tests.kiosk_ui_support import SECRET, Kiosk, messages, seed, ui_config
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[Flask]:
-    app = create_app(ui_config(tmp_path), {"TESTING": True, "KIOSK_EVENTS": False, "KIOSK_LIVE": False,
-                                           "SECRET_KEY": SECRET})
+def app(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Flask]:
+    """The seeded casting kiosk (``parametrize("app", [{kiosk keys}], indirect=True)`` changes it)."""
+    kiosk = getattr(request, "param", {})
+    app = create_app(ui_config(tmp_path, **kiosk), {"TESTING": True, "KIOSK_EVENTS": False, "KIOSK_LIVE": False,
+                                                    "SECRET_KEY": SECRET})
     with app.app_context():
         seed(get_ledger())
     yield app
@@ -313,6 +315,7 @@ def to_engraving_with_job(ledger: Ledger, state: str, detail: str = "") -> str:
     return job_id
 
 
+@pytest.mark.parametrize("app", [{"station": "casting, engraving"}], indirect=True)
 @pytest.mark.parametrize("state", ["rejected", "interrupted"])
 def test_ui_a_piece_whose_laser_job_failed_offers_no_advance_to_an_artisan_or_engraver(
         kiosk: Kiosk, ledger: Ledger, state: str) -> None:
@@ -357,3 +360,20 @@ def test_ui_running_job_shows_a_progress_bar(supervisor: Kiosk, ledger: Ledger) 
     assert '<progress max="1" value="0.4">40 %</progress>' in page and "about 6 s left" in page
     queue = text(supervisor.get("/engraving"))
     assert '<progress max="1" value="0.4">40 %</progress>' in queue
+
+
+def test_ui_a_kiosk_shows_a_piece_from_elsewhere_says_where_it_is_and_moves_it_only_for_a_supervisor(
+        kiosk: Kiosk, ledger: Ledger) -> None:
+    ledger.import_pieces([spec("PC-9")])  # at design; this kiosk serves casting
+    kiosk.scan("OP-ART")
+    page = text(kiosk.get("/pieces/PC-9"))
+    assert "disabled>Advance to cad</button>" in page
+    assert "PC-9 is at design, not at a stage of this kiosk (casting): move it at the design station" in page
+    refused = kiosk.post("/pieces/PC-9/moves", version="0")
+    assert refused.status_code == 409 and "not at a stage of this kiosk" in text(refused)
+    assert ledger.piece("PC-9").stage == "design"
+    kiosk.scan("OP-SUP")
+    kiosk.pin = SUPERVISOR_PIN
+    moved = kiosk.post("/pieces/PC-9/moves", version="0")
+    assert moved.status_code == 200 and "PC-9: design → cad" in text(moved).replace("&#8594;", "→")
+    assert ledger.history("PC-9")[-1].station == "casting"  # the kiosk's id: the history shows where

@@ -40,7 +40,7 @@ import uuid
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Collection, Iterable, Mapping, Sequence
 
 from benchpin.config import KioskConfig
 from benchpin.topics import utc_ts
@@ -76,6 +76,15 @@ def _check_note(note: str) -> None:
     """Refuse a note longer than NOTE_MAX (never cut it: the reason would be lost)."""
     if len(note) > NOTE_MAX:
         raise MoveRefused(f"the note is {len(note)} characters long; the most is {NOTE_MAX}: shorten it")
+
+
+def _out_of_scope(piece: Piece, role: str, stages: Collection[str] | None) -> str:
+    """Why a kiosk serving ``stages`` may not move ``piece`` ("" if it may: a supervisor always may)."""
+    if stages is None or piece.stage in stages or role == SUPERVISOR:
+        return ""
+    where = piece.stage.replace("_", " ")
+    return (f"{piece.piece_id} is at {where}, not at a stage of this kiosk ({', '.join(stages)}): "
+            f"move it at the {where} station (or ask a supervisor)")
 
 
 class Ledger:
@@ -286,16 +295,23 @@ class Ledger:
         if role != SUPERVISOR:
             raise MoveRefused(f"only a supervisor may {what} (you are {role})")
 
-    def options(self, piece_id: str, operator: str) -> list[MoveOption]:
-        """List the moves the piece's route offers now, each allowed or not for this operator."""
+    def options(self, piece_id: str, operator: str, *, stages: Collection[str] | None = None) -> list[MoveOption]:
+        """List the moves the piece's route offers now, each allowed or not for this operator.
+
+        ``stages``: those of the kiosk asking; a piece elsewhere offers nothing allowed there,
+        except to a supervisor.
+        """
         piece = self.piece(piece_id)
         role = self._role(operator)
+        elsewhere = _out_of_scope(piece, role, stages)
         options = []
         unengraved = self._not_engraved(piece)
         blocks = self.blocks()
         for move in self.workflow.route(piece.route).moves(piece):
             allowed = move.auto if role == LASER else role in move.roles
             why = "" if allowed else f"needs {' or '.join(move.roles)} (you are {role})"
+            if allowed and elsewhere:
+                allowed, why = False, elsewhere
             if allowed and move.to in blocks:
                 allowed, why = False, f"{move.to.replace('_', ' ')} is blocked: {blocks[move.to].reason}"
             override = False
@@ -392,7 +408,8 @@ class Ledger:
 
     def advance(self, piece_id: str, *, operator: str, station: str, note: str = "",
                 expected_stage: str | None = None, expected_version: int | None = None,
-                override: bool = False, checks: Mapping[str, object] | None = None) -> Event:
+                override: bool = False, checks: Mapping[str, object] | None = None,
+                stages: Collection[str] | None = None) -> Event:
         """Move a piece to the next stage of its route that applies to it."""
         piece = self.piece(piece_id)
         self._check_expected(piece, expected_stage, expected_version)
@@ -400,13 +417,17 @@ class Ledger:
         if following is None or piece.stage == SCRAPPED:
             raise MoveRefused(f"{piece_id} is at {piece.stage}: the end of its route")
         return self.move(piece_id, following, operator=operator, station=station, note=note,
-                         expected_version=piece.version, override=override, checks=checks)
+                         expected_version=piece.version, override=override, checks=checks, stages=stages)
 
     def move(self, piece_id: str, to: str, *, operator: str, station: str, note: str = "",
              expected_stage: str | None = None, expected_version: int | None = None,
-             override: bool = False, checks: Mapping[str, object] | None = None) -> Event:
+             override: bool = False, checks: Mapping[str, object] | None = None,
+             stages: Collection[str] | None = None) -> Event:
         """Move a piece to stage ``to`` (advance, rework or ``"scrapped"``); return the event.
 
+        ``stages`` are those of the kiosk making the move: a piece at another stage is moved
+        there only by a supervisor (the event's ``station`` and ``from`` show it). None (the
+        API, the laser): no such limit.
         Rework and scrap need a ``note`` (the reason). An advance out of engraving needs the
         piece's laser job ``done``, or ``override`` by a supervisor with a note (the event then
         carries ``override``). Raises :class:`NotFound` for an unknown piece and
@@ -419,6 +440,8 @@ class Ledger:
         self._check_expected(piece, expected_stage, expected_version)
         route = self.workflow.route(piece.route)
         move = route.check(piece, to, role, note)
+        if elsewhere := _out_of_scope(piece, role, stages):
+            raise MoveRefused(elsewhere)
         self._check_not_blocked(move.to)
         results, problems = judge(route.stage(piece.stage).checks, checks or {}, piece, complete=move.kind == ADVANCE)
         if problems:
@@ -445,8 +468,8 @@ class Ledger:
         return event
 
     def move_tree(self, tree_id: str, to: str, *, operator: str, station: str,
-                  note: str = "") -> list[Event]:
-        """Move every (not scrapped) piece of a wax tree to ``to``: all of them or none."""
+                  note: str = "", stages: Collection[str] | None = None) -> list[Event]:
+        """Move every (not scrapped) piece of a wax tree to ``to``: all of them or none (``stages``: see :meth:`move`)."""
         _check_note(note)
         tree = self.tree(tree_id)
         pieces = [p for p in tree.pieces if p.stage != SCRAPPED]
@@ -459,6 +482,9 @@ class Ledger:
             try:
                 route = self.workflow.route(piece.route)
                 move = route.check(piece, to, role, note)
+                if elsewhere := _out_of_scope(piece, role, stages):
+                    problems.append(elsewhere)  # it names the piece
+                    continue
                 self._check_not_blocked(move.to)
                 _, missing = judge(route.stage(piece.stage).checks, {}, piece, complete=move.kind == ADVANCE)
                 if missing:

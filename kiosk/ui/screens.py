@@ -133,7 +133,7 @@ def piece(piece_id: str, error: str = "", status: int = 200, failed: list[CheckR
     try:
         current = ledger.piece(piece_id)
         history = ledger.history(piece_id)
-        options = ledger.options(piece_id, operator.operator_id)
+        options = ledger.options(piece_id, operator.operator_id, stages=ui_state().stages)
     except NotFound:
         abort(404, description=f"Unknown piece {piece_id}: it is not in the ledger.")
     route = ledger.workflow.route(current.route)
@@ -215,7 +215,7 @@ def override(piece_id: str) -> Answer:
     to = request.args.get("to", "")
     try:
         current = get_ledger().piece(piece_id)
-        options = get_ledger().options(piece_id, operator.operator_id)
+        options = get_ledger().options(piece_id, operator.operator_id, stages=ui_state().stages)
     except NotFound:
         abort(404, description=f"Unknown piece {piece_id}: it is not in the ledger.")
     option = next((o for o in options if o.to == to and o.override), None)
@@ -236,7 +236,7 @@ def _move_piece(piece_id: str, to: str, version: str, note: str, *, override: bo
     ledger = get_ledger()
     station = kiosk_state().config.kiosk.id  # type: ignore[union-attr]
     try:
-        kinds = {o.to: o.kind for o in ledger.options(piece_id, operator.operator_id)}
+        kinds = {o.to: o.kind for o in ledger.options(piece_id, operator.operator_id, stages=ui_state().stages)}
         if not to or kinds.get(to) == ADVANCE_MOVE:
             failed = _failing(piece_id, answers or {})
             if failed:  # a failing check is never advanced past: offer rework with it as the reason
@@ -244,10 +244,12 @@ def _move_piece(piece_id: str, to: str, version: str, note: str, *, override: bo
                              status=409, failed=failed, answers=answers)
         if to:
             event = ledger.move(piece_id, to, operator=operator.operator_id, station=station, note=note,
-                                expected_version=int(version), override=override, checks=answers)
+                                expected_version=int(version), override=override, checks=answers,
+                                stages=ui_state().stages)
         else:
             event = ledger.advance(piece_id, operator=operator.operator_id, station=station, note=note,
-                                   expected_version=int(version), override=override, checks=answers)
+                                   expected_version=int(version), override=override, checks=answers,
+                                   stages=ui_state().stages)
     except NotFound as exc:
         abort(404, description=f"{exc}.")
     except MoveRefused as exc:
@@ -270,7 +272,7 @@ def reasons(piece_id: str) -> Answer:
     assert operator is not None
     try:
         current = get_ledger().piece(piece_id)
-        options = get_ledger().options(piece_id, operator.operator_id)
+        options = get_ledger().options(piece_id, operator.operator_id, stages=ui_state().stages)
     except NotFound:
         abort(404, description=f"Unknown piece {piece_id}: it is not in the ledger.")
     of_kind = [o for o in options if o.kind == kind]
@@ -320,7 +322,8 @@ def _move_tree(tree_id: str, to: str) -> Answer:
     assert operator is not None
     try:
         events = get_ledger().move_tree(tree_id, to, operator=operator.operator_id,
-                                        station=kiosk_state().config.kiosk.id)  # type: ignore[union-attr]
+                                        station=kiosk_state().config.kiosk.id,  # type: ignore[union-attr]
+                                        stages=ui_state().stages)
     except NotFound as exc:
         abort(404, description=f"{exc}.")
     except MoveRefused as exc:
