@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+import zoneinfo
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -41,6 +42,7 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class SiteConfig:
     id: str
+    timezone: str = "UTC"  # IANA name: how the screens show times (the ledger keeps UTC)
 
 
 @dataclass(frozen=True)
@@ -637,6 +639,17 @@ def _parse_mqtt(t: Table | None) -> MqttConfig:
     return mqtt
 
 
+def _timezone(t: Table) -> str:
+    """``site.timezone``: an IANA time zone name this machine knows (``Asia/Kolkata``)."""
+    name = t.text("timezone", SiteConfig.timezone)
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        t.problem("timezone", f"unknown time zone {name!r}: use an IANA name such as 'Asia/Kolkata' or 'UTC'")
+        return SiteConfig.timezone
+    return name
+
+
 def parse_config(data: dict[str, Any], *, source: str = "", checks: Iterable[ConfigCheck] = ()) -> StationConfig:
     """Turn a parsed TOML document into a :class:`StationConfig` or raise :class:`ConfigError`.
 
@@ -646,7 +659,7 @@ def parse_config(data: dict[str, Any], *, source: str = "", checks: Iterable[Con
     problems: list[str] = []
     root = Table(data, "", problems)
     site_t = root.table("site", required=True)
-    site = SiteConfig(id=_segment(site_t, "id")) if site_t else SiteConfig(id="")
+    site = SiteConfig(id=_segment(site_t, "id"), timezone=_timezone(site_t)) if site_t else SiteConfig(id="")
     if site_t:
         site_t.done()
     mqtt = _parse_mqtt(root.table("mqtt"))

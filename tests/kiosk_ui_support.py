@@ -23,9 +23,9 @@ _MESSAGE = re.compile(r'<p class="msg [^"]*">([^<]*)</p>')
 
 
 def ui_config(tmp_path: Path, *, mqtt_port: int = 1883, mqtt: dict[str, Any] | None = None,
-              **kiosk: Any) -> StationConfig:
+              timezone: str | None = None, **kiosk: Any) -> StationConfig:
     """A casting-station kiosk on a SQLite ledger in ``tmp_path``."""
-    return station_config(tmp_path, mqtt_port, mqtt=mqtt, kiosk={
+    return station_config(tmp_path, mqtt_port, mqtt=mqtt, timezone=timezone, kiosk={
         "gateway": "casting-1", "engraver": "engrave-1/laser-1", "scanners": ["casting-1/bench-3"], **kiosk})
 
 

@@ -2,7 +2,7 @@
 
 :func:`station` returns the tables of a station config as a dict:
 
-- ``[site]`` (``jaipur`` unless ``site`` says otherwise);
+- ``[site]`` (``jaipur`` unless ``site`` says otherwise, with ``timezone`` when given);
 - ``[mqtt]`` on loopback at ``port`` (with a short keepalive) when a port or ``mqtt`` is given;
 - ``[gateway]`` when ``gateway`` is given: ``casting-1`` with its state in ``tmp_path/state``
   and, on a station with a broker port (one a test runs), fast back-off;
@@ -27,10 +27,11 @@ FAST_BACKOFF = {"backoff_initial_s": 0.05, "backoff_max_s": 0.5}
 
 
 def station(tmp_path: Path | None = None, port: int | None = None, *, site: str = SITE,
-            mqtt: Mapping[str, Any] | None = None, gateway: Mapping[str, Any] | None = None,
-            kiosk: Mapping[str, Any] | None = None, **tables: Any) -> dict[str, Any]:
+            timezone: str | None = None, mqtt: Mapping[str, Any] | None = None,
+            gateway: Mapping[str, Any] | None = None, kiosk: Mapping[str, Any] | None = None,
+            **tables: Any) -> dict[str, Any]:
     """Return a station config's tables (see the module docstring for the defaults)."""
-    data: dict[str, Any] = {"site": {"id": site}}
+    data: dict[str, Any] = {"site": {"id": site} | ({"timezone": timezone} if timezone else {})}
     if port is not None or mqtt is not None:
         loopback: dict[str, Any] = {"host": "127.0.0.1", "keepalive_s": 5}
         if port is not None:

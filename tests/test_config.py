@@ -332,3 +332,10 @@ def test_write_toml_helper_quotes_any_path(tmp_path):
     odd = str(tmp_path / 'a"b\\c')
     path = write_toml(tmp_path / "s.toml", {**SITE, "gateway": {"id": "g", "state_dir": odd}})
     assert load_config(path).gateway.state_dir == odd
+
+
+def test_config_site_timezone_is_an_iana_name_checked_at_load() -> None:
+    assert parse_config({"site": {"id": "x"}}).site.timezone == "UTC"
+    assert parse_config({"site": {"id": "x", "timezone": "Asia/Kolkata"}}).site.timezone == "Asia/Kolkata"
+    with pytest.raises(ConfigError, match=r"site.timezone: unknown time zone 'India/Jaipur'"):
+        parse_config({"site": {"id": "x", "timezone": "India/Jaipur"}})

@@ -111,7 +111,7 @@ def test_kiosk_browser_badge_scan_advance_and_history(page, broker: Mosquitto, a
     expect(page.locator("#messages")).to_contain_text("PC-1: casting → filing.")
     expect(page.locator("#stage")).to_have_text("filing")
     expect(page.locator("#history tbody tr").first).to_contain_text("casting → filing")
-    expect(page.locator("#history tbody tr").first).to_contain_text("OP-SUP")
+    expect(page.locator("#history tbody tr").first).to_contain_text("Supervisor One")
     expect(page.locator("#history tbody tr")).to_have_count(6)  # created + 4 seeded moves + this one
     expect(page.locator("#messages .error")).to_have_count(0)
     assert page.evaluate("window.__notReloaded") is True
@@ -366,3 +366,31 @@ def test_kiosk_browser_a_supervisor_scraps_with_the_pin_pad_at_800x480(  # type:
         expect(page.locator("#stage")).to_have_text("scrapped")
         expect(page.locator("#messages")).to_contain_text("PC-2: casting → scrapped.")
         shoot(page, artifacts_dir, "pin-scrapped-800x480")
+
+
+def test_kiosk_browser_piece_id_stage_and_advance_above_the_fold_history_with_names_in_local_time(  # type: ignore[no-untyped-def]
+        browser, tmp_path: Path, broker: Mosquitto, artifacts_dir: Path) -> None:
+    """At 800×480 the piece's id, its stage and the advance button are on the first screen; the
+    history shows operator names and times in ``site.timezone`` (Asia/Kolkata is UTC+05:30)."""
+    expect = playwright_api.expect
+    with served_kiosk(tmp_path, broker.port, timezone="Asia/Kolkata") as server:
+        with server.app.app_context():
+            ledger = get_ledger()
+            with ledger.db.transaction() as conn:
+                conn.execute("UPDATE events SET ts = '2026-12-02T18:45:00.000Z' WHERE piece_id = 'PC-1' "
+                             "AND to_stage = 'casting'")
+        for page in open_kiosk(browser, server, broker, viewport=(800, 480)):
+            wedge(page, "OP-ART")
+            expect(page.locator(".badge")).to_contain_text("Artisan One")
+            wedge(page, "PC-1")
+            expect(page.locator("#stage")).to_have_text("casting")
+            boxes = {s: page.locator(s).first.bounding_box() for s in ("#piece-id", "#stage", "button.go")}
+            for selector, box in boxes.items():
+                assert box and box["y"] >= 0 and box["y"] + box["height"] <= 480, (selector, box)
+            assert boxes["#piece-id"]["y"] < boxes["button.go"]["y"]  # type: ignore[index]  # the id first
+            history = page.locator("#history")
+            expect(history.locator("thead")).to_contain_text("When (Asia/Kolkata)")
+            expect(history).to_contain_text("2026-12-03 00:15")  # 18:45 UTC on the 2nd
+            expect(history).to_contain_text("Supervisor One")
+            shoot(page, artifacts_dir, "piece-800x480")
+            page.screenshot(path=str(artifacts_dir / "kiosk-piece-800x480-whole.png"), full_page=True)

@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 from benchpin.outbox import MessageTooLarge, too_large_text
 from kiosk.state import get_ledger, kiosk_state
 from kiosk.ledger import ADVANCE as ADVANCE_MOVE
-from kiosk.ledger import REWORK, SCRAP, SCRAPPED, MoveOption, MoveRefused, NotFound, Piece
+from kiosk.ledger import LASER, REWORK, SCRAP, SCRAPPED, Event, Ledger, MoveOption, MoveRefused, NotFound, Piece
 from kiosk.ledger.checks import CheckResult, CheckValue, judge
 from kiosk.ledger.model import NOTE_MAX
 from kiosk.throttle import client_address, failures, seconds
@@ -141,12 +141,23 @@ def piece(piece_id: str, error: str = "", status: int = 200, failed: list[CheckR
     laser = job_state(history[-1].event_id) if current.stage == route.engraving else None
     here = route.stage(current.stage).checks if current.stage in {s.name for s in route.stages} else ()
     return render_screen("piece.html", status=status, page="piece", piece=current, laser=laser,
-                         history=list(reversed(history)), stages=stages, error=error,
+                         history=list(reversed(history)), names=_names(ledger, history), stages=stages, error=error,
                          checks=[c for c in here if c.applies_to(current)], failed=failed or [],
                          answers=answers or {}, reworks=[o for o in options if o.kind == REWORK and o.allowed],
                          advance=[o for o in options if o.kind not in (REWORK, SCRAP)],
                          rework=_summary(options, REWORK), scrap=_summary(options, SCRAP),
                          scan_piece=current.piece_id, scan_version=current.version)
+
+
+def _names(ledger: Ledger, history: list[Event]) -> dict[str, str]:
+    """The names of the operators in a history (a badge no longer registered shows as itself)."""
+    names = {LASER: "the laser"}
+    for operator_id in {e.operator for e in history} - set(names):
+        try:
+            names[operator_id] = ledger.operator(operator_id).name
+        except NotFound:
+            names[operator_id] = operator_id
+    return names
 
 
 def _failing(piece_id: str, answers: dict[str, CheckValue]) -> list[CheckResult]:

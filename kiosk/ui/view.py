@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
@@ -40,11 +42,21 @@ def render_screen(template: str, *, status: int = 200, **context: Any) -> tuple[
     context.setdefault("scan_version", "")
     context.setdefault("scan_tree", "")
     return render_template(template, station=kiosk.id, kiosk_name=kiosk.name, operator=auth.current_operator(),
+                           local_time=local_time, timezone=kiosk_state().config.site.timezone,
                            furnace="casting" in state.stages,
                            temperatures=state.live.temperatures(),
                            idle_ms=int(state.idle_logout_s * 1000), here=_here(context),
                            stage_label=stage_label, metal_label=metal_label, hallmark=hallmark, swatches=SWATCHES,
                            **context), status
+
+
+def local_time(ts: str) -> str:
+    """Show a ledger timestamp (UTC, RFC 3339) as ``YYYY-MM-DD HH:MM`` in ``site.timezone``."""
+    try:
+        moment = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except ValueError:
+        return ts
+    return moment.astimezone(ZoneInfo(kiosk_state().config.site.timezone)).strftime("%Y-%m-%d %H:%M")
 
 
 def _here(context: dict[str, Any]) -> str:
