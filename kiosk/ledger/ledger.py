@@ -44,14 +44,14 @@ from typing import Callable, Collection, Iterable, Mapping, Sequence
 
 from benchpin.config import KioskConfig
 from benchpin.topics import utc_ts
-from kiosk.ledger import rows, sessions
+from kiosk.ledger import rows, sessions, worktime
 from kiosk.ledger.checks import judge
 from kiosk.ledger.db import Connection, Database, IntegrityViolation
 from kiosk.ledger.imports import insert_pieces
 from kiosk.ledger.migrations import upgrade
 from kiosk.ledger.model import (ADVANCE, DONE, LASER, NAME_MAX, NOTE_MAX, ROLES, SCRAPPED, SUPERVISOR,
                                 DuplicateOperator, Event, LaserJob, MoveOption, MoveRefused, NotFound, Operator,
-                                Piece, PieceSpec, StageBlock, Tree, WipStage)
+                                Piece, PieceSpec, StageBlock, TimeRow, Tree, WipStage, WORK_ACTIONS, WorkSession)
 from kiosk.ledger.pins import hash_pin, pin_matches
 from kiosk.ledger.sessions import SessionCheck
 from kiosk.ledger.serials import DEFAULT_SERIAL_PATTERN, format_serial
@@ -255,6 +255,49 @@ class Ledger:
                 board.append(WipStage(route.name, stage.name, pieces, oldest, stage.target_hours,
                                       block.reason if block else None))
         return board
+
+    # ------------------------------------------------------------------ working time
+
+    def work(self, piece_id: str, action: str, *, operator: str, station: str,
+             stages: Collection[str] | None = None) -> WorkSession:
+        """Start, pause, resume or finish ``operator``'s work on the piece's stay where it is now.
+
+        ``stages`` as for :meth:`move`. Only the operator who started may pause, resume or finish
+        (a supervisor may too). Raises :class:`MoveRefused` saying why, naming who holds it.
+        """
+        if action not in WORK_ACTIONS:
+            raise MoveRefused(f"unknown work action {action!r} (one of {', '.join(WORK_ACTIONS)})")
+        piece = self.piece(piece_id)
+        role = self._role(operator)
+        if role == LASER:
+            raise MoveRefused("the laser does not time work")
+        if elsewhere := _out_of_scope(piece, role, stages):
+            raise MoveRefused(elsewhere)
+        names = self.operator_names()
+        try:
+            with self.db.transaction() as conn:
+                done = worktime.act(conn, piece, action, operator, station, names, supervisor=role == SUPERVISOR)
+        except IntegrityViolation:  # another operator's start won, a moment ago
+            raise MoveRefused(worktime.taken(piece, self.work_session(piece_id), names)) from None
+        log.info("work on %s at %s: %s by %s (%.0f s worked)", piece_id, piece.stage, action, operator,
+                 done.worked_s)
+        return done
+
+    def work_session(self, piece_id: str) -> WorkSession | None:
+        """Return the timed work on the piece's current stay, or None if nobody started it."""
+        piece = self.piece(piece_id)
+        with self.db.connect() as conn:
+            return worktime.session(conn, piece.piece_id, piece.version)
+
+    def time_report(self, start: str, end: str) -> list[TimeRow]:
+        """Working time and dwell per stage and operator, over the stays that ended in [start, end)."""
+        with self.db.connect() as conn:
+            return worktime.report(conn, start, end, self.operator_names())
+
+    def operator_names(self) -> dict[str, str]:
+        """Every registered badge and its operator's name."""
+        with self.db.connect() as conn:
+            return {row[0]: row[1] for row in conn.rows("SELECT operator_id, name FROM operators")}
 
     # ------------------------------------------------------------------ blocked stages
 

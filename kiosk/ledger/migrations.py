@@ -99,6 +99,23 @@ MIGRATIONS: tuple[Migration, ...] = (
             ended DOUBLE PRECISION)""",
         "CREATE INDEX sessions_last_seen ON sessions (last_seen)",
     )),
+    # Working time: an operator's start / pause / resume / done on one stay of a piece at a
+    # stage (the stay is the piece's version while it sits there). One session per stay, so of
+    # two operators starting at once exactly one wins (the primary key). worked_s is the working
+    # time before `since`; while `working` the time since `since` counts too.
+    Migration(5, "work_sessions: start, pause, resume and done on a piece's stay at a stage", (
+        """CREATE TABLE work_sessions (
+            piece_id TEXT NOT NULL REFERENCES pieces (piece_id),
+            version INTEGER NOT NULL,
+            stage TEXT NOT NULL,
+            operator TEXT NOT NULL REFERENCES operators (operator_id),
+            station TEXT NOT NULL,
+            state TEXT NOT NULL,
+            started TEXT NOT NULL,
+            since TEXT NOT NULL,
+            worked_s DOUBLE PRECISION NOT NULL DEFAULT 0,
+            CONSTRAINT work_sessions_pk PRIMARY KEY (piece_id, version))""",
+    )),
 )
 
 # Any constant fits; this one spells "benc". The second key is the schema, so ledgers in

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any, Mapping
 
 from benchpin.contract import PieceEvent
@@ -179,6 +180,55 @@ class WipStage:
                 "oldest_s": None if self.oldest_s is None else round(self.oldest_s, 1),
                 "target_hours": self.target_hours, "late": self.late, "blocked": self.blocked,
                 "pieces": [p.piece_id for p in self.pieces]}
+
+
+WORKING, PAUSED, WORK_DONE = "working", "paused", "done"
+WORK_ACTIONS = ("start", "pause", "resume", "done")
+
+
+@dataclass(frozen=True)
+class WorkSession:
+    """One operator's working time on one stay of a piece at a stage."""
+
+    piece_id: str
+    version: int
+    stage: str
+    operator: str
+    station: str
+    state: str  # working | paused | done
+    started: str
+    since: str  # when the current state began
+    worked_s: float  # working time before ``since``
+
+    def worked_until(self, now: datetime) -> float:
+        """Working seconds up to ``now`` (the time since ``since`` counts while working)."""
+        if self.state != WORKING:
+            return self.worked_s
+        return self.worked_s + max(0.0, (now - parse_ts(self.since)).total_seconds())
+
+
+@dataclass(frozen=True)
+class TimeRow:
+    """Working and dwell time of one operator at one stage over a period (seconds)."""
+
+    stage: str
+    operator: str
+    name: str
+    stays: int
+    work_median_s: float
+    work_p90_s: float
+    dwell_median_s: float
+    dwell_p90_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"stage": self.stage, "operator": self.operator, "name": self.name, "stays": self.stays,
+                "work_median_s": round(self.work_median_s, 1), "work_p90_s": round(self.work_p90_s, 1),
+                "dwell_median_s": round(self.dwell_median_s, 1), "dwell_p90_s": round(self.dwell_p90_s, 1)}
+
+
+def parse_ts(ts: str) -> datetime:
+    """Read a ledger timestamp (RFC 3339 UTC, ``…Z``)."""
+    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
 
 
 @dataclass(frozen=True)
