@@ -11,6 +11,7 @@ from kiosk.state import get_ledger, kiosk_state
 from kiosk.ledger import LASER, MoveRefused, NotFound
 from kiosk.ledger.db import DatabaseUnavailable
 from kiosk.ledger.model import NOTE_MAX
+from kiosk.reports import BadPeriod, period, time_csv
 from kiosk.throttle import client_address, failures, seconds
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,21 @@ def get_wip() -> tuple[Response, int]:
     route, stage = request.args.get("route"), request.args.get("stage")
     stages = [s.to_dict() for s in board if (not route or s.route == route) and (not stage or s.stage == stage)]
     return jsonify({"stages": stages}), 200
+
+
+@bp.get("/api/reports/time")
+def get_time_report() -> tuple[Response, int] | Response:
+    """Working time and dwell per stage and operator over a period (``from``, ``to``); CSV with ``format=csv``."""
+    state = kiosk_state()
+    try:
+        start, end = period(request.args, state.config.site.timezone)
+    except BadPeriod as exc:
+        return _error(400, str(exc))
+    rows = get_ledger().time_report(start, end)
+    if request.args.get("format") == "csv":
+        return Response(time_csv(rows), mimetype="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="time-{start[:10]}-{end[:10]}.csv"'})
+    return jsonify({"from": start, "to": end, "rows": [r.to_dict() for r in rows]}), 200
 
 
 @bp.get("/api/trees/<tree_id>")

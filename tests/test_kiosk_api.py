@@ -159,3 +159,33 @@ def test_api_a_move_out_of_engraving_needs_a_done_job_or_a_supervisor_override(c
     assert moved.status_code == 201 and moved.json["override"] is True
     history = client.get("/api/pieces/PC-1", headers=AUTH).json["history"]
     assert history[-1]["override"] is True and not any(e.get("override") for e in history[:-1])
+
+
+def test_api_time_report_as_json_and_csv_over_a_period(app: Flask, client: FlaskClient) -> None:
+    with app.app_context():
+        ledger = get_ledger()
+        ledger.work("PC-1", "start", operator="OP-ART", station="qc")
+        ledger.work("PC-1", "done", operator="OP-ART", station="qc")
+        ledger.advance("PC-1", operator="OP-ART", station="qc")  # design → cad: one stay ended, timed
+        ledger.advance("PC-2", operator="OP-ART", station="qc")  # untimed: its dwell counts
+    answer = client.get("/api/reports/time", headers=AUTH)
+    assert answer.status_code == 200
+    body = answer.json
+    assert set(body) == {"from", "to", "rows"} and body["from"] < body["to"]
+    [row] = body["rows"]
+    assert (row["stage"], row["operator"], row["name"], row["stays"]) == ("design", "OP-ART", "Artisan One", 2)
+    assert set(row) == {"stage", "operator", "name", "stays", "work_median_s", "work_p90_s", "dwell_median_s",
+                        "dwell_p90_s"}
+    csv = client.get("/api/reports/time?format=csv&from=2020-01-01", headers=AUTH)
+    assert csv.status_code == 200 and csv.mimetype == "text/csv"
+    lines = csv.get_data(as_text=True).splitlines()
+    assert lines[0] == "stage,operator,name,stays,work_median_s,work_p90_s,dwell_median_s,dwell_p90_s"
+    assert lines[1].startswith("design,OP-ART,Artisan One,2,")
+    assert "attachment" in csv.headers["Content-Disposition"]
+    empty = client.get("/api/reports/time?from=2020-01-01&to=2020-01-31", headers=AUTH)
+    assert empty.status_code == 200 and empty.json["rows"] == []
+    bad = client.get("/api/reports/time?from=yesterday", headers=AUTH)
+    assert bad.status_code == 400 and "'from' must be a date (2026-12-01)" in bad.json["error"]
+    backwards = client.get("/api/reports/time?from=2026-12-05&to=2026-12-01", headers=AUTH)
+    assert backwards.status_code == 400 and "must be after" in backwards.json["error"]
+    assert client.get("/api/reports/time").status_code == 401

@@ -394,3 +394,31 @@ def test_kiosk_browser_piece_id_stage_and_advance_above_the_fold_history_with_na
             expect(history).to_contain_text("Supervisor One")
             shoot(page, artifacts_dir, "piece-800x480")
             page.screenshot(path=str(artifacts_dir / "kiosk-piece-800x480-whole.png"), full_page=True)
+
+
+def test_kiosk_browser_timing_work_and_the_time_report_at_800x480(  # type: ignore[no-untyped-def]
+        browser, server: KioskServer, broker: Mosquitto, artifacts_dir: Path) -> None:
+    expect = playwright_api.expect
+    for page in open_kiosk(browser, server, broker, viewport=(800, 480)):
+        wedge(page, "OP-ART")
+        expect(page.locator(".badge")).to_contain_text("Artisan One")
+        wedge(page, "PC-1")
+        page.locator('[data-work="start"]').click()
+        expect(page.locator("#work-state")).to_contain_text("Artisan One is working on it")
+        box = page.locator('[data-work="pause"]').bounding_box()
+        assert box and box["height"] >= 64, box  # a gloved tap
+        page.locator('[data-work="done"]').click()
+        expect(page.locator("#work-state")).to_contain_text("Work done by Artisan One")
+        page.get_by_role("button", name="Advance to filing").click()
+        expect(page.locator("#stage")).to_have_text("filing")
+        wedge(page, "OP-SUP")  # the supervisor badges in at the same screen
+        expect(page.locator(".badge")).to_contain_text("Supervisor One")
+        page.get_by_role("link", name="Work here").click()
+        page.locator("#time-report").click()
+        row = page.locator('#time tr[data-stage="casting"][data-operator="OP-ART"]')
+        expect(row).to_contain_text("Artisan One")
+        expect(row.locator("td").nth(2)).to_have_text("1")
+        box = page.locator("#time").bounding_box()
+        assert box and box["x"] + box["width"] <= 800, box  # nothing cut off at the right edge
+        shoot(page, artifacts_dir, "time-report-800x480")
+        page.screenshot(path=str(artifacts_dir / "kiosk-time-report-800x480-whole.png"), full_page=True)

@@ -377,3 +377,44 @@ def test_ui_a_kiosk_shows_a_piece_from_elsewhere_says_where_it_is_and_moves_it_o
     moved = kiosk.post("/pieces/PC-9/moves", version="0")
     assert moved.status_code == 200 and "PC-9: design → cad" in text(moved).replace("&#8594;", "→")
     assert ledger.history("PC-9")[-1].station == "casting"  # the kiosk's id: the history shows where
+
+
+def test_ui_start_pause_resume_done_one_tap_each_and_someone_else_is_refused(kiosk: Kiosk, ledger: Ledger) -> None:
+    kiosk.scan("OP-ART")
+    page = text(kiosk.get("/pieces/PC-1"))
+    assert 'data-work="start"' in page and 'data-work="pause"' not in page
+    started = kiosk.post("/pieces/PC-1/work/start")
+    assert "PC-1: work started." in text(started)
+    assert 'data-work="pause"' in text(started) and 'data-work="done"' in text(started)
+    assert "Artisan One is working on it (0 min so far)." in text(started)
+    paused = kiosk.post("/pieces/PC-1/work/pause")
+    assert 'data-work="resume"' in text(paused) and "Paused by Artisan One" in text(paused)
+    kiosk.scan("OP-SET")  # another operator at the same bench
+    other = text(kiosk.get("/pieces/PC-1"))
+    assert 'data-work="resume"' not in other and "Paused by Artisan One" in other
+    refused = kiosk.post("/pieces/PC-1/work/resume")
+    assert refused.status_code == 409 and "Artisan One is working on PC-1 at casting" in text(refused)
+    kiosk.scan("OP-ART")
+    kiosk.post("/pieces/PC-1/work/resume")
+    done = kiosk.post("/pieces/PC-1/work/done")
+    assert "PC-1: work done." in text(done) and "Work done by Artisan One" in text(done)
+    session = ledger.work_session("PC-1")
+    assert session is not None and session.state == "done"
+    assert kiosk.post("/pieces/PC-1/work/lunch").status_code == 404
+
+
+def test_ui_time_report_is_a_supervisor_screen_with_its_csv(kiosk: Kiosk, ledger: Ledger) -> None:
+    ledger.advance("PC-1", operator="OP-ART", station="casting")
+    kiosk.scan("OP-ART")
+    assert kiosk.get("/reports/time").status_code == 403
+    kiosk.scan("OP-SUP")
+    wip = text(kiosk.get("/wip"))
+    assert 'id="time-report"' in wip
+    report = kiosk.get("/reports/time")
+    assert report.status_code == 200
+    page = text(report)
+    assert '<tr data-stage="casting" data-operator="OP-ART">' in page and "Artisan One" in page
+    assert 'id="time-csv"' in page
+    csv = kiosk.get("/reports/time?format=csv")
+    assert csv.mimetype == "text/csv" and "casting,OP-ART,Artisan One,1," in csv.get_data(as_text=True)
+    assert kiosk.get("/reports/time?from=soon").status_code == 400

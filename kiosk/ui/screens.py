@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from flask import Blueprint, abort, flash, request, url_for
@@ -10,9 +11,10 @@ from werkzeug.wrappers import Response
 from benchpin.outbox import MessageTooLarge, too_large_text
 from kiosk.state import get_ledger, kiosk_state
 from kiosk.ledger import ADVANCE as ADVANCE_MOVE
-from kiosk.ledger import LASER, REWORK, SCRAP, SCRAPPED, Event, Ledger, MoveOption, MoveRefused, NotFound, Piece
+from kiosk.ledger import (LASER, REWORK, SCRAP, SCRAPPED, Event, Ledger, MoveOption, MoveRefused, NotFound, Piece,
+                          WorkSession)
 from kiosk.ledger.checks import CheckResult, CheckValue, judge
-from kiosk.ledger.model import NOTE_MAX
+from kiosk.ledger.model import NOTE_MAX, PAUSED, WORK_ACTIONS, WORK_DONE
 from kiosk.throttle import client_address, failures, seconds
 from kiosk.ui import auth
 from kiosk.ui.barcodes import ADVANCE, COMMAND, LOGOUT, OPERATOR, PIECE, TREE, read_barcode
@@ -140,13 +142,56 @@ def piece(piece_id: str, error: str = "", status: int = 200, failed: list[CheckR
     stages = [s.name for s in route.stages if s.applies_to(current)]
     laser = job_state(history[-1].event_id) if current.stage == route.engraving else None
     here = route.stage(current.stage).checks if current.stage in {s.name for s in route.stages} else ()
+    work = ledger.work_session(piece_id) if current.stage in ui_state().stages else None
     return render_screen("piece.html", status=status, page="piece", piece=current, laser=laser,
+                         timed=current.stage in ui_state().stages, work=work, work_text=_work_text(work),
                          history=list(reversed(history)), names=_names(ledger, history), stages=stages, error=error,
                          checks=[c for c in here if c.applies_to(current)], failed=failed or [],
                          answers=answers or {}, reworks=[o for o in options if o.kind == REWORK and o.allowed],
                          advance=[o for o in options if o.kind not in (REWORK, SCRAP)],
                          rework=_summary(options, REWORK), scrap=_summary(options, SCRAP),
                          scan_piece=current.piece_id, scan_version=current.version)
+
+
+def _work_text(work: WorkSession | None) -> str:
+    """Say how the work on this stay stands ("" when nobody timed it)."""
+    if work is None:
+        return ""
+    minutes = round(work.worked_until(datetime.now(timezone.utc)) / 60)
+    name = _name_of(work.operator)
+    if work.state == WORK_DONE:
+        return f"Work done by {name}: {minutes} min."
+    if work.state == PAUSED:
+        return f"Paused by {name} after {minutes} min of work."
+    return f"{name} is working on it ({minutes} min so far)."
+
+
+def _name_of(operator_id: str) -> str:
+    try:
+        return get_ledger().operator(operator_id).name
+    except NotFound:
+        return operator_id
+
+
+@bp.post("/pieces/<piece_id>/work/<action>")
+@auth.login_required
+def work(piece_id: str, action: str) -> Answer:
+    """Start, pause, resume or finish timing the work on a piece here (one tap each)."""
+    if action not in WORK_ACTIONS:
+        abort(404, description=f"Unknown action {action!r} (start, pause, resume or done).")
+    operator = auth.current_operator()
+    assert operator is not None
+    try:
+        get_ledger().work(piece_id, action, operator=operator.operator_id,
+                          station=kiosk_state().config.kiosk.id,  # type: ignore[union-attr]
+                          stages=ui_state().stages)
+    except NotFound as exc:
+        abort(404, description=f"{exc}.")
+    except MoveRefused as exc:
+        return piece(piece_id, error=f"Not done: {exc}.", status=409)
+    flash({"start": f"{piece_id}: work started.", "pause": f"{piece_id}: work paused.",
+           "resume": f"{piece_id}: work resumed.", "done": f"{piece_id}: work done."}[action], "done")
+    return see(url_for("ui.piece", piece_id=piece_id))
 
 
 def _names(ledger: Ledger, history: list[Event]) -> dict[str, str]:

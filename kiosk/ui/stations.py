@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 from benchpin.contract import EngraverAction, EngraverCommand, JobAction, JobDecision
 from benchpin.topics import utc_ts
 from kiosk.ledger import MoveRefused
+from kiosk.reports import BadPeriod, period, time_csv
 from kiosk.state import get_bridge, get_ledger, kiosk_state
 from kiosk.ui import auth
 from kiosk.ui.pin import confirm_pin
@@ -75,6 +76,41 @@ def block_stage(stage: str, action: str) -> Response | tuple[str, int]:
         bridge.session.publish_status()  # the retained kiosk status says what is blocked
     flash(f"{stage.replace('_', ' ')} {'blocked: ' + reason if action == 'block' else 'unblocked'}.", "done")
     return see(url_for("station.wip"))
+
+
+@bp.get("/reports/time")
+@auth.login_required
+def time_report() -> Response | tuple[str, int]:
+    """Working time and dwell per stage and operator (a supervisor's screen), with its CSV."""
+    operator = auth.current_operator()
+    assert operator is not None
+    if operator.role != "supervisor":
+        abort(403, description="The time report is a supervisor's screen.")
+    tz = kiosk_state().config.site.timezone
+    try:
+        start, end = period(request.args, tz)
+    except BadPeriod as exc:
+        abort(400, description=f"{exc}.")
+    rows = get_ledger().time_report(start, end)
+    if request.args.get("format") == "csv":
+        return Response(time_csv(rows), mimetype="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="time-{start[:10]}-{end[:10]}.csv"'})
+    chosen = {key: request.args[key] for key in ("from", "to") if request.args.get(key)}
+    return render_screen("time.html", page="time", rows=rows, start=start, end=end, duration=duration_text,
+                         csv_url=url_for("station.time_report", format="csv", **chosen),
+                         chosen_from=request.args.get("from", ""), chosen_to=request.args.get("to", ""))
+
+
+def duration_text(seconds: float) -> str:
+    """``42 s``, ``17 min``, ``3 h 05`` or ``2 d 4 h``: a working time at a glance."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h {minutes % 60:02d}"
+    return f"{minutes // 1440} d {minutes % 1440 // 60} h"
 
 
 def age_text(seconds: float | None) -> str:

@@ -1,0 +1,67 @@
+"""What the time report's API and screen share: reading a period, and writing the CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, time, timedelta, timezone
+from typing import Mapping, Sequence
+from zoneinfo import ZoneInfo
+
+from benchpin.topics import utc_ts
+from kiosk.ledger import TimeRow
+
+DEFAULT_DAYS = 7
+CSV_COLUMNS = ("stage", "operator", "name", "stays", "work_median_s", "work_p90_s", "dwell_median_s",
+               "dwell_p90_s")
+
+
+class BadPeriod(ValueError):
+    """``from``/``to`` could not be read; the message says which and how to write it."""
+
+
+def period(args: Mapping[str, str], tz: str, now: datetime | None = None) -> tuple[str, str]:
+    """Read ``from`` and ``to`` (a date ``2026-12-01``, midnight in ``tz``, or an RFC 3339 time).
+
+    ``to`` is exclusive; a date as ``to`` includes that whole day. Defaults: the last
+    :data:`DEFAULT_DAYS` days up to now. Returns UTC timestamps as the ledger stores them.
+    """
+    now = now or datetime.now(timezone.utc)
+    start = _moment(args.get("from", ""), "from", tz, end_of_day=False) or now - timedelta(days=DEFAULT_DAYS)
+    end = _moment(args.get("to", ""), "to", tz, end_of_day=True) or now
+    if end <= start:
+        raise BadPeriod(f"'to' ({utc_ts(end)}) must be after 'from' ({utc_ts(start)})")
+    return utc_ts(start), utc_ts(end)
+
+
+def _moment(text: str, name: str, tz: str, *, end_of_day: bool) -> datetime | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        if len(text) == 10:
+            day = datetime.strptime(text, "%Y-%m-%d").date() + timedelta(days=1 if end_of_day else 0)
+            return datetime.combine(day, time(), ZoneInfo(tz))
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadPeriod(f"'{name}' must be a date (2026-12-01) or a time (2026-12-01T08:00:00Z), "
+                        f"not {text[:40]!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(tz))
+
+
+def time_csv(rows: Sequence[TimeRow]) -> str:
+    """The time report as CSV: a header, then one line per stage and operator (seconds)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        values = row.to_dict()
+        writer.writerow([_cell(values[column]) for column in CSV_COLUMNS])
+    return out.getvalue()
+
+
+def _cell(value: object) -> object:
+    """A text cell a spreadsheet would run as a formula (``=…``, ``+…``, ``@…``) gets a leading '."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
