@@ -95,7 +95,7 @@ def time_report() -> Response | tuple[str, int]:
     if request.args.get("format") == "csv":
         return Response(time_csv(rows), mimetype="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="time-{start[:10]}-{end[:10]}.csv"'})
-    chosen = {key: request.args[key] for key in ("from", "to") if request.args.get(key)}
+    chosen: dict[str, Any] = {key: request.args[key] for key in ("from", "to") if request.args.get(key)}
     return render_screen("time.html", page="time", rows=rows, start=start, end=end, duration=duration_text,
                          csv_url=url_for("station.time_report", format="csv", **chosen),
                          chosen_from=request.args.get("from", ""), chosen_to=request.args.get("to", ""))
