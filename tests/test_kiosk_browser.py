@@ -119,7 +119,9 @@ def test_kiosk_browser_badge_scan_advance_and_history(page, broker: Mosquitto, a
     scan_over_mqtt(broker, "CMD-REWORK")
     expect(page.locator("h1")).to_contain_text("Rework PC-1")
     shoot(page, artifacts_dir, "rework")
-    page.locator("form.reason-set", has_text="Back to casting").get_by_role("button", name="porosity").click()
+    page.get_by_role("link", name="porosity").click()  # the reason first
+    page.get_by_role("button", name="Back to casting").click()  # then where: one tap arms it
+    page.get_by_role("button", name="Tap again: back to casting").click()
     expect(page.locator("#stage")).to_have_text("casting")
     expect(page.locator("#history tbody tr").first).to_contain_text("porosity")
     scan_over_mqtt(broker, "CMD-SCRAP")
@@ -298,7 +300,7 @@ def test_kiosk_browser_wip_board_at_800x480(browser, server: KioskServer, artifa
 def test_kiosk_browser_qc_failing_measurement_leads_to_rework_at_800x480(  # type: ignore[no-untyped-def]
         browser, tmp_path: Path, broker: Mosquitto, artifacts_dir: Path) -> None:
     expect = playwright_api.expect
-    with served_kiosk(tmp_path, broker.port, station="qc") as server:
+    with served_kiosk(tmp_path, broker.port, station="casting, qc") as server:
         with server.app.app_context():
             ledger = get_ledger()
             while ledger.piece("PC-2").stage != "qc":  # the vermeil ring, through the laser
@@ -422,3 +424,32 @@ def test_kiosk_browser_timing_work_and_the_time_report_at_800x480(  # type: igno
         assert box and box["x"] + box["width"] <= 800, box  # nothing cut off at the right edge
         shoot(page, artifacts_dir, "time-report-800x480")
         page.screenshot(path=str(artifacts_dir / "kiosk-time-report-800x480-whole.png"), full_page=True)
+
+
+def test_kiosk_browser_rework_asks_the_reason_then_only_its_targets_one_screen_at_800x480(  # type: ignore[no-untyped-def]
+        browser, tmp_path: Path, broker: Mosquitto, artifacts_dir: Path) -> None:
+    expect = playwright_api.expect
+    with served_kiosk(tmp_path, broker.port, station="casting, qc") as server:
+        with server.app.app_context():
+            ledger = get_ledger()
+            with ledger.db.transaction() as conn:  # PC-1 waits at QC (its earlier stages are tested elsewhere)
+                conn.execute("UPDATE pieces SET stage = 'qc' WHERE piece_id = 'PC-1'")
+        for page in open_kiosk(browser, server, broker, viewport=(800, 480)):
+            wedge(page, "OP-QC")
+            expect(page.locator(".badge")).to_contain_text("Qc One")
+            wedge(page, "PC-1")
+            page.get_by_role("link", name="Rework…").click()
+            reasons = page.locator("#rework-reasons a")
+            expect(reasons).to_have_count(8)  # 9 in the route; "enamel colour mismatch" is not for a piece without enamel
+            shoot(page, artifacts_dir, "rework-reason-800x480")
+            assert page.evaluate("document.scrollingElement.scrollHeight") <= 480  # one screen, no scrolling
+            shoot(page, artifacts_dir, "rework-reason-800x480")
+            page.get_by_role("link", name="scratches").click()
+            targets = page.locator("#rework-targets button")
+            expect(targets).to_have_text(["Back to filing", "Back to plating"])  # only what mends scratches
+            assert page.evaluate("document.scrollingElement.scrollHeight") <= 480
+            shoot(page, artifacts_dir, "rework-target-800x480")
+            page.get_by_role("button", name="Back to plating").click()
+            page.get_by_role("button", name="Tap again: back to plating").click()
+            expect(page.locator("#stage")).to_have_text("plating")
+            expect(page.locator("#history tbody tr").first).to_contain_text("scratches")

@@ -185,7 +185,7 @@ def test_ui_command_barcodes_act_like_the_buttons(supervisor: Kiosk, ledger: Led
     advanced = supervisor.scan("CMD-ADVANCE", piece="PC-1", version="4")
     assert "PC-1: casting → filing." in messages(text(advanced)) and ledger.piece("PC-1").stage == "filing"
     rework = supervisor.scan("CMD-REWORK", piece="PC-1", version="5")
-    assert rework.request.path == "/pieces/PC-1/reasons" and "Back to wax tree" in text(rework)
+    assert rework.request.path == "/pieces/PC-1/reasons" and "what is wrong?" in text(rework)
     scrap = supervisor.scan("CMD-SCRAP", piece="PC-1", version="5")
     assert "Scrap (metal back to refining)" in text(scrap)
     tree = supervisor.scan("CMD-ADVANCE", tree="TR-1")
@@ -198,7 +198,9 @@ def test_ui_rework_and_scrap_take_a_reason_from_the_route(supervisor: Kiosk, led
     ledger.advance("PC-1", operator="OP-SUP", station="casting")
     page = text(supervisor.get("/pieces/PC-1/reasons?kind=rework"))
     for reason in ("porosity", "pits", "incomplete fill", "cracks"):
-        assert f'value="{reason}"' in page
+        assert f'kind=rework&amp;reason={reason.replace(" ", "+")}">{reason}</a>' in page
+    targets = text(supervisor.get("/pieces/PC-1/reasons?kind=rework&reason=porosity"))
+    assert '<input type="hidden" name="note" value="porosity">' in targets and "Back to casting" in targets
     reworked = supervisor.post("/pieces/PC-1/moves", to="casting", version="5", note="porosity")
     assert "PC-1: filing → casting." in messages(text(reworked))
     assert ledger.history("PC-1")[-1].note == "porosity" and ledger.history("PC-1")[-1].kind == "rework"

@@ -18,7 +18,12 @@ def test_workflow_default_routes_follow_the_seeds() -> None:
     production, bespoke = workflow.route("production"), workflow.route("bespoke")
     assert [s.name for s in production.stages][:5] == ["design", "cad", "mold", "wax_tree", "casting"]
     assert production.stage("enamel").only_if == "enamel" and production.engraving == "engraving"
-    assert "loose stone" in production.stage("qc").rework.reasons  # type: ignore[union-attr]
+    qc = production.stage("qc").rework
+    assert qc is not None and "loose stone" in qc.all_reasons()
+    # Each reason leads only to the stages that mend it (the rework screen asks the reason first).
+    assert qc.targets_for("engraving illegible") == ("engraving",)
+    assert qc.targets_for("scratches") == ("filing", "plating")
+    assert qc.targets_for("a reason of the operator's own") == qc.to
     assert set(bespoke.stage("casting_inspection").rework.reasons) >= {"pits", "porosity"}  # type: ignore[union-attr]
     plain = PieceSpec("PC-1", "production")
     assert production.next_stage("plating", plain) == "engraving"
@@ -82,3 +87,12 @@ def test_workflow_metals_default_to_the_contract_table_and_every_metal_has_laser
     workflow = load_workflow(DEFAULT_ROUTES_FILE)
     assert workflow.metals == tuple(METALS)
     assert set(DEFAULT_MATERIALS) == set(METALS)  # a laser job for any metal a piece may be made of
+
+
+def test_workflow_rework_targets_must_be_rework_destinations(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    routes = tmp_path / "routes.toml"
+    routes.write_text('[r]\n[[r.stages]]\nname = "a"\nadvance = ["artisan"]\n[[r.stages]]\nname = "b"\n'
+                      'advance = ["artisan"]\n[r.stages.rework]\nto = ["a"]\nroles = ["qc"]\n'
+                      '[r.stages.rework.targets]\na = ["pits"]\nz = ["cracks"]\n[[r.stages]]\nname = "c"\n')
+    with pytest.raises(WorkflowError, match=r"r.stages\[1\].rework.targets.z: 'z' is not one of rework.to \(a\)"):
+        load_workflow(routes)

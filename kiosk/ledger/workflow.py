@@ -33,9 +33,30 @@ class WorkflowError(Exception):
 
 @dataclass(frozen=True)
 class Rework:
+    """Where a piece may be sent back from a stage, by whom, and for which reasons.
+
+    ``targets`` gives a target its own reasons (``[ROUTE.stages.rework.targets] filing = [...]``);
+    a target it does not name takes ``reasons``.
+    """
+
     to: tuple[str, ...]
     roles: tuple[str, ...]
     reasons: tuple[str, ...]
+    targets: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def reasons_for(self, target: str) -> tuple[str, ...]:
+        return dict(self.targets).get(target, self.reasons)
+
+    def all_reasons(self) -> tuple[str, ...]:
+        """Every reason of any target, in order, once each."""
+        return tuple(dict.fromkeys(r for target in self.to for r in self.reasons_for(target)))
+
+    def targets_for(self, reason: str) -> tuple[str, ...]:
+        """The targets a reason may send the piece back to (every target for a reason of one's own)."""
+        known = self.all_reasons()
+        if reason not in known:
+            return self.to
+        return tuple(target for target in self.to if reason in self.reasons_for(target))
 
 
 @dataclass(frozen=True)
@@ -104,7 +125,7 @@ class Route:
         if stage.rework:
             for target in stage.rework.to:
                 if self.stage(target).applies_to(piece):
-                    moves.append(Move(target, REWORK, stage.rework.roles, stage.rework.reasons))
+                    moves.append(Move(target, REWORK, stage.rework.roles, stage.rework.reasons_for(target)))
         if stage.scrap:
             moves.append(Move(SCRAPPED, SCRAP, stage.scrap, stage.scrap_reasons))
         return moves
@@ -220,9 +241,16 @@ def _parse_stage(t: Table) -> Stage:
     rework = None
     rt = t.table("rework")
     if rt is not None:
-        rework = Rework(to=_strings(rt, "to", nonempty=True),
-                        roles=_strings(rt, "roles", nonempty=True, choices=ROLES),
-                        reasons=_strings(rt, "reasons"))
+        to = _strings(rt, "to", nonempty=True)
+        targets: list[tuple[str, tuple[str, ...]]] = []
+        tt = rt.table("targets")
+        if tt is not None:
+            for target in tt.keys():
+                if target not in to:
+                    tt.problem(target, f"{target!r} is not one of rework.to ({', '.join(to)})")
+                targets.append((target, _strings(tt, target, nonempty=True)))
+        rework = Rework(to=to, roles=_strings(rt, "roles", nonempty=True, choices=ROLES),
+                        reasons=_strings(rt, "reasons"), targets=tuple(targets))
         rt.done()
     stage = Stage(name=name, advance=_strings(t, "advance", choices=ROLES),
                   auto=t.flag("auto", False), only_if=t.text("only_if", "", choices=ONLY_IF_FLAGS),

@@ -336,9 +336,27 @@ def reasons(piece_id: str) -> Answer:
     if not allowed:
         why = of_kind[0].why if of_kind else f"the route offers no {kind} from {stage_label(current.stage)}"
         return piece(piece_id, error=f"Cannot {kind} {piece_id}: {why}.", status=409)
+    if kind == REWORK:
+        return _rework(current, [o.to for o in allowed])
     suggested = sorted({r for o in options if o.kind == REWORK for r in o.reasons})
     return render_screen("reasons.html", page="reasons", piece=current, kind=kind, options=allowed,
                          suggested=suggested, scan_piece=current.piece_id, scan_version=current.version)
+
+
+def _rework(current: Piece, allowed: list[str]) -> Answer:
+    """Rework asks the reason first, then offers only the targets that reason allows."""
+    rework = get_ledger().workflow.route(current.route).stage(current.stage).rework
+    assert rework is not None  # the route offered a rework from here
+    reason = (request.args.get("reason") or "").strip()
+    common = dict(page="reasons", piece=current, kind=REWORK, scan_piece=current.piece_id,
+                  scan_version=current.version)
+    if not reason:
+        reasons = [r for r in rework.all_reasons() if set(rework.targets_for(r)) & set(allowed)]
+        return render_screen("rework.html", step="reason", reasons=reasons, **common)
+    if len(reason) > NOTE_MAX:
+        abort(400, description=f"The reason is {len(reason)} characters long; the most is {NOTE_MAX}.")
+    targets = [t for t in rework.targets_for(reason) if t in allowed]
+    return render_screen("rework.html", step="target", reason=reason, targets=targets or allowed, **common)
 
 
 # ---------------------------------------------------------------------------- wax trees
