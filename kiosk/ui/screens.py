@@ -348,8 +348,8 @@ def _rework(current: Piece, allowed: list[str]) -> Answer:
     rework = get_ledger().workflow.route(current.route).stage(current.stage).rework
     assert rework is not None  # the route offered a rework from here
     reason = (request.args.get("reason") or "").strip()
-    common = dict(page="reasons", piece=current, kind=REWORK, scan_piece=current.piece_id,
-                  scan_version=current.version)
+    common: dict[str, Any] = dict(page="reasons", piece=current, kind=REWORK, scan_piece=current.piece_id,
+                                  scan_version=current.version)
     if not reason:
         reasons = [r for r in rework.all_reasons() if set(rework.targets_for(r)) & set(allowed)]
         return render_screen("rework.html", step="reason", reasons=reasons, **common)
