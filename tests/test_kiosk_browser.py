@@ -453,3 +453,36 @@ def test_kiosk_browser_rework_asks_the_reason_then_only_its_targets_one_screen_a
             page.get_by_role("button", name="Tap again: back to plating").click()
             expect(page.locator("#stage")).to_have_text("plating")
             expect(page.locator("#history tbody tr").first).to_contain_text("scratches")
+
+
+def test_kiosk_browser_a_photo_check_takes_the_picture_with_the_kiosk_camera(  # type: ignore[no-untyped-def]
+        tmp_path: Path, broker: Mosquitto, artifacts_dir: Path) -> None:
+    """getUserMedia with Chromium's fake camera: preview, take, the thumbnail and the check's answer."""
+    expect = playwright_api.expect
+    camera = {**CHROMIUM, "args": [*CHROMIUM["args"], "--use-fake-ui-for-media-stream",  # type: ignore[list-item]
+                                   "--use-fake-device-for-media-stream"]}
+    with playwright_api.sync_playwright() as p, served_kiosk(tmp_path, broker.port, station="casting, qc") as server:
+        with server.app.app_context():
+            ledger = get_ledger()
+            with ledger.db.transaction() as conn:
+                conn.execute("UPDATE pieces SET stage = 'qc' WHERE piece_id = 'PC-1'")
+        browser = p.chromium.launch(**camera)
+        try:
+            for page in open_kiosk(browser, server, broker, viewport=(800, 480)):
+                wedge(page, "OP-QC")
+                expect(page.locator(".badge")).to_contain_text("Qc One")
+                wedge(page, "PC-1")
+                page.get_by_role("button", name="Take photo").click()
+                expect(page.locator("#camera video")).to_be_visible()
+                page.wait_for_function("document.querySelector('#camera video').videoWidth > 0")
+                shoot(page, artifacts_dir, "camera-800x480")
+                page.get_by_role("button", name="Take the photo").click()
+                expect(page.locator('[data-thumb-for="photo"]')).to_be_visible()
+                photo_id = page.locator('[data-photo-for="photo"]').input_value()
+                assert photo_id.startswith("PH-")
+                with server.app.app_context():
+                    piece_id, mime, data = get_ledger().photo(photo_id)
+                assert (piece_id, mime) == ("PC-1", "image/jpeg") and 1000 < len(data) <= 60_000
+                expect(page.get_by_role("button", name="Take it again")).to_be_visible()
+        finally:
+            browser.close()

@@ -78,6 +78,18 @@ def _check_note(note: str) -> None:
         raise MoveRefused(f"the note is {len(note)} characters long; the most is {NOTE_MAX}: shorten it")
 
 
+PHOTO_MAX = 60_000  # bytes: the kiosk's camera sends a 640x480 JPEG, well under the 64 KiB request limit
+
+
+def photo_type(data: bytes) -> str:
+    """``image/jpeg`` or ``image/png`` by the file's own signature, else ""."""
+    if data[:3] == b"\xff\xd8\xff":
+        return "image/jpeg"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "image/png"
+    return ""
+
+
 def _out_of_scope(piece: Piece, role: str, stages: Collection[str] | None) -> str:
     """Why a kiosk serving ``stages`` may not move ``piece`` ("" if it may: a supervisor always may)."""
     if stages is None or piece.stage in stages or role == SUPERVISOR:
@@ -298,6 +310,36 @@ class Ledger:
         """Every registered badge and its operator's name."""
         with self.db.connect() as conn:
             return {row[0]: row[1] for row in conn.rows("SELECT operator_id, name FROM operators")}
+
+    # ------------------------------------------------------------------ photos
+
+    def add_photo(self, piece_id: str, data: bytes, *, check: str, operator: str, station: str) -> str:
+        """Keep a photo (JPEG or PNG, at most PHOTO_MAX bytes) for the piece's stay; return its id."""
+        piece = self.piece(piece_id)
+        self._role(operator)
+        mime = photo_type(data)
+        if not mime:
+            raise MoveRefused("the photo is not a JPEG or PNG picture")
+        if len(data) > PHOTO_MAX:
+            raise MoveRefused(f"the photo is {len(data)} bytes; the most is {PHOTO_MAX}")
+        if not check or len(check) > 64:
+            raise MoveRefused("a photo names the check it answers (1 to 64 characters)")
+        photo_id = f"PH-{uuid.uuid4().hex[:16]}"
+        with self.db.transaction() as conn:
+            conn.execute("INSERT INTO photos (photo_id, piece_id, version, stage, check_name, operator, station, "
+                         "ts, mime, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         (photo_id, piece.piece_id, piece.version, piece.stage, check, operator, station,
+                          utc_ts(), mime, data))
+        log.info("photo %s of %s at %s (%d bytes) by %s", photo_id, piece_id, piece.stage, len(data), operator)
+        return photo_id
+
+    def photo(self, photo_id: str) -> tuple[str, str, bytes]:
+        """Return ``(piece_id, mime, data)`` of a photo; raise NotFound."""
+        with self.db.connect() as conn:
+            row = conn.row("SELECT piece_id, mime, data FROM photos WHERE photo_id = ?", (photo_id,))
+        if row is None:
+            raise NotFound(f"unknown photo {photo_id}")
+        return row[0], row[1], bytes(row[2])
 
     # ------------------------------------------------------------------ blocked stages
 

@@ -48,6 +48,23 @@ class Migration:
             conn.execute(statement)
 
 
+def _photos(conn: Connection) -> None:
+    """A photo taken at the kiosk's camera, kept with the piece (its check answer is the photo id)."""
+    blob = "BYTEA" if conn.dialect == "postgresql" else "BLOB"
+    conn.execute(f"""CREATE TABLE photos (
+        photo_id TEXT PRIMARY KEY,
+        piece_id TEXT NOT NULL REFERENCES pieces (piece_id),
+        version INTEGER NOT NULL,
+        stage TEXT NOT NULL,
+        check_name TEXT NOT NULL,
+        operator TEXT NOT NULL,
+        station TEXT NOT NULL,
+        ts TEXT NOT NULL,
+        mime TEXT NOT NULL,
+        data {blob} NOT NULL)""")
+    conn.execute("CREATE INDEX photos_piece ON photos (piece_id)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "operators, trees, pieces, events, counters and meta", VERSION_1),
     # Purely additive: no existing table, row or query changes, so nothing can read it wrong
@@ -116,6 +133,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             worked_s DOUBLE PRECISION NOT NULL DEFAULT 0,
             CONSTRAINT work_sessions_pk PRIMARY KEY (piece_id, version))""",
     )),
+    Migration(6, "photos: pictures taken at the kiosk's camera for a piece's photo check", _photos),
 )
 
 # Any constant fits; this one spells "benc". The second key is the schema, so ledgers in

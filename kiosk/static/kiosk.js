@@ -193,6 +193,77 @@
     }
   }, true);
 
+  // A photo check: the kiosk's USB camera through getUserMedia, a live preview, one tap to take
+  // it. The picture (a 640x480 JPEG, shrunk under the request limit) is kept by the server and
+  // its id becomes the check's answer.
+  document.addEventListener("click", function (event) {
+    const button = event.target.closest("[data-camera]");
+    if (!button) return;
+    event.preventDefault();
+    openCamera(button);
+  });
+
+  function openCamera(button) {
+    const name = button.dataset.check;
+    const problem = document.querySelector('[data-problem-for="' + name + '"]');
+    const say = function (text) { if (problem) problem.textContent = text; };
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      say("This browser gives no camera access here (the kiosk must be opened as localhost or https).");
+      return;
+    }
+    navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false }).then(function (stream) {
+      const dialog = document.createElement("div");
+      dialog.className = "camera-dialog";
+      dialog.id = "camera";
+      dialog.innerHTML = '<video autoplay playsinline muted></video><div class="pair">' +
+        '<button type="button" class="btn big go" id="camera-take">Take the photo</button>' +
+        '<button type="button" class="btn big" id="camera-cancel">Cancel</button></div>';
+      document.body.appendChild(dialog);
+      const video = dialog.querySelector("video");
+      video.srcObject = stream;
+      const close = function () {
+        stream.getTracks().forEach(function (track) { track.stop(); });
+        dialog.remove();
+      };
+      dialog.querySelector("#camera-cancel").addEventListener("click", close);
+      dialog.querySelector("#camera-take").addEventListener("click", function () {
+        const canvas = document.createElement("canvas");
+        canvas.width = 640;
+        canvas.height = 480;
+        canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
+        close();
+        shrink(canvas, 0.8, function (blob) { upload(button, name, blob, say); });
+      });
+    }).catch(function (err) {
+      say("No camera (" + err.name + "): plug a USB (UVC) camera into the kiosk and allow it.");
+    });
+  }
+
+  function shrink(canvas, quality, done) {
+    canvas.toBlob(function (blob) {
+      if (blob && blob.size > 58000 && quality > 0.3) { shrink(canvas, quality - 0.15, done); return; }
+      done(blob);
+    }, "image/jpeg", quality);
+  }
+
+  function upload(button, name, blob, say) {
+    const token = document.querySelector('input[name="csrf_token"]');
+    fetch(button.dataset.camera, {
+      method: "POST", body: blob, credentials: "same-origin",
+      headers: { "Content-Type": "image/jpeg", "X-CSRF-Token": token ? token.value : "" },
+    }).then(function (response) {
+      return response.json().then(function (body) { return { ok: response.ok, body: body }; });
+    }).then(function (answer) {
+      if (!answer.ok) { say(answer.body.error || "The photo was not kept."); return; }
+      document.querySelector('[data-photo-for="' + name + '"]').value = answer.body.photo_id;
+      const thumb = document.querySelector('[data-thumb-for="' + name + '"]');
+      thumb.src = answer.body.url;
+      thumb.hidden = false;
+      button.textContent = "Take it again";
+      say("");
+    }).catch(function () { say("The photo could not be sent: try again."); });
+  }
+
   document.addEventListener("pointerdown", armIdle);
   document.addEventListener("keydown", armIdle);
   document.addEventListener("pointerup", function () { setTimeout(focusScan, 0); });

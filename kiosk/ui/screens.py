@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from flask import Blueprint, abort, flash, request, url_for
+from flask import Blueprint, abort, flash, jsonify, request, url_for
 from werkzeug.wrappers import Response
 
 from benchpin.outbox import MessageTooLarge, too_large_text
@@ -173,6 +173,33 @@ def _name_of(operator_id: str) -> str:
         return operator_id
 
 
+@bp.post("/pieces/<piece_id>/photos")
+@auth.login_required
+def take_photo(piece_id: str) -> tuple[Response, int]:
+    """Keep a photo the screen's camera took (the body is the JPEG); answer its id for the check."""
+    operator = auth.current_operator()
+    assert operator is not None
+    try:
+        photo_id = get_ledger().add_photo(piece_id, request.get_data(cache=False), check=request.args.get("check", ""),
+                                          operator=operator.operator_id,
+                                          station=kiosk_state().config.kiosk.id)  # type: ignore[union-attr]
+    except NotFound as exc:
+        return jsonify({"error": f"{exc}"}), 404
+    except MoveRefused as exc:
+        return jsonify({"error": f"Photo not kept: {exc}."}), 400
+    return jsonify({"photo_id": photo_id, "url": url_for("ui.photo", photo_id=photo_id)}), 201
+
+
+@bp.get("/photos/<photo_id>")
+@auth.login_required
+def photo(photo_id: str) -> Response:
+    try:
+        _, mime, data = get_ledger().photo(photo_id)
+    except NotFound:
+        abort(404, description=f"There is no photo {photo_id}.")
+    return Response(data, mimetype=mime, headers={"Cache-Control": "private, max-age=86400"})
+
+
 @bp.post("/pieces/<piece_id>/work/<action>")
 @auth.login_required
 def work(piece_id: str, action: str) -> Answer:
@@ -245,14 +272,30 @@ def move_piece(piece_id: str) -> Answer:
     return _move_piece(piece_id, to, request.form.get("version", ""), note, override=override, answers=answers)
 
 
+def _photo_checks(piece_id: str) -> set[str]:
+    """The names of the photo checks of the piece's current stage."""
+    ledger = get_ledger()
+    try:
+        current = ledger.piece(piece_id)
+    except NotFound:
+        return set()
+    route = ledger.workflow.route(current.route)
+    if current.stage not in {s.name for s in route.stages}:
+        return set()
+    return {c.name for c in route.stage(current.stage).checks if c.kind == "photo"}
+
+
 def _check_answers(piece_id: str) -> dict[str, CheckValue]:
     """Read the QC answers a form carries (``check.<name>``): pass/fail, a number, a photo reference."""
     answers: dict[str, CheckValue] = {}
+    photos = _photo_checks(piece_id)
     for key, raw in request.form.items():
         if not key.startswith("check.") or raw == "":
             continue
         name = key[len("check."):]
-        if raw in ("pass", "fail"):
+        if name in photos:
+            answers[name] = raw  # the id of the photo the camera took
+        elif raw in ("pass", "fail"):
             answers[name] = raw == "pass"
         else:
             try:
