@@ -10,17 +10,20 @@ from flask import Blueprint, Response, abort, jsonify, request
 from kiosk.state import get_ledger, kiosk_state
 from kiosk.ledger import LASER, MoveRefused, NotFound
 from kiosk.ledger.db import DatabaseUnavailable
+from kiosk.ledger.metal import WEIGHT_MAX_G
 from kiosk.ledger.model import NOTE_MAX
-from kiosk.reports import BadPeriod, period, time_csv
+from kiosk.reports import BadPeriod, loss_csv, period, time_csv
 from kiosk.throttle import client_address, failures, seconds
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("api", __name__)
 
-_MOVE_FIELDS: dict[str, type] = {"to": str, "operator": str, "note": str, "from": str, "version": int,
-                                  "override": bool, "checks": dict}
-_KIND_NAMES = {str: "a string", int: "an integer", bool: "true or false", dict: "an object"}
+_MOVE_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "to": str, "operator": str, "note": str, "from": str, "version": int, "override": bool, "checks": dict,
+    "weight_g": (int, float), "weight_manual": bool}
+_KIND_NAMES: dict[type | tuple[type, ...], str] = {str: "a string", int: "an integer", bool: "true or false",
+                                                   dict: "an object", (int, float): "a number (grams)"}
 _MAX_LENGTH = {"to": 64, "operator": 64, "from": 64, "note": NOTE_MAX}  # stage names and badges are short
 
 
@@ -85,7 +88,7 @@ def get_piece(piece_id: str) -> tuple[Response, int]:
         return _error(404, str(exc))
     job = ledger.laser_job(piece_id)
     return jsonify({**piece.to_dict(), "history": [e.to_dict() for e in history],
-                    "laser_job": job.to_dict() if job else None}), 200
+                    "laser_job": job.to_dict() if job else None, "weights": ledger.weights(piece_id)}), 200
 
 
 def _move_body() -> tuple[dict[str, Any] | None, str]:
@@ -104,6 +107,9 @@ def _move_body() -> tuple[dict[str, Any] | None, str]:
     for name, value in (body.get("checks") or {}).items():
         if not isinstance(value, (bool, int, float, str)) or len(name) > 64:
             return None, f"checks.{name[:64]}: must be true/false, a number or a photo reference"
+    weight = body.get("weight_g")
+    if weight is not None and not 0 < weight <= WEIGHT_MAX_G:
+        return None, f"weight_g: must be more than 0 and at most {WEIGHT_MAX_G:g} grams (got {weight:g})"
     if body["operator"].strip() == LASER:
         return None, "operator: must be a person's badge (the laser moves pieces by itself)"
     for key in ("to", "operator", "from", "note"):
@@ -126,7 +132,8 @@ def post_move(piece_id: str) -> tuple[Response, int]:
                                   station=state.config.kiosk.id if state.config.kiosk else "api",
                                   note=body.get("note") or "", expected_stage=body.get("from"),
                                   expected_version=body.get("version"), override=body.get("override") is True,
-                                  checks=body.get("checks"))
+                                  checks=body.get("checks"), weight_g=body.get("weight_g"),
+                                  weight_manual=body.get("weight_manual") is True)
     except NotFound as exc:
         return _error(404, str(exc))
     except MoveRefused as exc:
@@ -156,6 +163,20 @@ def get_time_report() -> tuple[Response, int] | Response:
         return Response(time_csv(rows), mimetype="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="time-{start[:10]}-{end[:10]}.csv"'})
     return jsonify({"from": start, "to": end, "rows": [r.to_dict() for r in rows]}), 200
+
+
+@bp.get("/api/metal/loss")
+def get_metal_loss() -> tuple[Response, int] | Response:
+    """Metal in, out and lost per stage, operator or metal (``by``) over a period; CSV with ``format=csv``."""
+    try:
+        start, end = period(request.args, kiosk_state().config.site.timezone)
+        rows = get_ledger().metal_loss(start, end, request.args.get("by", "stage"))
+    except (BadPeriod, MoveRefused) as exc:
+        return _error(400, str(exc))
+    if request.args.get("format") == "csv":
+        return Response(loss_csv(rows), mimetype="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="metal-loss-{start[:10]}-{end[:10]}.csv"'})
+    return jsonify({"from": start, "to": end, "by": request.args.get("by", "stage"), "rows": rows}), 200
 
 
 @bp.get("/api/trees/<tree_id>")

@@ -60,6 +60,17 @@ def time_csv(rows: Sequence[TimeRow]) -> str:
     return out.getvalue()
 
 
+def loss_csv(rows: Sequence[Mapping[str, object]]) -> str:
+    """The metal loss report as CSV: the grouping key, grams in, out and lost, fine grams lost."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    columns = ("key", "in_g", "out_g", "loss_g", "loss_fine_g", "loss_pct", "weighings", "flagged")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_cell(row[column]) for column in columns])
+    return out.getvalue()
+
+
 def _cell(value: object) -> object:
     """A text cell a spreadsheet would run as a formula (``=…``, ``+…``, ``@…``) gets a leading '."""
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):

@@ -189,3 +189,32 @@ def test_api_time_report_as_json_and_csv_over_a_period(app: Flask, client: Flask
     backwards = client.get("/api/reports/time?from=2026-12-05&to=2026-12-01", headers=AUTH)
     assert backwards.status_code == 400 and "must be after" in backwards.json["error"]
     assert client.get("/api/reports/time").status_code == 401
+
+
+def test_api_moves_carry_weights_the_piece_lists_them_and_the_loss_report_sums_them(
+        app: Flask, client: FlaskClient) -> None:
+    with app.app_context():
+        ledger = get_ledger()
+        for _ in range(4):  # PC-1 (925 silver): design → … → casting
+            ledger.advance("PC-1", operator="OP-SUP", station="setup")
+    assert client.post("/api/pieces/PC-1/moves", json={"to": "filing", "operator": "OP-ART", "weight_g": 10},
+                       headers=AUTH).status_code == 201
+    out = client.post("/api/pieces/PC-1/moves", json={"to": "decoration", "operator": "OP-ART", "weight_g": 9.75},
+                      headers=AUTH)
+    assert out.status_code == 201
+    for bad, why in ((0, "more than 0"), ("9 g", "a number (grams)"), (True, "a number (grams)")):
+        refused = client.post("/api/pieces/PC-1/moves", json={"to": "plating", "operator": "OP-ART", "weight_g": bad},
+                              headers=AUTH)
+        assert refused.status_code == 400 and why in refused.json["error"], refused.json
+    weights = client.get("/api/pieces/PC-1", headers=AUTH).json["weights"]
+    assert [(w["from"], w["to"], w["grams"]) for w in weights] == [("casting", "filing", 10), ("filing", "decoration", 9.75)]
+    assert weights[1]["loss_g"] == pytest.approx(0.25) and weights[1]["flagged"] is False
+    loss = client.get("/api/metal/loss?by=stage", headers=AUTH).json
+    assert loss["by"] == "stage"
+    assert loss["rows"] == [{"key": "filing", "stage": "filing", "in_g": 10.0, "out_g": 9.75, "loss_g": 0.25,
+                             "loss_fine_g": pytest.approx(0.231, abs=1e-3), "loss_pct": 2.5, "weighings": 1,
+                             "flagged": 0}]
+    csv = client.get("/api/metal/loss?by=metal&format=csv", headers=AUTH).get_data(as_text=True).splitlines()
+    assert csv[0] == "key,in_g,out_g,loss_g,loss_fine_g,loss_pct,weighings,flagged"
+    assert csv[1].startswith("silver_925,10.0,9.75,0.25,")
+    assert client.get("/api/metal/loss?by=colour", headers=AUTH).status_code == 400

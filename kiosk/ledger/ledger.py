@@ -40,11 +40,11 @@ import uuid
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Collection, Iterable, Mapping, Sequence
+from typing import Any, Callable, Collection, Iterable, Mapping, Sequence
 
 from benchpin.config import KioskConfig
 from benchpin.topics import utc_ts
-from kiosk.ledger import rows, sessions, worktime
+from kiosk.ledger import metal, rows, sessions, worktime
 from kiosk.ledger.checks import judge
 from kiosk.ledger.db import Connection, Database, IntegrityViolation
 from kiosk.ledger.imports import insert_pieces
@@ -311,6 +311,19 @@ class Ledger:
         with self.db.connect() as conn:
             return {row[0]: row[1] for row in conn.rows("SELECT operator_id, name FROM operators")}
 
+    # ------------------------------------------------------------------ metal
+
+    def weights(self, piece_id: str) -> list[dict[str, Any]]:
+        """The weights recorded with the piece's moves, oldest first (with each stage's loss)."""
+        piece = self.piece(piece_id)
+        with self.db.connect() as conn:
+            return metal.weights(conn, piece.piece_id)
+
+    def metal_loss(self, start: str, end: str, by: str = "stage") -> list[dict[str, Any]]:
+        """Metal in, out and lost per stage, operator or metal over the weighings in [start, end)."""
+        with self.db.connect() as conn:
+            return metal.loss_report(conn, start, end, by)
+
     # ------------------------------------------------------------------ photos
 
     def add_photo(self, piece_id: str, data: bytes, *, check: str, operator: str, station: str) -> str:
@@ -494,7 +507,8 @@ class Ledger:
     def advance(self, piece_id: str, *, operator: str, station: str, note: str = "",
                 expected_stage: str | None = None, expected_version: int | None = None,
                 override: bool = False, checks: Mapping[str, object] | None = None,
-                stages: Collection[str] | None = None) -> Event:
+                stages: Collection[str] | None = None, weight_g: float | None = None,
+                weight_manual: bool = False) -> Event:
         """Move a piece to the next stage of its route that applies to it."""
         piece = self.piece(piece_id)
         self._check_expected(piece, expected_stage, expected_version)
@@ -502,17 +516,21 @@ class Ledger:
         if following is None or piece.stage == SCRAPPED:
             raise MoveRefused(f"{piece_id} is at {piece.stage}: the end of its route")
         return self.move(piece_id, following, operator=operator, station=station, note=note,
-                         expected_version=piece.version, override=override, checks=checks, stages=stages)
+                         expected_version=piece.version, override=override, checks=checks, stages=stages,
+                         weight_g=weight_g, weight_manual=weight_manual)
 
     def move(self, piece_id: str, to: str, *, operator: str, station: str, note: str = "",
              expected_stage: str | None = None, expected_version: int | None = None,
              override: bool = False, checks: Mapping[str, object] | None = None,
-             stages: Collection[str] | None = None) -> Event:
+             stages: Collection[str] | None = None, weight_g: float | None = None,
+             weight_manual: bool = False) -> Event:
         """Move a piece to stage ``to`` (advance, rework or ``"scrapped"``); return the event.
 
         ``stages`` are those of the kiosk making the move: a piece at another stage is moved
         there only by a supervisor (the event's ``station`` and ``from`` show it). None (the
-        API, the laser): no such limit.
+        API, the laser): no such limit. ``weight_g``: the piece's weight now (see
+        :mod:`kiosk.ledger.metal`; ``weight_manual`` when typed in, not read from a scale): an
+        advance whose loss is outside the stage's ``loss_pct`` needs a note and is flagged.
         Rework and scrap need a ``note`` (the reason). An advance out of engraving needs the
         piece's laser job ``done``, or ``override`` by a supervisor with a note (the event then
         carries ``override``). Raises :class:`NotFound` for an unknown piece and
@@ -520,6 +538,7 @@ class Ledger:
         engraving rule or a concurrent move forbids.
         """
         _check_note(note)
+        grams = None if weight_g is None else metal.check_weight(weight_g)
         piece = self.piece(piece_id)
         role = self._role(operator)
         self._check_expected(piece, expected_stage, expected_version)
@@ -544,6 +563,12 @@ class Ledger:
         try:
             with self.db.transaction() as conn:
                 event, after = self._apply(conn, piece, move, operator, station, note, overridden)
+                if grams is not None:
+                    here = route.stage(piece.stage) if piece.stage in {s.name for s in route.stages} else None
+                    expected = here.loss_pct if here is not None and move.kind == ADVANCE else None
+                    weighing = metal.weigh(conn, piece, grams, expected, note, piece.stage)
+                    metal.record(conn, event.event_id, piece, move.to, weighing, manual=weight_manual,
+                                 operator=operator, ts=event.ts, reason=note)
                 rows.insert_checks(conn, event.event_id, results)
                 if results:
                     event = replace(event, checks={r.name: r.to_dict() for r in results})

@@ -134,6 +134,30 @@ MIGRATIONS: tuple[Migration, ...] = (
             CONSTRAINT work_sessions_pk PRIMARY KEY (piece_id, version))""",
     )),
     Migration(6, "photos: pictures taken at the kiosk's camera for a piece's photo check", _photos),
+    # Metal accounting: the piece's weight carried by a move (the weight out of the stage it
+    # leaves, into the one it enters). in_g is the weight the piece entered the stage it leaves
+    # with, when that was weighed: loss_g = in_g - grams; fine grams by the metal's fineness.
+    # flagged: the loss was outside the stage's loss_pct; reason says why (the move's note).
+    Migration(7, "weights: the piece's weight with a move, the loss at the stage it leaves", (
+        """CREATE TABLE weights (
+            event_id TEXT PRIMARY KEY REFERENCES events (event_id),
+            piece_id TEXT NOT NULL REFERENCES pieces (piece_id),
+            from_stage TEXT,
+            to_stage TEXT NOT NULL,
+            metal TEXT NOT NULL,
+            grams DOUBLE PRECISION NOT NULL,
+            fine_g DOUBLE PRECISION NOT NULL,
+            manual INTEGER NOT NULL DEFAULT 0,
+            in_g DOUBLE PRECISION,
+            loss_g DOUBLE PRECISION,
+            loss_fine_g DOUBLE PRECISION,
+            flagged INTEGER NOT NULL DEFAULT 0,
+            reason TEXT NOT NULL DEFAULT '',
+            operator TEXT NOT NULL,
+            ts TEXT NOT NULL)""",
+        "CREATE INDEX weights_piece ON weights (piece_id)",
+        "CREATE INDEX weights_ts ON weights (ts)",
+    )),
 )
 
 # Any constant fits; this one spells "benc". The second key is the schema, so ledgers in

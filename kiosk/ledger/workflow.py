@@ -21,6 +21,23 @@ from kiosk.ledger.model import ADVANCE, LASER, REWORK, ROLES, SCRAP, SCRAPPED, M
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 ONLY_IF_FLAGS = ("enamel",)
+WEIGH_CHOICES = ("", "in", "out", "both")
+
+
+def _loss_pct(t: Table) -> tuple[float, float] | None:
+    """``loss_pct = [min, max]``: the loss expected at a weighed stage, in % of the weight in."""
+    raw = t.value("loss_pct")
+    if raw is None:
+        return None
+    if (not isinstance(raw, list) or len(raw) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw)):
+        t.problem("loss_pct", "must be [min, max] in percent, like [0.5, 3.0]")
+        return None
+    low, high = float(raw[0]), float(raw[1])
+    if not -100.0 <= low <= high <= 100.0:
+        t.problem("loss_pct", f"must be [min, max] with min <= max, both between -100 and 100 (got {raw})")
+        return None
+    return low, high
 
 
 class WorkflowError(Exception):
@@ -69,6 +86,8 @@ class Stage:
     rework: Rework | None = None
     scrap_reasons: tuple[str, ...] = ()
     target_hours: float | None = None  # a piece here longer than this is late on the WIP board
+    weigh: str = ""  # "in", "out" or "both": the moves into / out of this stage carry the piece's weight
+    loss_pct: tuple[float, float] | None = None  # the metal loss expected here, % of the weight in
     checks: tuple[Check, ...] = ()  # what is measured or judged here before a piece moves on
 
     def applies_to(self, piece: Any) -> bool:
@@ -223,6 +242,8 @@ def _parse_route(name: str, t: Table | None) -> Route:
             for target in stage.rework.to:
                 if target not in names[:i]:
                     t.problem(f"{where}.rework.to", f"{target!r} is not a stage before {stage.name!r}")
+        if stage.loss_pct and stage.weigh != "both":
+            t.problem(f"{where}.loss_pct", "a loss needs the weight in and out: set weigh = \"both\"")
         if stage.auto and not stage.advance:
             t.problem(f"{where}.auto", "an auto stage needs `advance` roles too")
     if stages and stages[-1].advance:
@@ -257,6 +278,7 @@ def _parse_stage(t: Table) -> Stage:
                   scrap=_strings(t, "scrap", choices=ROLES), rework=rework,
                   scrap_reasons=_strings(t, "scrap_reasons"),
                   target_hours=t.number("target_hours", None, min=0.01, max=10_000.0) if t.has("target_hours") else None,
+                  weigh=t.text("weigh", "", choices=WEIGH_CHOICES), loss_pct=_loss_pct(t),
                   checks=parse_checks(t))
     if stage.scrap_reasons and not stage.scrap:
         t.problem("scrap_reasons", "given but nobody may scrap here (add `scrap` roles)")

@@ -1,0 +1,58 @@
+"""Metal accounting on SQLite and PostgreSQL: weights with moves, loss per stage, the loss report."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchpin.topics import utc_ts
+from kiosk.ledger import Ledger, MoveRefused
+from tests.kiosk_support import spec
+
+START, END = "2000-01-01T00:00:00.000Z", "2100-01-01T00:00:00.000Z"
+
+
+def at_casting(ledger: Ledger, piece_id: str, metal: str) -> None:
+    ledger.import_pieces([spec(piece_id, metal=metal)])
+    for _ in range(4):  # design → cad → mold → wax_tree → casting
+        ledger.advance(piece_id, operator="OP-SUP", station="setup")
+
+
+def test_metal_loss_at_filing_from_the_weights_in_and_out_flagged_outside_its_range(ledger: Ledger) -> None:
+    at_casting(ledger, "PC-1", "silver_925")
+    at_casting(ledger, "PC-2", "gold_18ct")
+    ledger.advance("PC-1", operator="OP-ART", station="casting", weight_g=10.0)  # into filing: 10 g
+    ledger.advance("PC-2", operator="OP-ART", station="casting", weight_g=8.0)
+    ledger.advance("PC-1", operator="OP-ART", station="filing", weight_g=9.8)  # out: 0.2 g = 2 %, expected
+    with pytest.raises(MoveRefused, match=r"PC-2 lost 0.800 g \(10.00 %\) at filing, outside the expected "
+                                          r"0.5–3 %: say why in the note"):
+        ledger.advance("PC-2", operator="OP-ART", station="filing", weight_g=7.2)
+    assert ledger.piece("PC-2").stage == "filing"  # refused: nothing recorded
+    ledger.advance("PC-2", operator="OP-ART", station="filing", weight_g=7.2, note="sprue cut off here")
+    one, two = ledger.weights("PC-1"), ledger.weights("PC-2")
+    assert [(w["from"], w["to"], w["grams"], w["loss_g"]) for w in one] == [
+        ("casting", "filing", 10.0, None), ("filing", "decoration", 9.8, pytest.approx(0.2))]
+    assert one[1]["fine_g"] == pytest.approx(9.8 * 0.925, abs=1e-4) and not one[1]["flagged"]
+    assert two[1]["flagged"] and two[1]["reason"] == "sprue cut off here"
+    assert two[1]["loss_fine_g"] == pytest.approx(0.8 * 0.75, abs=1e-4)
+    # Totals by hand: filing took 18 g in, gave 17 g out, lost 1 g (0.185 + 0.6 fine g).
+    [filing] = ledger.metal_loss(START, END, by="stage")
+    assert (filing["stage"], filing["in_g"], filing["out_g"], filing["loss_g"]) == ("filing", 18.0, 17.0, 1.0)
+    assert filing["loss_fine_g"] == pytest.approx(0.2 * 0.925 + 0.8 * 0.75, abs=1e-3)
+    assert (filing["weighings"], filing["flagged"], filing["loss_pct"]) == (2, 1, pytest.approx(5.56, abs=0.01))
+    by_metal = {r["metal"]: r for r in ledger.metal_loss(START, END, by="metal")}
+    assert by_metal["gold_18ct"]["loss_g"] == pytest.approx(0.8) and by_metal["silver_925"]["loss_g"] == pytest.approx(0.2)
+    [artisan] = ledger.metal_loss(START, END, by="operator")
+    assert artisan["operator"] == "OP-ART" and artisan["loss_g"] == pytest.approx(1.0)
+    assert ledger.metal_loss(START, "2001-01-01T00:00:00.000Z") == []
+    with pytest.raises(MoveRefused, match="by must be one of stage, operator, metal"):
+        ledger.metal_loss(START, END, by="colour")
+
+
+def test_metal_weight_must_be_a_sensible_number_of_grams(ledger: Ledger) -> None:
+    at_casting(ledger, "PC-1", "silver_925")
+    for bad in (0, -1.5, 250_000, True, "12"):
+        with pytest.raises(MoveRefused, match="weight_g must be"):
+            ledger.advance("PC-1", operator="OP-ART", station="casting", weight_g=bad)  # type: ignore[arg-type]
+    assert ledger.piece("PC-1").stage == "casting" and ledger.weights("PC-1") == []
+    ledger.advance("PC-1", operator="OP-SUP", station="casting", weight_g=12.5, weight_manual=True)
+    assert ledger.weights("PC-1")[0]["manual"] is True and ledger.weights("PC-1")[0]["ts"] <= utc_ts()
