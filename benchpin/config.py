@@ -223,6 +223,8 @@ class KioskConfig:
     scanners: tuple[DeviceRef, ...] = ()  # the only scanners whose scans this kiosk acts on; () = none
     id: str = ""  # topic- and client-id-safe; "" in the file = derived from the stations
     name: str = ""  # what the header shows; "" in the file = the stations as words
+    scale: str = ""  # "<gateway>/<scale>" whose stable weight the moves at weighed stages record
+    scale_ref: DeviceRef | None = None  # ``scale`` parsed; None when not set
 
 
 PRINTER_KINDS = ("zpl-usb", "zpl-tcp", "zpl-serial", "pdf", "png")
@@ -572,6 +574,10 @@ def _parse_kiosk(t: Table) -> KioskConfig:
     engraver_ref = parse_device_ref(engraver) if engraver else None
     if engraver and engraver_ref is None:
         t.problem("engraver", f"must be GATEWAY/ENGRAVER, e.g. 'casting-1/laser-1' (got {engraver!r})")
+    scale = t.text("scale", d.scale)
+    scale_ref = parse_device_ref(scale) if scale else None
+    if scale and scale_ref is None:
+        t.problem("scale", f"must be GATEWAY/SCALE, e.g. 'bench-1/balance-1' (got {scale!r})")
     kiosk = KioskConfig(
         station=station,
         database=t.text("database", d.database, nonempty=True),
@@ -593,6 +599,8 @@ def _parse_kiosk(t: Table) -> KioskConfig:
         scanners=_device_refs(t, "scanners", "bench-1/bench-scanner"),
         id=t.text("id", d.id),
         name=t.text("name", d.name),
+        scale=scale,
+        scale_ref=scale_ref,
     )
     if kiosk.id and not is_segment(kiosk.id):
         t.problem("id", f"must be 1 to 64 letters, digits, '-', '_' or '.' (it names the kiosk's MQTT topics; "

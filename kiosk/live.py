@@ -2,7 +2,8 @@
 
 :class:`LiveFeed` subscribes to the scan topic of each scanner in ``kiosk.scanners`` — only
 those: two kiosks sharing a gateway never act on the same scan — to ``<gw>/probe/+/temperature``
-of the gateway named by ``kiosk.gateway``, and to the job states of ``kiosk.engraver``, and fans
+of the gateway named by ``kiosk.gateway``, to the job states of ``kiosk.engraver`` and to the
+weights of ``kiosk.scale`` (the last one is kept for the moves at weighed stages), and fans
 each message out to every open screen's :class:`Listener` (one per server-sent-event stream).
 paho's thread only decodes and puts into the listeners' queues.
 
@@ -27,7 +28,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
 from benchpin.config import StationConfig
-from benchpin.contract import ContractError, EngraverStatus, JobStatus, ScanMessage, Temperature, topic_segment
+from benchpin.contract import (ContractError, EngraverStatus, JobStatus, ScaleWeight, ScanMessage, Temperature,
+                               topic_segment)
 from benchpin.mqtt import MqttSession
 from benchpin.topics import Topics
 
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 LISTENER_BACKLOG = 100  # a screen further behind than this is dropped; the browser reconnects
 BADGE_PREFIX = "OP-"  # an operator badge (kiosk.ui.barcodes); its code never goes out on a stream
 BADGE_NONCE_TTL_S = 10.0  # a screen redeems a pushed badge scan within this, or it is gone
+WEIGHT_FRESH_S = 10.0  # a stable weight older than this is not recorded: the piece may have left the pan
 _MAX_NONCES = 256  # pending badge scans kept at most (a scanner flooding badges evicts the oldest)
 
 
@@ -89,6 +92,8 @@ class LiveFeed:
         self.scanners = config.kiosk.scanners
         self.topics = Topics(config.site.id)
         self._temperatures: dict[str, dict[str, Any]] = {}  # probe id -> last reading
+        self.scale = config.kiosk.scale_ref
+        self._weight: tuple[ScaleWeight, float] | None = None  # the scale's last reading, when received
         self._jobs: dict[str, JobStatus] = {}  # laser job id -> last state seen
         self._machine: EngraverStatus | None = None  # the laser controller's last state
         self._listeners: set[Listener] = set()
@@ -97,7 +102,7 @@ class LiveFeed:
         self._owns_session = False
         if connect and session is not None:
             self.session = session
-        elif connect and (self.gateway or self.engraver or self.scanners):
+        elif connect and (self.gateway or self.engraver or self.scanners or self.scale):
             self._owns_session = True
             self.session = MqttSession(config.mqtt, client_id=f"benchpin-kiosk-live-{config.site.id}-"
                                                               f"{uuid.uuid4().hex[:8]}")
@@ -118,6 +123,8 @@ class LiveFeed:
                                    self.on_job_state)
             self.session.subscribe(self.topics.engraver_state(self.engraver.gateway, self.engraver.device),
                                    self.on_machine_state)
+        if self.scale:
+            self.session.subscribe(self.topics.scale_weight(self.scale.gateway, self.scale.device), self.on_weight)
         if self._owns_session:
             self.session.start()
 
@@ -222,6 +229,36 @@ class LiveFeed:
             self._temperatures[probe] = reading
         self.push(LiveMessage("temperature", reading))
 
+    def on_weight(self, topic: str, payload: bytes) -> None:
+        reading = _decode(topic, payload, ScaleWeight)
+        if reading is None:
+            return
+        with self._lock:
+            self._weight = (reading, self._clock())
+        self.push(LiveMessage("weight", {"grams": reading.grams, "stable": reading.stable,
+                                         "fault": reading.fault.value if reading.fault else ""}))
+
+    def stable_weight(self, max_age_s: float = WEIGHT_FRESH_S) -> float | None:
+        """The scale's weight if its last reading is stable, has no fault and is recent, else None."""
+        with self._lock:
+            last = self._weight
+        if last is None:
+            return None
+        reading, at = last
+        if not reading.stable or reading.fault or reading.grams is None or self._clock() - at > max_age_s:
+            return None
+        return reading.grams
+
+    def weight(self) -> dict[str, Any] | None:
+        """The scale's last reading as the screens show it (None before the first)."""
+        with self._lock:
+            last = self._weight
+        if last is None:
+            return None
+        reading, _ = last
+        return {"grams": reading.grams, "stable": reading.stable,
+                "fault": reading.fault.value if reading.fault else ""}
+
     def on_machine_state(self, topic: str, payload: bytes) -> None:
         status = _decode(topic, payload, EngraverStatus)
         if status is None:
@@ -254,7 +291,7 @@ def _put_nowait(listener: Listener, message: LiveMessage | None) -> bool:
         return False
 
 
-_M = TypeVar("_M", ScanMessage, Temperature, JobStatus, EngraverStatus)
+_M = TypeVar("_M", ScanMessage, Temperature, JobStatus, EngraverStatus, ScaleWeight)
 
 
 def _decode(topic: str, payload: bytes, message: type[_M]) -> _M | None:

@@ -486,3 +486,33 @@ def test_kiosk_browser_a_photo_check_takes_the_picture_with_the_kiosk_camera(  #
                 expect(page.get_by_role("button", name="Take it again")).to_be_visible()
         finally:
             browser.close()
+
+
+def test_kiosk_browser_the_advance_waits_for_a_stable_weight_from_the_bench_scale(  # type: ignore[no-untyped-def]
+        browser, tmp_path: Path, broker: Mosquitto, artifacts_dir: Path) -> None:
+    expect = playwright_api.expect
+    weight_topic = TOPICS.scale_weight("bench-1", "balance-1")
+
+    def weigh(grams: float | None, stable: bool, fault: str | None = None) -> None:
+        send(broker, weight_topic, {"ts": "2026-12-03T10:00:00.000Z", "seq": 1, "grams": grams, "stable": stable,
+                                    "fault": fault})
+
+    with served_kiosk(tmp_path, broker.port, station="casting, filing", scale="bench-1/balance-1") as server:
+        for page in open_kiosk(browser, server, broker, viewport=(800, 480)):
+            wedge(page, "OP-ART")
+            expect(page.locator(".badge")).to_contain_text("Artisan One")
+            wedge(page, "PC-1")
+            advance = page.get_by_role("button", name="Advance to filing (weighs it)")
+            expect(advance).to_be_disabled()
+            weigh(10.481, stable=False)
+            expect(page.locator("#weight")).to_have_text("10.481 g")
+            expect(page.locator("#weight-state")).to_have_text("settling…")
+            expect(advance).to_be_disabled()
+            weigh(10.5, stable=True)
+            expect(page.locator("#weight-state")).to_have_text("stable")
+            expect(advance).to_be_enabled()
+            shoot(page, artifacts_dir, "weigh-800x480")
+            advance.click()
+            expect(page.locator("#messages")).to_contain_text("PC-1: casting → filing at 10.5 g.")
+        with server.app.app_context():
+            assert get_ledger().weights("PC-1")[0]["grams"] == 10.5

@@ -56,3 +56,55 @@ def test_metal_weight_must_be_a_sensible_number_of_grams(ledger: Ledger) -> None
     assert ledger.piece("PC-1").stage == "casting" and ledger.weights("PC-1") == []
     ledger.advance("PC-1", operator="OP-SUP", station="casting", weight_g=12.5, weight_manual=True)
     assert ledger.weights("PC-1")[0]["manual"] is True and ledger.weights("PC-1")[0]["ts"] <= utc_ts()
+
+
+@pytest.fixture
+def bench(tmp_path):  # type: ignore[no-untyped-def]
+    """A casting and filing kiosk with the bench scale bench-1/balance-1."""
+    from kiosk.app import close_app, create_app
+    from kiosk.state import get_ledger
+    from tests.kiosk_ui_support import SECRET, seed, ui_config
+
+    app = create_app(ui_config(tmp_path, station="casting, filing", scale="bench-1/balance-1"),
+                     {"TESTING": True, "KIOSK_EVENTS": False, "KIOSK_LIVE": False, "SECRET_KEY": SECRET})
+    with app.app_context():
+        seed(get_ledger())
+    yield app
+    close_app(app)
+
+
+def reading(app, grams: float | None, stable: bool, fault: str | None = None) -> None:  # type: ignore[no-untyped-def]
+    """A weight message from the scale, handed to the kiosk's live feed as paho would."""
+    import json
+
+    from kiosk.ui.state import ui_state
+
+    payload = json.dumps({"ts": utc_ts(), "seq": 1, "grams": grams, "stable": stable, "fault": fault}).encode()
+    with app.test_request_context():
+        ui_state().live.on_weight("benchpin/jaipur/bench-1/scale/balance-1/weight", payload)
+
+
+def test_kiosk_records_a_stable_weight_at_a_weighed_stage_and_refuses_an_unstable_one(bench) -> None:  # type: ignore[no-untyped-def]
+    from kiosk.state import get_ledger
+    from tests.kiosk_ui_support import Kiosk
+
+    kiosk = Kiosk(bench)
+    kiosk.scan("OP-ART")
+    page = kiosk.get("/pieces/PC-1").get_data(as_text=True)
+    assert 'id="weigh"' in page and "waiting for the scale" in page and "(weighs it)" in page
+    refused = kiosk.post("/pieces/PC-1/moves", version="4")
+    assert refused.status_code == 409 and "the scale has no stable weight yet" in refused.get_data(as_text=True)
+    reading(bench, 10.512, stable=False)
+    assert "settling…" in kiosk.get("/pieces/PC-1").get_data(as_text=True)
+    assert kiosk.post("/pieces/PC-1/moves", version="4").status_code == 409
+    reading(bench, None, stable=False, fault="overload")
+    assert kiosk.post("/pieces/PC-1/moves", version="4").status_code == 409
+    reading(bench, 10.5, stable=True)
+    moved = kiosk.post("/pieces/PC-1/moves", version="4")
+    assert "PC-1: casting → filing at 10.5 g." in moved.get_data(as_text=True)
+    reading(bench, 10.32, stable=True)  # filed: 0.18 g of dust (1.7 %)
+    kiosk.post("/pieces/PC-1/moves", version="5")
+    with bench.app_context():
+        weights = get_ledger().weights("PC-1")
+    assert [(w["from"], w["grams"], w["manual"]) for w in weights] == [("casting", 10.5, False), ("filing", 10.32, False)]
+    assert weights[1]["loss_g"] == pytest.approx(0.18) and not weights[1]["flagged"]

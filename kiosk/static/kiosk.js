@@ -116,6 +116,18 @@
   }
 
   // A probe that stopped reporting must not look live: grey out a reading older than STALE_MS.
+  // The bench scale's live weight at a weighed stage: the advance waits for a stable reading.
+  function showWeight(reading) {
+    const box = document.getElementById("weigh");
+    if (!box) return;
+    const ok = reading.stable && !reading.fault && reading.grams !== null;
+    document.getElementById("weight").textContent = reading.grams === null ? "—" : reading.grams.toFixed(3) + " g";
+    document.getElementById("weight-state").textContent =
+      reading.fault ? reading.fault.replace(/_/g, " ") : (reading.stable ? "stable" : "settling…");
+    box.dataset.stable = ok ? "yes" : "no";
+    document.querySelectorAll("[data-needs-stable-weight]").forEach(function (button) { button.disabled = !ok; });
+  }
+
   function markStale() {
     document.querySelectorAll("#furnace [data-received]").forEach(function (span) {
       span.classList.toggle("stale", Date.now() - parseInt(span.dataset.received, 10) > STALE_MS);
@@ -298,6 +310,7 @@
       enqueue(function () { return scan(data.code); });
     });
     source.addEventListener("temperature", function (event) { showReading(JSON.parse(event.data)); });
+    source.addEventListener("weight", function (event) { showWeight(JSON.parse(event.data)); });
     source.addEventListener("machine", function () {
       // The engraving queue shows the laser's state (and the unlock button in an alarm).
       if (document.body.dataset.page === "engraving") enqueue(function () { return go(location.href); });

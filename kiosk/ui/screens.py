@@ -143,8 +143,11 @@ def piece(piece_id: str, error: str = "", status: int = 200, failed: list[CheckR
     laser = job_state(history[-1].event_id) if current.stage == route.engraving else None
     here = route.stage(current.stage).checks if current.stage in {s.name for s in route.stages} else ()
     work = ledger.work_session(piece_id) if current.stage in ui_state().stages else None
+    following = route.next_stage(current.stage, current)
+    weigh = following is not None and _weighed(current, following)
     return render_screen("piece.html", status=status, page="piece", piece=current, laser=laser,
                          timed=current.stage in ui_state().stages, work=work, work_text=_work_text(work),
+                         weigh=weigh, weight=ui_state().live.weight() if weigh else None,
                          history=list(reversed(history)), names=_names(ledger, history), stages=stages, error=error,
                          checks=[c for c in here if c.applies_to(current)], failed=failed or [],
                          answers=answers or {}, reworks=[o for o in options if o.kind == REWORK and o.allowed],
@@ -230,6 +233,17 @@ def _names(ledger: Ledger, history: list[Event]) -> dict[str, str]:
         except NotFound:
             names[operator_id] = operator_id
     return names
+
+
+def _weighed(current: Piece, to: str) -> bool:
+    """Whether a move of the piece to ``to`` records its weight here (a weighed stage and a scale)."""
+    if kiosk_state().config.kiosk.scale_ref is None:  # type: ignore[union-attr]
+        return False
+    route = get_ledger().workflow.route(current.route)
+    names = {s.name for s in route.stages}
+    leaving = route.stage(current.stage).weigh if current.stage in names else ""
+    entering = route.stage(to).weigh if to in names else ""
+    return leaving in ("out", "both") or entering in ("in", "both")
 
 
 def _failing(piece_id: str, answers: dict[str, CheckValue]) -> list[CheckResult]:
@@ -341,14 +355,22 @@ def _move_piece(piece_id: str, to: str, version: str, note: str, *, override: bo
             if failed:  # a failing check is never advanced past: offer rework with it as the reason
                 return piece(piece_id, error="Not moved: " + "; ".join(r.why for r in failed) + ".",
                              status=409, failed=failed, answers=answers)
+        current = ledger.piece(piece_id)
+        target = to or ledger.workflow.route(current.route).next_stage(current.stage, current) or ""
+        grams = None
+        if kinds.get(target) == ADVANCE_MOVE and _weighed(current, target):
+            grams = ui_state().live.stable_weight()
+            if grams is None:
+                return piece(piece_id, error="Not moved: the scale has no stable weight yet. Put the piece on the "
+                                             "pan and wait until it reads stable.", status=409)
         if to:
             event = ledger.move(piece_id, to, operator=operator.operator_id, station=station, note=note,
                                 expected_version=int(version), override=override, checks=answers,
-                                stages=ui_state().stages)
+                                stages=ui_state().stages, weight_g=grams)
         else:
             event = ledger.advance(piece_id, operator=operator.operator_id, station=station, note=note,
                                    expected_version=int(version), override=override, checks=answers,
-                                   stages=ui_state().stages)
+                                   stages=ui_state().stages, weight_g=grams)
     except NotFound as exc:
         abort(404, description=f"{exc}.")
     except MoveRefused as exc:
@@ -356,7 +378,9 @@ def _move_piece(piece_id: str, to: str, version: str, note: str, *, override: bo
     except MessageTooLarge as exc:
         return piece(piece_id, error=f"Not moved: {too_large_text(exc)}", status=413)
     overridden = " (override recorded)" if event.override else ""
-    flash(f"{piece_id}: {stage_label(event.from_stage or '')} → {stage_label(event.to_stage)}{overridden}.", "done")
+    weighed = f" at {grams:g} g" if grams is not None else ""
+    flash(f"{piece_id}: {stage_label(event.from_stage or '')} → {stage_label(event.to_stage)}{weighed}{overridden}.",
+          "done")
     return see(url_for("ui.piece", piece_id=piece_id))
 
 
