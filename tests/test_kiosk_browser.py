@@ -516,3 +516,26 @@ def test_kiosk_browser_the_advance_waits_for_a_stable_weight_from_the_bench_scal
             expect(page.locator("#messages")).to_contain_text("PC-1: casting → filing at 10.5 g.")
         with server.app.app_context():
             assert get_ledger().weights("PC-1")[0]["grams"] == 10.5
+
+
+def test_kiosk_browser_metal_loss_report_with_its_bars_at_800x480(  # type: ignore[no-untyped-def]
+        page, server: KioskServer, artifacts_dir: Path) -> None:
+    expect = playwright_api.expect
+    with server.app.app_context():
+        ledger = get_ledger()
+        for piece_id, grams_in, grams_out in (("PC-1", 10.0, 9.8), ("PC-2", 8.0, 7.94)):
+            ledger.advance(piece_id, operator="OP-SUP", station="casting", weight_g=grams_in)
+            ledger.advance(piece_id, operator="OP-SUP", station="filing", weight_g=grams_out)
+    page.set_viewport_size({"width": 800, "height": 480})
+    wedge(page, "OP-SUP")
+    expect(page.locator(".badge")).to_contain_text("Supervisor One")
+    page.get_by_role("link", name="Work here").click()
+    page.locator("#metal-report").click()
+    row = page.locator('#metal tr[data-key="filing"]')
+    expect(row).to_contain_text("18.000 g")
+    bar = row.locator(".bar-fill").bounding_box()
+    assert bar and bar["width"] > 20, bar  # the only stage: the longest bar
+    shoot(page, artifacts_dir, "metal-loss-800x480")
+    page.screenshot(path=str(artifacts_dir / "kiosk-metal-loss-800x480-whole.png"), full_page=True)
+    page.get_by_role("link", name="by metal").click()
+    expect(page.locator('#metal tr[data-key="silver_925"]')).to_contain_text("925 silver")

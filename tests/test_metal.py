@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from benchpin.topics import utc_ts
@@ -108,3 +110,28 @@ def test_kiosk_records_a_stable_weight_at_a_weighed_stage_and_refuses_an_unstabl
         weights = get_ledger().weights("PC-1")
     assert [(w["from"], w["grams"], w["manual"]) for w in weights] == [("casting", 10.5, False), ("filing", 10.32, False)]
     assert weights[1]["loss_g"] == pytest.approx(0.18) and not weights[1]["flagged"]
+
+
+def test_kiosk_metal_loss_screen_totals_by_stage_operator_and_metal_for_a_supervisor(bench) -> None:  # type: ignore[no-untyped-def]
+    from kiosk.state import get_ledger
+    from tests.kiosk_ui_support import Kiosk
+
+    with bench.app_context():
+        ledger = get_ledger()
+        for piece_id, grams_in, grams_out in (("PC-1", 10.0, 9.8), ("PC-2", 8.0, 7.9)):
+            ledger.advance(piece_id, operator="OP-ART", station="casting", weight_g=grams_in)
+            ledger.advance(piece_id, operator="OP-ART", station="filing", weight_g=grams_out)
+    kiosk = Kiosk(bench)
+    kiosk.scan("OP-ART")
+    assert kiosk.get("/reports/metal").status_code == 403
+    kiosk.scan("OP-SUP")
+    page = kiosk.get("/reports/metal").get_data(as_text=True)
+    assert '<tr data-key="filing" class="">' in page
+    # By hand: 0.2 g of 925 silver and 0.1 g of vermeil (gold-plated 925 silver: its base counts).
+    total = re.search(r'id="metal-total-fine">([0-9.]+) g<', page)
+    assert total and float(total.group(1)) == pytest.approx(0.2 * 0.925 + 0.1 * 0.925, abs=0.001)
+    by_metal = kiosk.get("/reports/metal?by=metal").get_data(as_text=True)
+    assert '<tr data-key="silver_925"' in by_metal and '<tr data-key="vermeil_18ct"' in by_metal
+    csv = kiosk.get("/reports/metal?by=operator&format=csv").get_data(as_text=True).splitlines()
+    assert csv[1].startswith("OP-ART,18.0,17.7,0.3,")
+    assert kiosk.get("/reports/metal?by=colour").status_code == 400

@@ -11,7 +11,8 @@ from werkzeug.wrappers import Response
 from benchpin.contract import EngraverAction, EngraverCommand, JobAction, JobDecision
 from benchpin.topics import utc_ts
 from kiosk.ledger import MoveRefused
-from kiosk.reports import BadPeriod, period, time_csv
+from kiosk.ledger.metal import BY
+from kiosk.reports import BadPeriod, loss_csv, period, time_csv
 from kiosk.state import get_bridge, get_ledger, kiosk_state
 from kiosk.ui import auth
 from kiosk.ui.pin import confirm_pin
@@ -99,6 +100,32 @@ def time_report() -> Response | tuple[str, int]:
     return render_screen("time.html", page="time", rows=rows, start=start, end=end, duration=duration_text,
                          csv_url=url_for("station.time_report", format="csv", **chosen),
                          chosen_from=request.args.get("from", ""), chosen_to=request.args.get("to", ""))
+
+
+@bp.get("/reports/metal")
+@auth.login_required
+def metal_report() -> Response | tuple[str, int]:
+    """Metal in, out and lost per stage, operator or metal with a bar per row (a supervisor's screen)."""
+    operator = auth.current_operator()
+    assert operator is not None
+    if operator.role != "supervisor":
+        abort(403, description="The metal loss report is a supervisor's screen.")
+    by = request.args.get("by", "stage")
+    try:
+        start, end = period(request.args, kiosk_state().config.site.timezone)
+        rows = get_ledger().metal_loss(start, end, by)
+    except (BadPeriod, MoveRefused) as exc:
+        abort(400, description=f"{exc}.")
+    chosen: dict[str, Any] = {key: request.args[key] for key in ("from", "to") if request.args.get(key)}
+    if request.args.get("format") == "csv":
+        return Response(loss_csv(rows), mimetype="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="metal-loss-{start[:10]}-{end[:10]}.csv"'})
+    widest = max((abs(r["loss_fine_g"]) for r in rows), default=0.0) or 1.0
+    totals = {key: round(sum(r[key] for r in rows), 3) for key in ("in_g", "out_g", "loss_g", "loss_fine_g")}
+    return render_screen("metal.html", page="metal", rows=rows, by=by, start=start, end=end, widest=widest,
+                         totals=totals, chosen_from=request.args.get("from", ""), chosen_to=request.args.get("to", ""),
+                         csv_url=url_for("station.metal_report", format="csv", by=by, **chosen),
+                         by_urls={key: url_for("station.metal_report", by=key, **chosen) for key in BY})
 
 
 def duration_text(seconds: float) -> str:
