@@ -179,6 +179,18 @@ def get_metal_loss() -> tuple[Response, int] | Response:
     return jsonify({"from": start, "to": end, "by": request.args.get("by", "stage"), "rows": rows}), 200
 
 
+@bp.get("/api/metal/refining")
+def get_refining_lots() -> tuple[Response, int]:
+    """The scrap, filings and sprues returned to refining over a period, with their totals."""
+    try:
+        start, end = period(request.args, kiosk_state().config.site.timezone)
+    except BadPeriod as exc:
+        return _error(400, str(exc))
+    lots = get_ledger().refining_lots(start, end)
+    return jsonify({"from": start, "to": end, "lots": lots, "total_g": round(sum(lot["grams"] for lot in lots), 3),
+                    "total_fine_g": round(sum(lot["fine_g"] for lot in lots), 3)}), 200
+
+
 @bp.get("/api/trees/<tree_id>")
 def get_tree(tree_id: str) -> tuple[Response, int]:
     try:

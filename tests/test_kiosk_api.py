@@ -218,3 +218,12 @@ def test_api_moves_carry_weights_the_piece_lists_them_and_the_loss_report_sums_t
     assert csv[0] == "key,in_g,out_g,loss_g,loss_fine_g,loss_pct,weighings,flagged"
     assert csv[1].startswith("silver_925,10.0,9.75,0.25,")
     assert client.get("/api/metal/loss?by=colour", headers=AUTH).status_code == 400
+
+
+def test_api_refining_lots_over_a_period_with_totals(app: Flask, client: FlaskClient) -> None:
+    with app.app_context():
+        get_ledger().add_refining_lot(metal="gold_18ct", source="scrap", grams=2.0, operator="OP-SUP", station="qc")
+    body = client.get("/api/metal/refining", headers=AUTH).json
+    assert [lot["source"] for lot in body["lots"]] == ["scrap"]
+    assert (body["total_g"], body["total_fine_g"]) == (2.0, 1.5)
+    assert client.get("/api/metal/refining?from=2020-01-01&to=2020-02-01", headers=AUTH).json["lots"] == []

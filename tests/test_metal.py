@@ -135,3 +135,39 @@ def test_kiosk_metal_loss_screen_totals_by_stage_operator_and_metal_for_a_superv
     csv = kiosk.get("/reports/metal?by=operator&format=csv").get_data(as_text=True).splitlines()
     assert csv[1].startswith("OP-ART,18.0,17.7,0.3,")
     assert kiosk.get("/reports/metal?by=colour").status_code == 400
+
+
+def test_metal_returned_to_refining_is_recorded_as_lots_with_fine_grams(ledger: Ledger) -> None:
+    ledger.import_pieces([spec("PC-1", metal="silver_925")])
+    lot = ledger.add_refining_lot(metal="gold_18ct", source="filings", grams=4.0, operator="OP-SUP",
+                                  station="casting", note="a week of filing dust")
+    assert lot["lot_id"].startswith("RL-") and lot["fine_g"] == pytest.approx(3.0)
+    ledger.add_refining_lot(metal="silver_925", source="scrap", grams=12.5, operator="OP-SUP", station="casting",
+                            pieces=["PC-1"])
+    lots = ledger.refining_lots(START, END)
+    assert [(x["metal"], x["source"], x["grams"], x["pieces"]) for x in lots] == [
+        ("gold_18ct", "filings", 4.0, []), ("silver_925", "scrap", 12.5, ["PC-1"])]
+    with pytest.raises(MoveRefused, match="unknown metal 'unobtainium'"):
+        ledger.add_refining_lot(metal="unobtainium", source="scrap", grams=1.0, operator="OP-SUP", station="x")
+    with pytest.raises(MoveRefused, match="source must be one of"):
+        ledger.add_refining_lot(metal="silver_925", source="theft", grams=1.0, operator="OP-SUP", station="x")
+    with pytest.raises(MoveRefused, match="weight_g must be more than 0"):
+        ledger.add_refining_lot(metal="silver_925", source="scrap", grams=0.0, operator="OP-SUP", station="x")
+
+
+def test_kiosk_a_supervisor_sends_metal_to_refining_from_the_loss_screen(bench) -> None:  # type: ignore[no-untyped-def]
+    from kiosk.state import get_ledger
+    from tests.kiosk_support import SUPERVISOR_PIN
+    from tests.kiosk_ui_support import Kiosk
+
+    kiosk = Kiosk(bench, pin=SUPERVISOR_PIN)
+    kiosk.scan("OP-SUP")
+    sent = kiosk.post("/reports/metal/refining", metal="silver_925", source="sprues", grams="25,5", note="tree TR-1")
+    page = sent.get_data(as_text=True)
+    assert "of silver 925 (sprues)." in page and "tree TR-1" in page
+    with bench.app_context():
+        [lot] = get_ledger().refining_lots(START, END)
+    assert lot["grams"] == 25.5 and lot["operator"] == "OP-SUP"
+    assert kiosk.post("/reports/metal/refining", metal="silver_925", source="sprues", grams="lots").status_code == 400
+    kiosk.scan("OP-ART")
+    assert kiosk.post("/reports/metal/refining", metal="silver_925", source="scrap", grams="1").status_code == 403

@@ -45,6 +45,9 @@ from typing import Any, Callable, Collection, Iterable, Mapping, Sequence
 from benchpin.config import KioskConfig
 from benchpin.topics import utc_ts
 from kiosk.ledger import metal, rows, sessions, worktime
+from kiosk.ledger.metal import add_lot as _add_lot
+from kiosk.ledger.metal import check_weight as _check_weight
+from kiosk.ledger.metal import lots as _lots
 from kiosk.ledger.checks import judge
 from kiosk.ledger.db import Connection, Database, IntegrityViolation
 from kiosk.ledger.imports import insert_pieces
@@ -323,6 +326,26 @@ class Ledger:
         """Metal in, out and lost per stage, operator or metal over the weighings in [start, end)."""
         with self.db.connect() as conn:
             return metal.loss_report(conn, start, end, by)
+
+    def add_refining_lot(self, *, metal: str, source: str, grams: float, operator: str, station: str,
+                         pieces: Sequence[str] = (), note: str = "") -> dict[str, Any]:
+        """Record scrap, filings or sprues returned to refining, with their weight; return the lot."""
+        weight = _check_weight(grams)
+        _check_note(note)
+        self._role(operator)
+        for piece_id in pieces:
+            self.piece(piece_id)  # NotFound for an unknown piece
+        with self.db.transaction() as conn:
+            lot = _add_lot(conn, f"RL-{uuid.uuid4().hex[:10]}", metal=metal, source=source,
+                                grams=weight, pieces=tuple(pieces), note=note.strip(), operator=operator,
+                                station=station, ts=utc_ts())
+        log.info("refining lot %s: %.3f g of %s (%s) by %s", lot["lot_id"], weight, lot["metal"], source, operator)
+        return lot
+
+    def refining_lots(self, start: str, end: str) -> list[dict[str, Any]]:
+        """The metal returned to refining in [start, end), oldest first."""
+        with self.db.connect() as conn:
+            return _lots(conn, start, end)
 
     # ------------------------------------------------------------------ photos
 

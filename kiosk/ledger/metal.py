@@ -19,6 +19,7 @@ from kiosk.ledger.model import MoveRefused, Piece
 
 WEIGHT_MAX_G = 100_000.0  # a bench balance weighs grams to a few kilograms; more is a typo
 BY = ("stage", "operator", "metal")
+REFINING_SOURCES = ("scrap", "filings", "sprues", "polishing", "other")
 
 
 @dataclass(frozen=True)
@@ -107,3 +108,27 @@ def loss_report(conn: Connection, start: str, end: str, by: str) -> list[dict[st
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
+
+
+def add_lot(conn: Connection, lot_id: str, *, metal: str, source: str, grams: float, pieces: tuple[str, ...],
+            note: str, operator: str, station: str, ts: str) -> dict[str, Any]:
+    """Record metal returned to refining; refuse an unknown metal or source."""
+    if metal not in METALS:
+        raise MoveRefused(f"unknown metal {metal!r} (one of {', '.join(METALS)})")
+    if source not in REFINING_SOURCES:
+        raise MoveRefused(f"source must be one of {', '.join(REFINING_SOURCES)} (got {source!r})")
+    lot = {"lot_id": lot_id, "metal": metal, "source": source, "grams": grams, "fine_g": round(grams * fineness(metal), 4),
+           "pieces": list(pieces), "note": note, "operator": operator, "station": station, "ts": ts}
+    conn.execute("INSERT INTO refining_lots (lot_id, metal, source, grams, fine_g, pieces, note, operator, station, ts) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 (lot_id, metal, source, grams, lot["fine_g"], ",".join(pieces), note, operator, station, ts))
+    return lot
+
+
+def lots(conn: Connection, start: str, end: str) -> list[dict[str, Any]]:
+    """The refining lots recorded in [start, end), oldest first."""
+    found = conn.rows("SELECT lot_id, metal, source, grams, fine_g, pieces, note, operator, station, ts "
+                      "FROM refining_lots WHERE ts >= ? AND ts < ? ORDER BY ts", (start, end))
+    return [{"lot_id": r[0], "metal": r[1], "source": r[2], "grams": r[3], "fine_g": r[4],
+             "pieces": [p for p in r[5].split(",") if p], "note": r[6], "operator": r[7], "station": r[8],
+             "ts": r[9]} for r in found]

@@ -158,6 +158,21 @@ MIGRATIONS: tuple[Migration, ...] = (
         "CREATE INDEX weights_piece ON weights (piece_id)",
         "CREATE INDEX weights_ts ON weights (ts)",
     )),
+    # Metal sent back to refining (scrap, filings, sprues, polishing dust), weighed at the bench.
+    Migration(8, "refining_lots: scrap and filings returned to refining, with their weights", (
+        """CREATE TABLE refining_lots (
+            lot_id TEXT PRIMARY KEY,
+            metal TEXT NOT NULL,
+            source TEXT NOT NULL,
+            grams DOUBLE PRECISION NOT NULL,
+            fine_g DOUBLE PRECISION NOT NULL,
+            pieces TEXT NOT NULL DEFAULT '',
+            note TEXT NOT NULL DEFAULT '',
+            operator TEXT NOT NULL REFERENCES operators (operator_id),
+            station TEXT NOT NULL,
+            ts TEXT NOT NULL)""",
+        "CREATE INDEX refining_lots_ts ON refining_lots (ts)",
+    )),
 )
 
 # Any constant fits; this one spells "benc". The second key is the schema, so ledgers in

@@ -11,7 +11,8 @@ from werkzeug.wrappers import Response
 from benchpin.contract import EngraverAction, EngraverCommand, JobAction, JobDecision
 from benchpin.topics import utc_ts
 from kiosk.ledger import MoveRefused
-from kiosk.ledger.metal import BY
+from benchpin.contract import METALS
+from kiosk.ledger.metal import BY, REFINING_SOURCES
 from kiosk.reports import BadPeriod, loss_csv, period, time_csv
 from kiosk.state import get_bridge, get_ledger, kiosk_state
 from kiosk.ui import auth
@@ -122,10 +123,37 @@ def metal_report() -> Response | tuple[str, int]:
                         headers={"Content-Disposition": f'attachment; filename="metal-loss-{start[:10]}-{end[:10]}.csv"'})
     widest = max((abs(r["loss_fine_g"]) for r in rows), default=0.0) or 1.0
     totals = {key: round(sum(r[key] for r in rows), 3) for key in ("in_g", "out_g", "loss_g", "loss_fine_g")}
+    lots = get_ledger().refining_lots(start, end)
     return render_screen("metal.html", page="metal", rows=rows, by=by, start=start, end=end, widest=widest,
+                         lots=lots, lots_fine_g=round(sum(lot["fine_g"] for lot in lots), 3), metals=METALS,
+                         sources=REFINING_SOURCES,
                          totals=totals, chosen_from=request.args.get("from", ""), chosen_to=request.args.get("to", ""),
                          csv_url=url_for("station.metal_report", format="csv", by=by, **chosen),
                          by_urls={key: url_for("station.metal_report", by=key, **chosen) for key in BY})
+
+
+@bp.post("/reports/metal/refining")
+@auth.login_required
+def add_refining_lot() -> Response | tuple[str, int]:
+    """Record metal returned to refining (a supervisor): metal, source, grams and a note."""
+    operator = auth.current_operator()
+    assert operator is not None
+    if operator.role != "supervisor":
+        abort(403, description="Only a supervisor records metal returned to refining.")
+    try:
+        grams = float((request.form.get("grams") or "").replace(",", "."))
+    except ValueError:
+        abort(400, description="How many grams? The weight must be a number, like 12.35.")
+    try:
+        lot = get_ledger().add_refining_lot(metal=request.form.get("metal", ""), source=request.form.get("source", ""),
+                                            grams=grams, operator=operator.operator_id,
+                                            station=kiosk_state().config.kiosk.id,  # type: ignore[union-attr]
+                                            note=(request.form.get("note") or "").strip())
+    except MoveRefused as exc:
+        abort(409, description=f"Not recorded: {exc}.")
+    flash(f"Refining lot {lot['lot_id']}: {lot['grams']:g} g of {lot['metal'].replace('_', ' ')} ({lot['source']}).",
+          "done")
+    return see(url_for("station.metal_report"))
 
 
 def duration_text(seconds: float) -> str:
