@@ -456,19 +456,19 @@ def test_kiosk_browser_rework_asks_the_reason_then_only_its_targets_one_screen_a
 
 
 def test_kiosk_browser_a_photo_check_takes_the_picture_with_the_kiosk_camera(  # type: ignore[no-untyped-def]
-        tmp_path: Path, broker: Mosquitto, artifacts_dir: Path) -> None:
+        browser, tmp_path: Path, broker: Mosquitto, artifacts_dir: Path) -> None:
     """getUserMedia with Chromium's fake camera: preview, take, the thumbnail and the check's answer."""
     expect = playwright_api.expect
     camera = {**CHROMIUM, "args": [*CHROMIUM["args"], "--use-fake-ui-for-media-stream",  # type: ignore[list-item]
                                    "--use-fake-device-for-media-stream"]}
-    with playwright_api.sync_playwright() as p, served_kiosk(tmp_path, broker.port, station="casting, qc") as server:
+    with served_kiosk(tmp_path, broker.port, station="casting, qc") as server:
         with server.app.app_context():
             ledger = get_ledger()
             with ledger.db.transaction() as conn:
                 conn.execute("UPDATE pieces SET stage = 'qc' WHERE piece_id = 'PC-1'")
-        browser = p.chromium.launch(**camera)
+        with_camera = browser.browser_type.launch(**camera)  # a second Chromium, with a fake camera
         try:
-            for page in open_kiosk(browser, server, broker, viewport=(800, 480)):
+            for page in open_kiosk(with_camera, server, broker, viewport=(800, 480)):
                 wedge(page, "OP-QC")
                 expect(page.locator(".badge")).to_contain_text("Qc One")
                 wedge(page, "PC-1")
@@ -485,7 +485,7 @@ def test_kiosk_browser_a_photo_check_takes_the_picture_with_the_kiosk_camera(  #
                 assert (piece_id, mime) == ("PC-1", "image/jpeg") and 1000 < len(data) <= 60_000
                 expect(page.get_by_role("button", name="Take it again")).to_be_visible()
         finally:
-            browser.close()
+            with_camera.close()
 
 
 def test_kiosk_browser_the_advance_waits_for_a_stable_weight_from_the_bench_scale(  # type: ignore[no-untyped-def]

@@ -171,3 +171,46 @@ def test_kiosk_a_supervisor_sends_metal_to_refining_from_the_loss_screen(bench) 
     assert kiosk.post("/reports/metal/refining", metal="silver_925", source="sprues", grams="lots").status_code == 400
     kiosk.scan("OP-ART")
     assert kiosk.post("/reports/metal/refining", metal="silver_925", source="scrap", grams="1").status_code == 403
+
+
+def test_metal_a_tree_s_casting_yield_from_metal_issued_pieces_sprues_and_scrap(ledger: Ledger) -> None:
+    ledger.import_pieces([spec(f"PC-T{i}", metal="silver_925", tree_id="TR-1") for i in range(2)])
+    for stage in ("cad", "mold", "wax_tree", "casting"):  # the tree moves as one
+        ledger.move_tree("TR-1", stage, operator="OP-SUP", station="setup")
+    assert ledger.casting("TR-1")["yield_pct"] is None  # nothing weighed yet
+    ledger.weigh_tree("TR-1", "wax", 3.0, operator="OP-ART")
+    ledger.weigh_tree("TR-1", "issued", 50.0, operator="OP-ART")
+    ledger.advance("PC-T0", operator="OP-ART", station="casting", weight_g=10.0)
+    ledger.advance("PC-T1", operator="OP-ART", station="casting", weight_g=12.0)
+    ledger.weigh_tree("TR-1", "sprues", 24.0, operator="OP-ART")
+    ledger.weigh_tree("TR-1", "sprues", 25.0, operator="OP-ART")  # weighed again: the last one counts
+    ledger.weigh_tree("TR-1", "scrap", 1.5, operator="OP-ART", manual=True)
+    cast = ledger.casting("TR-1")
+    # By hand: 50 g issued; 22 g of pieces + 25 g sprues + 1.5 g scrap back: 1.5 g lost, 44 % yield.
+    assert (cast["wax_g"], cast["issued_g"], cast["pieces_g"], cast["pieces_weighed"]) == (3.0, 50.0, 22.0, 2)
+    assert (cast["sprues_g"], cast["scrap_g"], cast["loss_g"], cast["yield_pct"]) == (25.0, 1.5, 1.5, 44.0)
+    with pytest.raises(MoveRefused, match="a tree weight is one of wax, issued, sprues, scrap"):
+        ledger.weigh_tree("TR-1", "gold dust", 1.0, operator="OP-ART")
+
+
+def test_kiosk_tree_weights_from_the_scale_or_typed_by_a_supervisor(bench) -> None:  # type: ignore[no-untyped-def]
+    from kiosk.state import get_ledger
+    from tests.kiosk_support import SUPERVISOR_PIN
+    from tests.kiosk_ui_support import Kiosk
+
+    kiosk = Kiosk(bench)
+    kiosk.scan("OP-ART")
+    page = kiosk.get("/trees/TR-1").get_data(as_text=True)
+    assert 'id="casting"' in page and "Weigh on the scale" in page and "or type grams" not in page
+    refused = kiosk.post("/trees/TR-1/weights", kind="issued", from_scale="1")
+    assert refused.status_code == 409 and "no stable weight yet" in refused.get_data(as_text=True)
+    reading(bench, 50.25, stable=True)
+    assert "TR-1: issued 50.25 g." in kiosk.post("/trees/TR-1/weights", kind="issued", from_scale="1").get_data(as_text=True)
+    typed = kiosk.post("/trees/TR-1/weights", kind="sprues", grams="20")
+    assert typed.status_code == 409 and "only a supervisor may type a weight in" in typed.get_data(as_text=True)
+    kiosk.scan("OP-SUP")
+    kiosk.pin = SUPERVISOR_PIN
+    assert "(typed in)" in kiosk.post("/trees/TR-1/weights", kind="sprues", grams="20,5").get_data(as_text=True)
+    with bench.app_context():
+        cast = get_ledger().casting("TR-1")
+    assert (cast["issued_g"], cast["sprues_g"]) == (50.25, 20.5)

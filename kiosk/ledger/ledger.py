@@ -342,6 +342,21 @@ class Ledger:
         log.info("refining lot %s: %.3f g of %s (%s) by %s", lot["lot_id"], weight, lot["metal"], source, operator)
         return lot
 
+    def weigh_tree(self, tree_id: str, kind: str, grams: float, *, operator: str, manual: bool = False) -> None:
+        """Record a tree's wax, the metal issued for its pour, or the sprues or scrap back from it."""
+        weight = _check_weight(grams)
+        self._role(operator)
+        self.tree(tree_id)  # NotFound for an unknown tree
+        with self.db.transaction() as conn:
+            metal.set_tree_weight(conn, tree_id, kind, weight, manual=manual, operator=operator, ts=utc_ts())
+        log.info("tree %s: %s %.3f g by %s", tree_id, kind, weight, operator)
+
+    def casting(self, tree_id: str) -> dict[str, Any]:
+        """The tree's casting yield (see :func:`kiosk.ledger.metal.casting`)."""
+        self.tree(tree_id)
+        with self.db.connect() as conn:
+            return metal.casting(conn, tree_id)
+
     def refining_lots(self, start: str, end: str) -> list[dict[str, Any]]:
         """The metal returned to refining in [start, end), oldest first."""
         with self.db.connect() as conn:

@@ -20,6 +20,7 @@ from kiosk.ledger.model import MoveRefused, Piece
 WEIGHT_MAX_G = 100_000.0  # a bench balance weighs grams to a few kilograms; more is a typo
 BY = ("stage", "operator", "metal")
 REFINING_SOURCES = ("scrap", "filings", "sprues", "polishing", "other")
+TREE_WEIGHTS = ("wax", "issued", "sprues", "scrap")  # what a tree's casting records
 
 
 @dataclass(frozen=True)
@@ -132,3 +133,29 @@ def lots(conn: Connection, start: str, end: str) -> list[dict[str, Any]]:
     return [{"lot_id": r[0], "metal": r[1], "source": r[2], "grams": r[3], "fine_g": r[4],
              "pieces": [p for p in r[5].split(",") if p], "note": r[6], "operator": r[7], "station": r[8],
              "ts": r[9]} for r in found]
+
+
+def set_tree_weight(conn: Connection, tree_id: str, kind: str, grams: float, *, manual: bool, operator: str,
+                    ts: str) -> None:
+    """Record (or correct: the last one counts) one of a tree's casting weights."""
+    if kind not in TREE_WEIGHTS:
+        raise MoveRefused(f"a tree weight is one of {', '.join(TREE_WEIGHTS)} (got {kind!r})")
+    conn.execute("INSERT INTO tree_weights (tree_id, kind, grams, manual, operator, ts) VALUES (?, ?, ?, ?, ?, ?) "
+                 "ON CONFLICT (tree_id, kind) DO UPDATE SET grams = excluded.grams, manual = excluded.manual, "
+                 "operator = excluded.operator, ts = excluded.ts",
+                 (tree_id, kind, grams, int(manual), operator, ts))
+
+
+def casting(conn: Connection, tree_id: str) -> dict[str, Any]:
+    """A tree's casting yield: metal issued, what came back (pieces, sprues, scrap) and the loss."""
+    found = {r[0]: float(r[1]) for r in conn.rows("SELECT kind, grams FROM tree_weights WHERE tree_id = ?",
+                                                     (tree_id,))}
+    pieces = conn.rows("SELECT w.grams FROM weights w JOIN pieces p ON p.piece_id = w.piece_id "
+                       "WHERE p.tree_id = ? AND w.from_stage = 'casting'", (tree_id,))
+    pieces_g = sum(float(r[0]) for r in pieces) if pieces else None
+    issued = found.get("issued")
+    back = None if pieces_g is None else pieces_g + found.get("sprues", 0.0) + found.get("scrap", 0.0)
+    return {"wax_g": found.get("wax"), "issued_g": issued, "pieces_g": _round(pieces_g),
+            "pieces_weighed": len(pieces), "sprues_g": found.get("sprues"), "scrap_g": found.get("scrap"),
+            "yield_pct": round(pieces_g / issued * 100.0, 2) if issued and pieces_g is not None else None,
+            "loss_g": _round(issued - back) if issued is not None and back is not None else None}

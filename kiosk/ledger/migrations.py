@@ -173,6 +173,18 @@ MIGRATIONS: tuple[Migration, ...] = (
             ts TEXT NOT NULL)""",
         "CREATE INDEX refining_lots_ts ON refining_lots (ts)",
     )),
+    # A wax tree's casting weights: the wax, the metal issued for the pour, and the sprues and
+    # scrap that come back (the pieces' own weights come with their moves out of casting).
+    Migration(9, "tree_weights: a wax tree's wax, metal issued, sprues and scrap: its casting yield", (
+        """CREATE TABLE tree_weights (
+            tree_id TEXT NOT NULL REFERENCES trees (tree_id),
+            kind TEXT NOT NULL,
+            grams DOUBLE PRECISION NOT NULL,
+            manual INTEGER NOT NULL DEFAULT 0,
+            operator TEXT NOT NULL,
+            ts TEXT NOT NULL,
+            CONSTRAINT tree_weights_pk PRIMARY KEY (tree_id, kind))""",
+    )),
 )
 
 # Any constant fits; this one spells "benc". The second key is the schema, so ledgers in

@@ -14,6 +14,7 @@ from kiosk.ledger import ADVANCE as ADVANCE_MOVE
 from kiosk.ledger import (LASER, REWORK, SCRAP, SCRAPPED, Event, Ledger, MoveOption, MoveRefused, NotFound, Piece,
                           WorkSession)
 from kiosk.ledger.checks import CheckResult, CheckValue, judge
+from kiosk.ledger.metal import TREE_WEIGHTS
 from kiosk.ledger.model import NOTE_MAX, PAUSED, WORK_ACTIONS, WORK_DONE
 from kiosk.throttle import client_address, failures, seconds
 from kiosk.ui import auth
@@ -438,7 +439,39 @@ def tree(tree_id: str, error: str = "", status: int = 200) -> Answer:
     live = [p for p in found.pieces if p.stage != SCRAPPED]
     return render_screen("tree.html", status=status, page="tree", tree=found, error=error,
                          live_count=len(live), following=_tree_next_stage(tree_id),
-                         stages=sorted({p.stage for p in live}), scan_tree=tree_id)
+                         stages=sorted({p.stage for p in live}), scan_tree=tree_id,
+                         casting=get_ledger().casting(tree_id), tree_weights=TREE_WEIGHTS,
+                         scale=kiosk_state().config.kiosk.scale_ref is not None)  # type: ignore[union-attr]
+
+
+@bp.post("/trees/<tree_id>/weights")
+@auth.login_required
+def weigh_tree(tree_id: str) -> Answer:
+    """Record a tree's wax, metal issued, sprues or scrap: from the scale, or typed by a supervisor."""
+    operator = auth.current_operator()
+    assert operator is not None
+    kind = request.form.get("kind", "")
+    typed = "" if request.form.get("from_scale") else (request.form.get("grams") or "").strip()
+    try:
+        if typed:
+            if operator.role != "supervisor":
+                raise MoveRefused("only a supervisor may type a weight in (it is marked manual); use the scale")
+            try:
+                grams = float(typed.replace(",", "."))
+            except ValueError:
+                raise MoveRefused(f"{typed[:20]!r} is not a number of grams") from None
+        else:
+            stable = ui_state().live.stable_weight()
+            if stable is None:
+                raise MoveRefused("the scale has no stable weight yet: wait until it reads stable")
+            grams = stable
+        get_ledger().weigh_tree(tree_id, kind, grams, operator=operator.operator_id, manual=bool(typed))
+    except NotFound:
+        abort(404, description=f"Unknown wax tree {tree_id}.")
+    except MoveRefused as exc:
+        return tree(tree_id, error=f"Not recorded: {exc}.", status=409)
+    flash(f"{tree_id}: {kind} {grams:g} g{' (typed in)' if typed else ''}.", "done")
+    return see(url_for("ui.tree", tree_id=tree_id))
 
 
 def _tree_next_stage(tree_id: str) -> str | None:
