@@ -214,3 +214,28 @@ def test_kiosk_tree_weights_from_the_scale_or_typed_by_a_supervisor(bench) -> No
     with bench.app_context():
         cast = get_ledger().casting("TR-1")
     assert (cast["issued_g"], cast["sprues_g"]) == (50.25, 20.5)
+
+
+def test_kiosk_a_typed_weight_needs_a_supervisor_and_the_pin_and_is_marked_manual(bench) -> None:  # type: ignore[no-untyped-def]
+    from kiosk.state import get_ledger
+    from tests.kiosk_support import SUPERVISOR_PIN
+    from tests.kiosk_ui_support import Kiosk
+
+    kiosk = Kiosk(bench)
+    kiosk.scan("OP-ART")
+    assert "or type grams" not in kiosk.get("/pieces/PC-1").get_data(as_text=True)
+    refused = kiosk.post("/pieces/PC-1/moves", version="4", manual_weight="10.4")
+    assert refused.status_code == 409 and "only a supervisor may type a weight in" in refused.get_data(as_text=True)
+    kiosk.scan("OP-SUP")
+    assert "or type grams" in kiosk.get("/pieces/PC-1").get_data(as_text=True)
+    asked = kiosk.post("/pieces/PC-1/moves", version="4", manual_weight="10.4")
+    assert "Typed weight 10.4 g for PC-1" in asked.get_data(as_text=True)  # the PIN pad, nothing moved yet
+    with bench.app_context():
+        assert get_ledger().piece("PC-1").stage == "casting"
+    kiosk.pin = SUPERVISOR_PIN
+    moved = kiosk.post("/pieces/PC-1/moves", version="4", manual_weight="10,4")
+    assert "PC-1: casting → filing at 10.4 g (typed in)." in moved.get_data(as_text=True)
+    with bench.app_context():
+        [weight] = get_ledger().weights("PC-1")
+    assert weight["grams"] == 10.4 and weight["manual"] is True and weight["operator"] == "OP-SUP"
+    assert '<span class="weighed">10.400 g typed</span>' in moved.get_data(as_text=True)  # in the history

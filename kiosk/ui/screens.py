@@ -149,6 +149,7 @@ def piece(piece_id: str, error: str = "", status: int = 200, failed: list[CheckR
     return render_screen("piece.html", status=status, page="piece", piece=current, laser=laser,
                          timed=current.stage in ui_state().stages, work=work, work_text=_work_text(work),
                          weigh=weigh, weight=ui_state().live.weight() if weigh else None,
+                         weighed={w["event_id"]: w for w in ledger.weights(piece_id)},
                          history=list(reversed(history)), names=_names(ledger, history), stages=stages, error=error,
                          checks=[c for c in here if c.applies_to(current)], failed=failed or [],
                          answers=answers or {}, reworks=[o for o in options if o.kind == REWORK and o.allowed],
@@ -279,6 +280,20 @@ def move_piece(piece_id: str) -> Answer:
     if len(note) > NOTE_MAX:  # checked before the PIN is asked: nobody types a PIN for a refusal
         return piece(piece_id, error=f"Not moved: the note is {len(note)} characters long; the most is "
                                      f"{NOTE_MAX}. Shorten it and try again.", status=400)
+    typed = (request.form.get("manual_weight") or "").strip()
+    if typed:
+        operator = auth.current_operator()
+        assert operator is not None
+        if operator.role != "supervisor":
+            return piece(piece_id, error="Not moved: only a supervisor may type a weight in; use the scale.", status=409)
+        try:
+            manual = float(typed.replace(",", "."))
+        except ValueError:
+            return piece(piece_id, error=f"Not moved: {typed[:20]!r} is not a number of grams.", status=400)
+        if (ask := confirm_pin(f"Typed weight {manual:g} g for {piece_id}", cancel=url_for("ui.piece", piece_id=piece_id),
+                               scan_piece=piece_id)) is not None:
+            return ask
+        return _move_piece(piece_id, to, request.form.get("version", ""), note, answers=answers, manual_g=manual)
     if to == SCRAPPED or override:
         what = (f"Scrap {piece_id}" + (f": {note}" if note else "") if to == SCRAPPED
                 else f"Override: {piece_id} to {stage_label(to) if to else 'its next stage'}")
@@ -341,7 +356,7 @@ def override(piece_id: str) -> Answer:
 
 
 def _move_piece(piece_id: str, to: str, version: str, note: str, *, override: bool = False,
-                answers: dict[str, CheckValue] | None = None) -> Answer:
+                answers: dict[str, CheckValue] | None = None, manual_g: float | None = None) -> Answer:
     """Advance (``to`` empty) or move a piece; a refusal shows the piece with why (409)."""
     operator = auth.current_operator()
     assert operator is not None
@@ -358,8 +373,8 @@ def _move_piece(piece_id: str, to: str, version: str, note: str, *, override: bo
                              status=409, failed=failed, answers=answers)
         current = ledger.piece(piece_id)
         target = to or ledger.workflow.route(current.route).next_stage(current.stage, current) or ""
-        grams = None
-        if kinds.get(target) == ADVANCE_MOVE and _weighed(current, target):
+        grams = manual_g
+        if grams is None and kinds.get(target) == ADVANCE_MOVE and _weighed(current, target):
             grams = ui_state().live.stable_weight()
             if grams is None:
                 return piece(piece_id, error="Not moved: the scale has no stable weight yet. Put the piece on the "
@@ -367,11 +382,11 @@ def _move_piece(piece_id: str, to: str, version: str, note: str, *, override: bo
         if to:
             event = ledger.move(piece_id, to, operator=operator.operator_id, station=station, note=note,
                                 expected_version=int(version), override=override, checks=answers,
-                                stages=ui_state().stages, weight_g=grams)
+                                stages=ui_state().stages, weight_g=grams, weight_manual=manual_g is not None)
         else:
             event = ledger.advance(piece_id, operator=operator.operator_id, station=station, note=note,
                                    expected_version=int(version), override=override, checks=answers,
-                                   stages=ui_state().stages, weight_g=grams)
+                                   stages=ui_state().stages, weight_g=grams, weight_manual=manual_g is not None)
     except NotFound as exc:
         abort(404, description=f"{exc}.")
     except MoveRefused as exc:
@@ -379,7 +394,7 @@ def _move_piece(piece_id: str, to: str, version: str, note: str, *, override: bo
     except MessageTooLarge as exc:
         return piece(piece_id, error=f"Not moved: {too_large_text(exc)}", status=413)
     overridden = " (override recorded)" if event.override else ""
-    weighed = f" at {grams:g} g" if grams is not None else ""
+    weighed = f" at {grams:g} g{' (typed in)' if manual_g is not None else ''}" if grams is not None else ""
     flash(f"{piece_id}: {stage_label(event.from_stage or '')} → {stage_label(event.to_stage)}{weighed}{overridden}.",
           "done")
     return see(url_for("ui.piece", piece_id=piece_id))
