@@ -46,7 +46,7 @@ LASER = "laser-1"
 BALANCE = "bench-balance"
 DOOR_PIN = 17
 CONTROL = "control"
-STATIONS = "casting,plating,inspection,engraving,qc"
+STATIONS = "casting,filing,plating,inspection,engraving,qc"  # filing: weighed in and out on the balance
 
 
 class Demo:
@@ -89,6 +89,7 @@ class Demo:
                 "api_token_file": str(self.workdir / "api-token"),
                 "engraver": f"{GATEWAY}/{LASER}", "gateway": GATEWAY,
                 "scanners": [f"{GATEWAY}/{SCANNER}"],
+                "scale": f"{GATEWAY}/{BALANCE}",
             },
         }
 

@@ -245,8 +245,9 @@ class LiveFeed:
         if last is None:
             return None
         reading, at = last
-        if not reading.stable or reading.fault or reading.grams is None or self._clock() - at > max_age_s:
-            return None
+        if (not reading.stable or reading.fault or reading.grams is None or reading.grams <= 0
+                or self._clock() - at > max_age_s):
+            return None  # nothing on the pan is no weight either
         return reading.grams
 
     def weight(self) -> dict[str, Any] | None:

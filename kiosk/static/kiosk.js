@@ -120,7 +120,7 @@
   function showWeight(reading) {
     const box = document.getElementById("weigh");
     if (!box) return;
-    const ok = reading.stable && !reading.fault && reading.grams !== null;
+    const ok = reading.stable && !reading.fault && reading.grams !== null && reading.grams > 0;
     document.getElementById("weight").textContent = reading.grams === null ? "—" : reading.grams.toFixed(3) + " g";
     document.getElementById("weight-state").textContent =
       reading.fault ? reading.fault.replace(/_/g, " ") : (reading.stable ? "stable" : "settling…");
