@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 LISTENER_BACKLOG = 100  # a screen further behind than this is dropped; the browser reconnects
 BADGE_PREFIX = "OP-"  # an operator badge (kiosk.ui.barcodes); its code never goes out on a stream
 BADGE_NONCE_TTL_S = 10.0  # a screen redeems a pushed badge scan within this, or it is gone
-WEIGHT_FRESH_S = 10.0  # a stable weight older than this is not recorded: the piece may have left the pan
 _MAX_NONCES = 256  # pending badge scans kept at most (a scanner flooding badges evicts the oldest)
 
 
@@ -238,15 +237,18 @@ class LiveFeed:
         self.push(LiveMessage("weight", {"grams": reading.grams, "stable": reading.stable,
                                          "fault": reading.fault.value if reading.fault else ""}))
 
-    def stable_weight(self, max_age_s: float = WEIGHT_FRESH_S) -> float | None:
-        """The scale's weight if its last reading is stable, has no fault and is recent, else None."""
+    def stable_weight(self) -> float | None:
+        """The scale's weight if its last reading is stable with no fault and something on the pan, else None.
+
+        The gateway publishes a stable weight once (again only when it changes) and every change
+        to unstable or a fault at once, so the last reading is what the pan holds now.
+        """
         with self._lock:
             last = self._weight
         if last is None:
             return None
-        reading, at = last
-        if (not reading.stable or reading.fault or reading.grams is None or reading.grams <= 0
-                or self._clock() - at > max_age_s):
+        reading, _ = last
+        if not reading.stable or reading.fault or reading.grams is None or reading.grams <= 0:
             return None  # nothing on the pan is no weight either
         return reading.grams
 
