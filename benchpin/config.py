@@ -15,12 +15,12 @@ from __future__ import annotations
 import os
 import tomllib
 import zoneinfo
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from benchpin.contract import is_segment
+from benchpin.contract import METALS, is_segment
 from benchpin.tables import Table
 from firmware_bridge.barcodes import CHECK_DIGIT_SCHEMES, BarcodeRules
 from firmware_bridge.hid import LAYOUTS
@@ -224,6 +224,7 @@ class KioskConfig:
     id: str = ""  # topic- and client-id-safe; "" in the file = derived from the stations
     name: str = ""  # what the header shows; "" in the file = the stations as words
     scale: str = ""  # "<gateway>/<scale>" whose stable weight the moves at weighed stages record
+    furnace: str = "furnace-1"  # the probe of ``gateway`` whose pour window a tree scanned at casting sets
     scale_ref: DeviceRef | None = None  # ``scale`` parsed; None when not set
 
 
@@ -266,6 +267,25 @@ class StationConfig:
     barcodes: BarcodeRules = field(default_factory=BarcodeRules)
     source: str = ""
     labels: LabelsConfig = field(default_factory=LabelsConfig)
+    metals: Mapping[str, MetalSettings] = field(default_factory=lambda: dict(DEFAULT_METALS))
+
+
+@dataclass(frozen=True)
+class MetalSettings:
+    """One metal of the site's metals table: fine content and the furnace's pour window."""
+
+    fineness: float
+    pour_c: tuple[float, float]
+
+
+# Pour windows: the alloy's melting point (liquidus) plus a superheat of roughly 50-120 °C, the
+# range casting suppliers give for vacuum-assist flask casting (see docs/configuration.md).
+# A starting point: a workshop sets its alloy supplier's figures in [metals.<name>].
+_POUR_C = {"silver_925": (950.0, 1010.0), "vermeil_18ct": (950.0, 1010.0), "gold_plated_brass": (960.0, 1040.0),
+           "gold_9ct": (930.0, 1000.0), "gold_14ct": (930.0, 1000.0), "gold_18ct": (960.0, 1030.0),
+           "platinum_950": (1850.0, 1950.0)}
+DEFAULT_METALS: Mapping[str, MetalSettings] = {
+    name: MetalSettings(fineness=metal.fineness, pour_c=_POUR_C.get(name, (0.0, 0.0))) for name, metal in METALS.items()}
 
 
 Report = Callable[[str, str], None]
@@ -601,6 +621,7 @@ def _parse_kiosk(t: Table) -> KioskConfig:
         name=t.text("name", d.name),
         scale=scale,
         scale_ref=scale_ref,
+        furnace=t.text("furnace", d.furnace, nonempty=True),
     )
     if kiosk.id and not is_segment(kiosk.id):
         t.problem("id", f"must be 1 to 64 letters, digits, '-', '_' or '.' (it names the kiosk's MQTT topics; "
@@ -647,6 +668,34 @@ def _parse_mqtt(t: Table | None) -> MqttConfig:
     return mqtt
 
 
+def _parse_metals(t: Table | None) -> Mapping[str, MetalSettings]:
+    """``[metals.<name>]``: a known metal's ``fineness`` (0..1) and ``pour_c = [min, max]`` (°C)."""
+    metals = dict(DEFAULT_METALS)
+    if t is None:
+        return metals
+    for name in t.keys():
+        one = t.table(name)
+        if name not in METALS:
+            t.problem(name, f"unknown metal (one of {', '.join(METALS)})")
+            continue
+        if one is None:
+            continue
+        known = metals[name]
+        fineness = one.number("fineness", known.fineness, min=0.0, max=1.0)
+        pour = known.pour_c
+        raw = one.value("pour_c")
+        if raw is not None:
+            if (isinstance(raw, list) and len(raw) == 2
+                    and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw)
+                    and 0 < raw[0] < raw[1] <= 3000):
+                pour = (float(raw[0]), float(raw[1]))
+            else:
+                one.problem("pour_c", f"must be [min, max] in °C with 0 < min < max <= 3000 (got {raw!r})")
+        one.done()
+        metals[name] = MetalSettings(fineness=fineness, pour_c=pour)
+    return metals
+
+
 def _timezone(t: Table) -> str:
     """``site.timezone``: an IANA time zone name this machine knows (``Asia/Kolkata``)."""
     name = t.text("timezone", SiteConfig.timezone)
@@ -677,9 +726,10 @@ def parse_config(data: dict[str, Any], *, source: str = "", checks: Iterable[Con
     kiosk = _parse_kiosk(kiosk_t) if kiosk_t else None
     barcodes = _parse_barcodes(root.table("barcodes"))
     labels = _parse_labels(root.table("labels"))
+    metals = _parse_metals(root.table("metals"))
     root.done()
     config = StationConfig(site=site, mqtt=mqtt, gateway=gateway, kiosk=kiosk, barcodes=barcodes,
-                           source=source, labels=labels)
+                           source=source, labels=labels, metals=metals)
 
     def report(path: str, message: str) -> None:
         problems.append(f"{path}: {message}")

@@ -30,6 +30,9 @@ class Topics:
     def temperature(self, gateway: str, probe: str) -> str:
         return f"{self.prefix}/{gateway}/probe/{probe}/temperature"
 
+    def probe_window(self, gateway: str, probe: str) -> str:
+        return f"{self.prefix}/{gateway}/probe/{probe}/window"
+
     def scan(self, gateway: str, scanner: str) -> str:
         return f"{self.prefix}/{gateway}/scanner/{scanner}/scan"
 

@@ -19,14 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from benchpin.config import StationConfig
-from benchpin.contract import ContractError, EngraveJob, JobState, JobStatus, KioskStatus
+from benchpin.contract import ContractError, EngraveJob, JobState, JobStatus, KioskStatus, ProbeWindow
 from benchpin.mqtt import MqttSession, OutboxSender
 from benchpin.outbox import Outbox
 from benchpin.topics import Topics, encode
-from kiosk.ledger import LASER, SCRAPPED, Event, Ledger, MoveRefused, NotFound, Piece
+from kiosk.ledger import LASER, SCRAPPED, Event, Ledger, MoveRefused, NotFound, Piece, Tree
 from kiosk.ledger.db import sqlite_path
 
 log = logging.getLogger(__name__)
+
+CASTING = "casting"  # the stage whose furnace a tree's pour window is for
 
 DEFAULT_OUTBOX = "/var/lib/benchpin/kiosk-outbox.sqlite"
 
@@ -58,6 +60,8 @@ class KioskBridge:
         ref = self.kiosk.engraver_ref
         self.gateway, self.engraver = (ref.gateway, ref.device) if ref else ("", "")
         self.jobs: dict[str, JobStatus] = {}  # job_id -> last state seen
+        self.metals = config.metals
+        self._window_tree = ""  # the tree whose pour window the furnace shows now
         self._states: queue.SimpleQueue[JobStatus | None] = queue.SimpleQueue()
         self._worker = threading.Thread(target=self._complete_jobs, name="kiosk-jobs", daemon=True)
         self._started = False
@@ -106,6 +110,8 @@ class KioskBridge:
     def on_moved(self, event: Event, piece: Piece) -> None:
         """Put a committed move into the outbox; dispatch the laser job when it enters engraving."""
         self.outbox.put(self.topics.piece_events(event.piece_id), event.to_payload(), kind="event", wait=True)
+        if self._window_tree and event.from_stage == CASTING and piece.tree_id == self._window_tree:
+            self.close_window()  # the poured tree moves on: the furnace has no window now
         route = self.ledger.workflow.route(piece.route)
         # Only while the piece still sits where this move put it (a republished old move must
         # not send a job for an engraving that is long over).
@@ -125,6 +131,43 @@ class KioskBridge:
         if count:
             log.warning("published %d move(s) that were committed but not yet in the outbox", count)
         return count
+
+    # ------------------------------------------------------------------ pour windows
+
+    def open_window(self, tree: Tree) -> ProbeWindow | None:
+        """Publish (retained) the pour window of a tree scanned at casting on the furnace's window topic."""
+        if not self.kiosk.gateway:
+            log.warning("tree %s scanned at casting, but kiosk.gateway is not set: no pour window published",
+                        tree.tree_id)
+            return None
+        metals = sorted({p.metal for p in tree.pieces if p.stage == CASTING})
+        # Vermeil is cast in 925 silver: metals that share a pour window pour as one.
+        missing = [m for m in metals if m not in self.metals or self.metals[m].pour_c[1] <= 0]
+        windows = {self.metals[m].pour_c for m in metals if m not in missing}
+        if not metals or missing or len(windows) != 1:
+            why = ("no piece at casting" if not metals else f"no pour window for {', '.join(missing)} "
+                   f"([metals.<name>] pour_c)" if missing else
+                   f"its metals at casting ({', '.join(metals)}) pour at {len(windows)} different windows")
+            log.warning("tree %s: %s: no pour window published", tree.tree_id, why)
+            return None
+        low, high = windows.pop()
+        window = ProbeWindow(tree_id=tree.tree_id, metal=", ".join(metals), min_c=low, max_c=high)
+        self.outbox.put(self.topics.probe_window(self.kiosk.gateway, self.kiosk.furnace), window.to_payload(),
+                        retain=True, kind="state", wait=True)
+        self._window_tree = tree.tree_id
+        log.info("pour window %g-%g °C for tree %s (%s) set on %s/%s", window.min_c, window.max_c, tree.tree_id,
+                 window.metal, self.kiosk.gateway, self.kiosk.furnace)
+        return window
+
+    def close_window(self) -> None:
+        """Clear the furnace's retained window (an empty retained message): no tree is being poured."""
+        if not self.kiosk.gateway:
+            return
+        self.outbox.put(self.topics.probe_window(self.kiosk.gateway, self.kiosk.furnace), b"", retain=True,
+                        kind="state", wait=True)
+        log.info("pour window cleared on %s/%s (tree %s left casting)", self.kiosk.gateway, self.kiosk.furnace,
+                 self._window_tree)
+        self._window_tree = ""
 
     def dispatch_engraving(self, piece: Piece, *, job_id: str) -> None:
         """Publish the laser job that inscribes the piece's serial number."""

@@ -339,3 +339,13 @@ def test_config_site_timezone_is_an_iana_name_checked_at_load() -> None:
     assert parse_config({"site": {"id": "x", "timezone": "Asia/Kolkata"}}).site.timezone == "Asia/Kolkata"
     with pytest.raises(ConfigError, match=r"site.timezone: unknown time zone 'India/Jaipur'"):
         parse_config({"site": {"id": "x", "timezone": "India/Jaipur"}})
+
+
+def test_config_metals_table_overrides_pour_windows_and_names_what_is_wrong() -> None:
+    config = parse_config({"site": {"id": "x"}, "metals": {"silver_925": {"pour_c": [940, 1000]}}})
+    assert config.metals["silver_925"].pour_c == (940.0, 1000.0)
+    assert config.metals["gold_18ct"].pour_c == (960.0, 1030.0) and config.metals["gold_18ct"].fineness == 0.75
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"site": {"id": "x"}, "metals": {"tin": {}, "gold_18ct": {"pour_c": [1000, 900]}}})
+    assert "metals.tin: unknown metal" in str(caught.value)
+    assert "metals.gold_18ct.pour_c: must be [min, max] in °C" in str(caught.value)

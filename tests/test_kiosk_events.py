@@ -209,3 +209,31 @@ def test_events_a_move_too_big_for_the_broker_is_refused_before_it_commits_413_n
             assert ledger.piece("PC-1").version == before.version + 1
     finally:
         close_app(app)
+
+
+def test_events_a_tree_scanned_at_casting_sets_the_furnace_pour_window_and_moving_on_clears_it(
+        tmp_path: Path, broker) -> None:  # type: ignore[no-untyped-def]
+    from kiosk.app import close_app, create_app
+    from kiosk.state import get_ledger
+    from tests.kiosk_support import SUPERVISOR_PIN
+    from tests.kiosk_ui_support import SECRET, Kiosk, seed, ui_config
+
+    window_topic = "benchpin/jaipur/casting-1/probe/furnace-1/window"
+    config = ui_config(tmp_path, mqtt_port=broker.port, outbox_file=str(tmp_path / "outbox.sqlite"))
+    app = create_app(config, {"TESTING": True, "KIOSK_LIVE": False, "SECRET_KEY": SECRET})
+    try:
+        with app.app_context():
+            seed(get_ledger())  # TR-1: a 925 silver piece and a vermeil one (cast in 925 silver) at casting
+        kiosk = Kiosk(app, pin=SUPERVISOR_PIN)
+        kiosk.scan("OP-ART")
+        kiosk.scan("TR-1")
+        late = Subscriber(broker.port, window_topic)  # retained: a stack light that starts later sees it
+        window = late.wait_for(lambda p: p, window_topic)[-1]
+        late.close()
+        assert window == {"tree_id": "TR-1", "metal": "silver_925, vermeil_18ct", "min_c": 950.0, "max_c": 1010.0}
+        sub = Subscriber(broker.port, window_topic)
+        kiosk.post("/trees/TR-1/moves", to="filing")
+        wait_until(lambda: any(t == window_topic and p == b"" for t, p, _ in sub.messages), message="window cleared")
+        sub.close()
+    finally:
+        close_app(app)

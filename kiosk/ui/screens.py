@@ -9,7 +9,7 @@ from flask import Blueprint, abort, flash, jsonify, request, url_for
 from werkzeug.wrappers import Response
 
 from benchpin.outbox import MessageTooLarge, too_large_text
-from kiosk.state import get_ledger, kiosk_state
+from kiosk.state import get_bridge, get_ledger, kiosk_state
 from kiosk.ledger import ADVANCE as ADVANCE_MOVE
 from kiosk.ledger import (LASER, REWORK, SCRAP, SCRAPPED, Event, Ledger, MoveOption, MoveRefused, NotFound, Piece,
                           WorkSession)
@@ -72,7 +72,10 @@ def scan() -> Answer:
             ledger.piece(barcode.code)
             return see(url_for("ui.piece", piece_id=barcode.code))
         if barcode.kind == TREE:
-            ledger.tree(barcode.code)
+            found = ledger.tree(barcode.code)
+            bridge = get_bridge()
+            if bridge is not None and "casting" in ui_state().stages and any(p.stage == "casting" for p in found.pieces):
+                bridge.open_window(found)  # the furnace's stack light shows this tree's pour window
             return see(url_for("ui.tree", tree_id=barcode.code))
     except NotFound:
         what = "piece" if barcode.kind == PIECE else "wax tree"
