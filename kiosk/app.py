@@ -53,7 +53,7 @@ def create_app(config: StationConfig, test_config: Mapping[str, Any] | None = No
     events = bool(app.config["KIOSK_EVENTS"])
 
     def open_ledger() -> Ledger:
-        ledger = Ledger.from_config(kiosk)
+        ledger = Ledger.from_config(kiosk, config.metals)
         if events and state.bridge is None:
             try:
                 state.bridge = KioskBridge(config, ledger)

@@ -239,3 +239,20 @@ def test_kiosk_a_typed_weight_needs_a_supervisor_and_the_pin_and_is_marked_manua
         [weight] = get_ledger().weights("PC-1")
     assert weight["grams"] == 10.4 and weight["manual"] is True and weight["operator"] == "OP-SUP"
     assert '<span class="weighed">10.400 g typed</span>' in moved.get_data(as_text=True)  # in the history
+
+
+def test_metal_the_site_s_fineness_counts_when_the_metals_table_sets_it(ledger_url: str) -> None:
+    from benchpin.config import parse_config
+    from tests.kiosk_support import add_operators
+
+    config = parse_config({"site": {"id": "x"}, "kiosk": {"station": "casting", "database": ledger_url},
+                           "metals": {"silver_925": {"fineness": 0.958}}})  # Britannia-grade scrap, say
+    assert config.kiosk is not None
+    with Ledger.from_config(config.kiosk, config.metals) as ledger:
+        add_operators(ledger)
+        at_casting(ledger, "PC-1", "silver_925")
+        ledger.advance("PC-1", operator="OP-ART", station="casting", weight_g=10.0)
+        ledger.advance("PC-1", operator="OP-ART", station="filing", weight_g=9.9)
+        assert ledger.weights("PC-1")[1]["loss_fine_g"] == pytest.approx(0.1 * 0.958, abs=1e-4)
+        lot = ledger.add_refining_lot(metal="silver_925", source="filings", grams=1.0, operator="OP-SUP", station="x")
+        assert lot["fine_g"] == pytest.approx(0.958)

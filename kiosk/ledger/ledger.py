@@ -42,7 +42,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Collection, Iterable, Mapping, Sequence
 
-from benchpin.config import KioskConfig
+from benchpin.config import KioskConfig, MetalSettings
 from benchpin.topics import utc_ts
 from kiosk.ledger import metal, rows, sessions, worktime
 from kiosk.ledger.metal import add_lot as _add_lot
@@ -106,8 +106,10 @@ class Ledger:
     """The ledger of one workshop over SQLite or PostgreSQL (see the module docstring)."""
 
     def __init__(self, database: str, workflow: Workflow | None = None, *,
-                 serial_pattern: str = DEFAULT_SERIAL_PATTERN, pool_size: int = 32) -> None:
+                 serial_pattern: str = DEFAULT_SERIAL_PATTERN, pool_size: int = 32,
+                 fineness: Mapping[str, float] | None = None) -> None:
         self.workflow = workflow or load_workflow(DEFAULT_ROUTES_FILE)
+        self.fineness = fineness  # the site's [metals.<name>] fineness; None: the contract's table
         self.serial_pattern = serial_pattern
         self.db = Database(database, pool_size=pool_size)
         self._listeners: list[MoveListener] = []
@@ -119,10 +121,12 @@ class Ledger:
             raise
 
     @classmethod
-    def from_config(cls, kiosk: KioskConfig) -> Ledger:
-        """Open the ledger a ``[kiosk]`` config names (database, routes_file, serial_pattern)."""
+    def from_config(cls, kiosk: KioskConfig, metals: Mapping[str, MetalSettings] | None = None) -> Ledger:
+        """Open the ledger a ``[kiosk]`` config names (database, routes_file, serial_pattern), with the
+        site's metals table (``[metals.<name>] fineness``) when given."""
         return cls(kiosk.database, load_workflow(Path(kiosk.routes_file or DEFAULT_ROUTES_FILE)),
-                   serial_pattern=kiosk.serial_pattern)
+                   serial_pattern=kiosk.serial_pattern,
+                   fineness={name: m.fineness for name, m in metals.items()} if metals is not None else None)
 
     def close(self) -> None:
         self.db.close()
@@ -338,7 +342,7 @@ class Ledger:
         with self.db.transaction() as conn:
             lot = _add_lot(conn, f"RL-{uuid.uuid4().hex[:10]}", metal=metal, source=source,
                                 grams=weight, pieces=tuple(pieces), note=note.strip(), operator=operator,
-                                station=station, ts=utc_ts())
+                                station=station, ts=utc_ts(), rates=self.fineness)
         log.info("refining lot %s: %.3f g of %s (%s) by %s", lot["lot_id"], weight, lot["metal"], source, operator)
         return lot
 
@@ -604,7 +608,7 @@ class Ledger:
                 if grams is not None:
                     here = route.stage(piece.stage) if piece.stage in {s.name for s in route.stages} else None
                     expected = here.loss_pct if here is not None and move.kind == ADVANCE else None
-                    weighing = metal.weigh(conn, piece, grams, expected, note, piece.stage)
+                    weighing = metal.weigh(conn, piece, grams, expected, note, piece.stage, self.fineness)
                     metal.record(conn, event.event_id, piece, move.to, weighing, manual=weight_manual,
                                  operator=operator, ts=event.ts, reason=note)
                 rows.insert_checks(conn, event.event_id, results)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 from benchpin.contract import METALS
 from kiosk.ledger.db import Connection
@@ -36,7 +36,10 @@ class Weighing:
     flagged: bool
 
 
-def fineness(metal: str) -> float:
+def fineness(metal: str, rates: Mapping[str, float] | None = None) -> float:
+    """Fine metal per gram: the site's ``[metals.<name>] fineness`` if given, else the contract's."""
+    if rates is not None and metal in rates:
+        return rates[metal]
     known = METALS.get(metal)
     return known.fineness if known else 0.0
 
@@ -52,11 +55,11 @@ def check_weight(weight_g: object) -> float:
 
 
 def weigh(conn: Connection, piece: Piece, grams: float, expected: tuple[float, float] | None, note: str,
-          stage_name: str) -> Weighing:
+          stage_name: str, rates: Mapping[str, float] | None = None) -> Weighing:
     """Judge a weight carried out of the piece's current stage (inside the move's transaction)."""
     entered = conn.row("SELECT w.grams FROM weights w JOIN events e ON e.event_id = w.event_id "
                        "WHERE e.piece_id = ? AND e.version = ?", (piece.piece_id, piece.version))
-    rate = fineness(piece.metal)
+    rate = fineness(piece.metal, rates)
     if entered is None:
         return Weighing(grams, grams * rate, None, None, None, None, False)
     in_g = float(entered[0])
@@ -112,13 +115,13 @@ def _round(value: float | None) -> float | None:
 
 
 def add_lot(conn: Connection, lot_id: str, *, metal: str, source: str, grams: float, pieces: tuple[str, ...],
-            note: str, operator: str, station: str, ts: str) -> dict[str, Any]:
+            note: str, operator: str, station: str, ts: str, rates: Mapping[str, float] | None = None) -> dict[str, Any]:
     """Record metal returned to refining; refuse an unknown metal or source."""
     if metal not in METALS:
         raise MoveRefused(f"unknown metal {metal!r} (one of {', '.join(METALS)})")
     if source not in REFINING_SOURCES:
         raise MoveRefused(f"source must be one of {', '.join(REFINING_SOURCES)} (got {source!r})")
-    lot = {"lot_id": lot_id, "metal": metal, "source": source, "grams": grams, "fine_g": round(grams * fineness(metal), 4),
+    lot = {"lot_id": lot_id, "metal": metal, "source": source, "grams": grams, "fine_g": round(grams * fineness(metal, rates), 4),
            "pieces": list(pieces), "note": note, "operator": operator, "station": station, "ts": ts}
     conn.execute("INSERT INTO refining_lots (lot_id, metal, source, grams, fine_g, pieces, note, operator, station, ts) "
                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
