@@ -371,7 +371,7 @@ class JobJournal:
         cutoff = utc_ts(datetime.now(timezone.utc) - timedelta(seconds=retain_s))
         marks = ",".join("?" * len(TERMINAL))
         return self._rows(f"WHERE engraver = ? AND state IN ({marks}) AND published = state AND cleared IS NULL "
-                          "AND updated < ? ORDER BY updated", (engraver, *TERMINAL, cutoff))
+                          "AND updated <= ? ORDER BY updated", (engraver, *TERMINAL, cutoff))
 
     def mark_cleared(self, job_id: str) -> None:
         """Remember that the job's retained topic was cleared (until its state changes again)."""
