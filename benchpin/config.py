@@ -225,6 +225,8 @@ class KioskConfig:
     name: str = ""  # what the header shows; "" in the file = the stations as words
     scale: str = ""  # "<gateway>/<scale>" whose stable weight the moves at weighed stages record
     furnace: str = "furnace-1"  # the probe of ``gateway`` whose pour window a tree scanned at casting sets
+    history_raw_days: float = 7.0  # furnace readings kept as received; then per minute
+    history_days: float = 365.0  # per-minute furnace history kept this long
     scale_ref: DeviceRef | None = None  # ``scale`` parsed; None when not set
 
 
@@ -622,6 +624,8 @@ def _parse_kiosk(t: Table) -> KioskConfig:
         scale=scale,
         scale_ref=scale_ref,
         furnace=t.text("furnace", d.furnace, nonempty=True),
+        history_raw_days=t.number("history_raw_days", d.history_raw_days, min=0.01, max=3650.0),
+        history_days=t.number("history_days", d.history_days, min=1.0, max=36500.0),
     )
     if kiosk.id and not is_segment(kiosk.id):
         t.problem("id", f"must be 1 to 64 letters, digits, '-', '_' or '.' (it names the kiosk's MQTT topics; "

@@ -10,8 +10,9 @@ from flask import Blueprint, Response, abort, jsonify, request
 from kiosk.state import get_ledger, kiosk_state
 from kiosk.ledger import LASER, MoveRefused, NotFound
 from kiosk.ledger.db import DatabaseUnavailable
+from kiosk.ledger.history import MAX_POINTS
 from kiosk.ledger.metal import WEIGHT_MAX_G
-from kiosk.ledger.model import NOTE_MAX
+from kiosk.ledger.model import NOTE_MAX, parse_ts
 from kiosk.reports import BadPeriod, loss_csv, period, time_csv
 from kiosk.throttle import client_address, failures, seconds
 
@@ -189,6 +190,27 @@ def get_refining_lots() -> tuple[Response, int]:
     lots = get_ledger().refining_lots(start, end)
     return jsonify({"from": start, "to": end, "lots": lots, "total_g": round(sum(lot["grams"] for lot in lots), 3),
                     "total_fine_g": round(sum(lot["fine_g"] for lot in lots), 3)}), 200
+
+
+@bp.get("/api/probes/<gateway>/<probe>/readings")
+def get_probe_readings(gateway: str, probe: str) -> tuple[Response, int]:
+    """A furnace probe's history over a period: ``[ts, min_c, avg_c, max_c]`` every ``step`` seconds."""
+    try:
+        start, end = period(request.args, kiosk_state().config.site.timezone)
+    except BadPeriod as exc:
+        return _error(400, str(exc))
+    span = (parse_ts(end) - parse_ts(start)).total_seconds()
+    raw_step = request.args.get("step", "")
+    try:
+        step = float(raw_step) if raw_step else max(1.0, span / 1000)
+    except ValueError:
+        return _error(400, f"step must be a number of seconds, not {raw_step[:20]!r}")
+    if not step > 0 or span / step > MAX_POINTS:
+        return _error(400, f"step must be more than 0 and give at most {MAX_POINTS} points over the period "
+                           f"(at least {span / MAX_POINTS:g} s here)")
+    points = get_ledger().readings(gateway, probe, start, end, step)
+    return jsonify({"gateway": gateway, "probe": probe, "from": start, "to": end, "step": step,
+                    "points": points}), 200
 
 
 @bp.get("/api/trees/<tree_id>")

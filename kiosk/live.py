@@ -31,6 +31,7 @@ from benchpin.config import StationConfig
 from benchpin.contract import (ContractError, EngraverStatus, JobStatus, ScaleWeight, ScanMessage, Temperature,
                                topic_segment)
 from benchpin.mqtt import MqttSession
+from kiosk.historian import Historian
 from benchpin.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ class LiveFeed:
         self.topics = Topics(config.site.id)
         self._temperatures: dict[str, dict[str, Any]] = {}  # probe id -> last reading
         self.scale = config.kiosk.scale_ref
+        self.historian: Historian | None = None  # keeps the furnace readings, when the kiosk has a gateway
         self._weight: tuple[ScaleWeight, float] | None = None  # the scale's last reading, when received
         self._jobs: dict[str, JobStatus] = {}  # laser job id -> last state seen
         self._machine: EngraverStatus | None = None  # the laser controller's last state
@@ -222,6 +224,8 @@ class LiveFeed:
         if data is None:
             return
         probe = topic_segment(topic, -2)
+        if self.historian is not None:
+            self.historian.add(topic_segment(topic, -4), probe, data)
         reading: dict[str, Any] = {"probe": probe, "ts": data.ts, "received_ms": int(time.time() * 1000),
                    "value_c": data.value_c, "fault": data.fault.value if data.fault else ""}
         with self._lock:

@@ -227,3 +227,17 @@ def test_api_refining_lots_over_a_period_with_totals(app: Flask, client: FlaskCl
     assert [lot["source"] for lot in body["lots"]] == ["scrap"]
     assert (body["total_g"], body["total_fine_g"]) == (2.0, 1.5)
     assert client.get("/api/metal/refining?from=2020-01-01&to=2020-02-01", headers=AUTH).json["lots"] == []
+
+
+def test_api_probe_readings_series_with_a_step_and_its_bounds(app: Flask, client: FlaskClient) -> None:
+    with app.app_context():
+        get_ledger().store_readings([("casting-1", "furnace-1", seq, f"2026-12-03T08:00:{seq:02d}.000Z",
+                                      1000.0 + seq, "") for seq in range(0, 60)])
+    url = "/api/probes/casting-1/furnace-1/readings?from=2026-12-03T08:00:00Z&to=2026-12-03T08:01:00Z"
+    body = client.get(url + "&step=30", headers=AUTH).json
+    assert body["points"] == [["2026-12-03T08:00:00.000Z", 1000.0, 1014.5, 1029.0],
+                              ["2026-12-03T08:00:30.000Z", 1030.0, 1044.5, 1059.0]]
+    assert len(client.get(url, headers=AUTH).json["points"]) == 60  # default step: 1 s here
+    assert client.get(url + "&step=fast", headers=AUTH).status_code == 400
+    many = client.get("/api/probes/casting-1/furnace-1/readings?from=2026-01-01&to=2026-12-01&step=1", headers=AUTH)
+    assert many.status_code == 400 and "at most 5000 points" in many.json["error"]

@@ -44,7 +44,8 @@ from typing import Any, Callable, Collection, Iterable, Mapping, Sequence
 
 from benchpin.config import KioskConfig, MetalSettings
 from benchpin.topics import utc_ts
-from kiosk.ledger import metal, rows, sessions, worktime
+from kiosk.ledger import history, metal, rows, sessions, worktime
+from kiosk.ledger.history import Reading as ProbeReadingRow
 from kiosk.ledger.metal import add_lot as _add_lot
 from kiosk.ledger.metal import check_weight as _check_weight
 from kiosk.ledger.metal import lots as _lots
@@ -365,6 +366,25 @@ class Ledger:
         """The metal returned to refining in [start, end), oldest first."""
         with self.db.connect() as conn:
             return _lots(conn, start, end)
+
+    # ------------------------------------------------------------------ furnace history
+
+    def store_readings(self, readings: Sequence[ProbeReadingRow]) -> int:
+        """Keep probe readings (a reading seen again, same gateway, probe and seq, is skipped)."""
+        with self.db.transaction() as conn:
+            return history.store(conn, readings)
+
+    def age_readings(self, *, raw_before: str, minutes_before: str) -> tuple[int, int]:
+        """Roll raw readings older than ``raw_before`` up into minutes; drop minutes older than ``minutes_before``."""
+        with self.db.transaction() as conn:
+            return history.roll_up(conn, raw_before), history.prune(conn, minutes_before)
+
+    def readings(self, gateway: str, probe: str, start: str, end: str, step_s: float) -> list[list[object]]:
+        """A probe's series over [start, end): ``[ts, min_c, avg_c, max_c]`` every ``step_s`` seconds."""
+        if not step_s > 0:
+            raise MoveRefused("step must be a number of seconds, more than 0")
+        with self.db.connect() as conn:
+            return history.series(conn, gateway, probe, start, end, step_s)
 
     # ------------------------------------------------------------------ photos
 

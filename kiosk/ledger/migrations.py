@@ -185,6 +185,28 @@ MIGRATIONS: tuple[Migration, ...] = (
             ts TEXT NOT NULL,
             CONSTRAINT tree_weights_pk PRIMARY KEY (tree_id, kind))""",
     )),
+    # The furnace historian: probe readings as received (deduplicated by the gateway's seq),
+    # kept raw for kiosk.history_raw_days, then as per-minute min/avg/max for history_days.
+    Migration(10, "probe_readings and probe_minutes: the furnace historian", (
+        """CREATE TABLE probe_readings (
+            gateway TEXT NOT NULL,
+            probe TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            ts TEXT NOT NULL,
+            value_c DOUBLE PRECISION,
+            fault TEXT NOT NULL DEFAULT '',
+            CONSTRAINT probe_readings_pk PRIMARY KEY (gateway, probe, seq))""",
+        "CREATE INDEX probe_readings_ts ON probe_readings (gateway, probe, ts)",
+        """CREATE TABLE probe_minutes (
+            gateway TEXT NOT NULL,
+            probe TEXT NOT NULL,
+            minute TEXT NOT NULL,
+            min_c DOUBLE PRECISION,
+            avg_c DOUBLE PRECISION,
+            max_c DOUBLE PRECISION,
+            n INTEGER NOT NULL,
+            CONSTRAINT probe_minutes_pk PRIMARY KEY (gateway, probe, minute))""",
+    )),
 )
 
 # Any constant fits; this one spells "benc". The second key is the schema, so ledgers in

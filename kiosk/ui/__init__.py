@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 
 from kiosk.credentials import read_secret_file
 from kiosk.ledger.db import DatabaseUnavailable
+from kiosk.historian import Historian
 from kiosk.live import LiveFeed
 from kiosk.state import kiosk_state
 from kiosk.ui import auth
@@ -57,6 +58,10 @@ def init_ui(app: Flask) -> None:
     bridge = kiosk_state(app).bridge
     live = LiveFeed(config, connect=app.config.get("KIOSK_LIVE", True), max_listeners=max_streams,
                     session=bridge.session if bridge is not None else None)  # one connection per kiosk
+    if config.kiosk.gateway and app.config.get("KIOSK_LIVE", True):
+        live.historian = Historian(lambda: kiosk_state(app).ledger, raw_days=config.kiosk.history_raw_days,
+                                   days=config.kiosk.history_days)
+        live.historian.start()
     app.extensions[EXTENSION] = UiState(live=live, idle_logout_s=config.kiosk.idle_logout_s,
                                         stages=config.kiosk.stations)
     app.jinja_env.globals["csrf_token"] = auth.csrf_token
@@ -83,6 +88,8 @@ def close_ui(app: Flask) -> None:
     state: UiState | None = app.extensions.pop(EXTENSION, None)
     if state is not None:
         state.live.stop()
+        if state.live.historian is not None:
+            state.live.historian.stop()  # writes what still waits, while the ledger is open
 
 
 def _require_ledger() -> None:

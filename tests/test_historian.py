@@ -1,0 +1,114 @@
+"""The furnace historian on SQLite and PostgreSQL: dedupe by seq, roll-up and retention, the series."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from benchpin.contract import ProbeFault, Temperature
+from benchpin.topics import utc_ts
+from kiosk.historian import Historian
+from kiosk.ledger import Ledger
+
+T0 = datetime(2026, 12, 3, 8, 0, tzinfo=timezone.utc)
+
+
+def at(seconds: float) -> str:
+    return utc_ts(T0 + timedelta(seconds=seconds))
+
+
+def reading(seq: int, seconds: float, value: float | None, fault: ProbeFault | None = None) -> Temperature:
+    return Temperature(ts=at(seconds), seq=seq, value_c=value, fault=fault)
+
+
+def test_historian_keeps_each_reading_once_and_answers_a_series(ledger: Ledger) -> None:
+    history = Historian(lambda: ledger)
+    for seq in range(1, 121):  # two minutes at 1 Hz: 1000 °C rising by 1 °C a second
+        history.add("casting-1", "furnace-1", reading(seq, seq - 1, 1000.0 + seq - 1))
+    for seq in (1, 2, 3):  # the broker delivers some again after a reconnect (QoS 1)
+        history.add("casting-1", "furnace-1", reading(seq, seq - 1, 1000.0 + seq - 1))
+    history.add("casting-1", "furnace-1", reading(121, 120, None, ProbeFault.OPEN))  # a fault: no value
+    assert history.flush() == 121
+    assert (history.counters.received, history.counters.stored, history.counters.duplicates) == (124, 121, 3)
+    points = ledger.readings("casting-1", "furnace-1", at(0), at(180), 60.0)
+    assert points == [[at(0), 1000.0, 1029.5, 1059.0], [at(60), 1060.0, 1089.5, 1119.0]]
+    assert ledger.readings("casting-1", "furnace-2", at(0), at(180), 60.0) == []  # another probe's
+
+
+def test_historian_rolls_old_readings_up_into_minutes_and_drops_what_is_past_its_reach(ledger: Ledger) -> None:
+    now = T0 + timedelta(days=10)
+    history = Historian(lambda: ledger, raw_days=7, days=365, clock=lambda: now)
+    for seq in range(1, 121):  # ten days ago: two minutes of readings
+        history.add("casting-1", "furnace-1", reading(seq, seq - 1, 1000.0 + seq - 1))
+    recent = T0 + timedelta(days=9, hours=23)
+    history.add("casting-1", "furnace-1", Temperature(ts=utc_ts(recent), seq=500, value_c=900.0, fault=None))
+    history.flush()
+    assert history.age() == (120, 0)  # the old two minutes folded into two rows; the recent one stays raw
+    points = ledger.readings("casting-1", "furnace-1", at(0), at(120), 60.0)
+    assert points == [[at(0), 1000.0, 1029.5, 1059.0], [at(60), 1060.0, 1089.5, 1119.0]]  # the same series
+    [(ts, low, avg, high)] = ledger.readings("casting-1", "furnace-1", utc_ts(recent), utc_ts(now), 3600.0)
+    assert (low, avg, high) == (900.0, 900.0, 900.0)
+    later = Historian(lambda: ledger, raw_days=7, days=5, clock=lambda: now)
+    assert later.age() == (0, 2)  # minutes older than five days: gone
+    assert ledger.readings("casting-1", "furnace-1", at(0), at(120), 60.0) == []
+
+
+def test_historian_keeps_readings_while_the_ledger_is_down_and_writes_them_after(ledger: Ledger) -> None:
+    up = {"ledger": False}
+
+    def open_ledger() -> Ledger:
+        if not up["ledger"]:
+            raise RuntimeError("the ledger database does not answer")
+        return ledger
+
+    history = Historian(open_ledger)
+    history.add("casting-1", "furnace-1", reading(1, 0, 1000.0))
+    assert history.flush() == 0 and history.counters.write_errors == 1
+    up["ledger"] = True
+    assert history.flush() == 1
+    assert ledger.readings("casting-1", "furnace-1", at(0), at(60), 60.0) == [[at(0), 1000.0, 1000.0, 1000.0]]
+
+
+def test_historian_bounds_its_buffer_and_counts_what_it_dropped() -> None:
+    history = Historian(lambda: (_ for _ in ()).throw(RuntimeError("down")), max_buffer=10)  # type: ignore[arg-type]
+    for seq in range(1, 16):
+        history.add("g", "p", reading(seq, seq, 1000.0))
+    assert history.counters.dropped == 5 and len(history._buffer) == 10
+
+
+def test_historian_step_must_be_positive(ledger: Ledger) -> None:
+    from kiosk.ledger import MoveRefused
+
+    with pytest.raises(MoveRefused, match="step must be a number of seconds"):
+        ledger.readings("g", "p", at(0), at(60), 0)
+
+
+def test_historian_a_served_kiosk_keeps_the_readings_its_gateway_publishes(tmp_path, broker) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    import paho.mqtt.publish as publish
+
+    from kiosk.state import get_ledger
+    from tests.helpers import wait_until
+    from tests.kiosk_ui_support import served_kiosk
+
+    topic = "benchpin/jaipur/casting-1/probe/furnace-1/temperature"
+    with served_kiosk(tmp_path, broker.port) as server:
+        with server.app.app_context():
+            ledger = get_ledger()
+        time_base = datetime.now(timezone.utc).replace(microsecond=0)
+        start, end = utc_ts(time_base), utc_ts(time_base + timedelta(seconds=60))
+
+        def published_and_kept() -> list[list[object]]:
+            # Sent again until kept: the kiosk may not have subscribed yet, and repeats are stored once.
+            for seq in range(1, 6):
+                payload = {"ts": utc_ts(time_base + timedelta(seconds=seq)), "seq": seq, "value_c": 990.0 + seq,
+                           "fault": None}
+                publish.single(topic, json.dumps(payload), qos=1, hostname="127.0.0.1", port=broker.port)
+            time.sleep(1.2)  # the historian writes once a second
+            return ledger.readings("casting-1", "furnace-1", start, end, 60.0)
+
+        points = wait_until(published_and_kept, timeout=30, message="the readings in the ledger")
+        assert points == [[start, 991.0, 993.0, 995.0]]
