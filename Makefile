@@ -31,6 +31,7 @@ bench: system-packages install
 	$(PY) bench/engrave.py
 	$(PY) bench/kiosk.py
 	$(PY) bench/kiosk_screen.py
+	$(PY) bench/historian.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache tests/artifacts

@@ -227,6 +227,7 @@ class KioskConfig:
     furnace: str = "furnace-1"  # the probe of ``gateway`` whose pour window a tree scanned at casting sets
     history_raw_days: float = 7.0  # furnace readings kept as received; then per minute
     history_days: float = 365.0  # per-minute furnace history kept this long
+    history_flush_s: float = 60.0  # furnace readings are written this often, in one transaction
     scale_ref: DeviceRef | None = None  # ``scale`` parsed; None when not set
 
 
@@ -626,6 +627,7 @@ def _parse_kiosk(t: Table) -> KioskConfig:
         furnace=t.text("furnace", d.furnace, nonempty=True),
         history_raw_days=t.number("history_raw_days", d.history_raw_days, min=0.01, max=3650.0),
         history_days=t.number("history_days", d.history_days, min=1.0, max=36500.0),
+        history_flush_s=t.number("history_flush_s", d.history_flush_s, min=1.0, max=3600.0),
     )
     if kiosk.id and not is_segment(kiosk.id):
         t.problem("id", f"must be 1 to 64 letters, digits, '-', '_' or '.' (it names the kiosk's MQTT topics; "

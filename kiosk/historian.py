@@ -25,6 +25,12 @@ from kiosk.ledger.history import Reading
 
 log = logging.getLogger(__name__)
 
+# Every 60 s by default (kiosk.history_flush_s): a furnace probe publishes about once a second,
+# and SQLite writes ~21 kB to disk per reading at one commit each, ~3.7 kB at 60 per commit and
+# ~1.2 kB at 300 (bench/historian.py). A kiosk that dies loses at most this much history; the
+# live screens never wait for it.
+FLUSH_S = 60.0
+
 
 @dataclass
 class HistorianCounters:
@@ -39,7 +45,7 @@ class Historian:
     """Keep one kiosk's furnace readings: raw for ``raw_days``, per minute for ``days``."""
 
     def __init__(self, ledger: Callable[[], Ledger], *, raw_days: float = 7.0, days: float = 365.0,
-                 flush_s: float = 1.0, age_every_s: float = 3600.0, max_buffer: int = 100_000,
+                 flush_s: float = FLUSH_S, age_every_s: float = 3600.0, max_buffer: int = 100_000,
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self._ledger = ledger
         self.raw_days = raw_days

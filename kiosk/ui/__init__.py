@@ -60,7 +60,7 @@ def init_ui(app: Flask) -> None:
                     session=bridge.session if bridge is not None else None)  # one connection per kiosk
     if config.kiosk.gateway and app.config.get("KIOSK_LIVE", True):
         live.historian = Historian(lambda: kiosk_state(app).ledger, raw_days=config.kiosk.history_raw_days,
-                                   days=config.kiosk.history_days)
+                                   days=config.kiosk.history_days, flush_s=config.kiosk.history_flush_s)
         live.historian.start()
     app.extensions[EXTENSION] = UiState(live=live, idle_logout_s=config.kiosk.idle_logout_s,
                                         stages=config.kiosk.stations)
