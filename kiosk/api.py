@@ -219,7 +219,8 @@ def get_tree(tree_id: str) -> tuple[Response, int]:
         tree = get_ledger().tree(tree_id)
     except NotFound as exc:
         return _error(404, str(exc))
-    return jsonify({**tree.to_dict(), "casting": get_ledger().casting(tree_id)}), 200
+    return jsonify({**tree.to_dict(), "casting": get_ledger().casting(tree_id),
+                    "pour": get_ledger().pour_record(tree_id)}), 200
 
 
 @bp.errorhandler(DatabaseUnavailable)

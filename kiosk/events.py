@@ -25,10 +25,10 @@ from benchpin.outbox import Outbox
 from benchpin.topics import Topics, encode
 from kiosk.ledger import LASER, SCRAPPED, Event, Ledger, MoveRefused, NotFound, Piece, Tree
 from kiosk.ledger.db import sqlite_path
+from kiosk.pour import CASTING, tree_window
 
 log = logging.getLogger(__name__)
 
-CASTING = "casting"  # the stage whose furnace a tree's pour window is for
 
 DEFAULT_OUTBOX = "/var/lib/benchpin/kiosk-outbox.sqlite"
 
@@ -140,18 +140,12 @@ class KioskBridge:
             log.warning("tree %s scanned at casting, but kiosk.gateway is not set: no pour window published",
                         tree.tree_id)
             return None
-        metals = sorted({p.metal for p in tree.pieces if p.stage == CASTING})
-        # Vermeil is cast in 925 silver: metals that share a pour window pour as one.
-        missing = [m for m in metals if m not in self.metals or self.metals[m].pour_c[1] <= 0]
-        windows = {self.metals[m].pour_c for m in metals if m not in missing}
-        if not metals or missing or len(windows) != 1:
-            why = ("no piece at casting" if not metals else f"no pour window for {', '.join(missing)} "
-                   f"([metals.<name>] pour_c)" if missing else
-                   f"its metals at casting ({', '.join(metals)}) pour at {len(windows)} different windows")
-            log.warning("tree %s: %s: no pour window published", tree.tree_id, why)
+        found = tree_window(tree, self.metals)
+        if isinstance(found, str):
+            log.warning("tree %s: %s: no pour window published", tree.tree_id, found)
             return None
-        low, high = windows.pop()
-        window = ProbeWindow(tree_id=tree.tree_id, metal=", ".join(metals), min_c=low, max_c=high)
+        metal, (low, high) = found
+        window = ProbeWindow(tree_id=tree.tree_id, metal=metal, min_c=low, max_c=high)
         self.outbox.put(self.topics.probe_window(self.kiosk.gateway, self.kiosk.furnace), window.to_payload(),
                         retain=True, kind="state", wait=True)
         self._window_tree = tree.tree_id

@@ -116,3 +116,70 @@ def test_historian_a_served_kiosk_keeps_the_readings_its_gateway_publishes(tmp_p
         assert historian is not None  # the kiosk has a gateway: it keeps its furnace history
         points = wait_until(published_and_kept, timeout=30, message="the readings in the ledger")
         assert points == [[start, 991.0, 993.0, 995.0]]
+
+
+def test_pour_inside_the_window_outside_only_by_a_supervisor_with_a_reason_with_its_curve(ledger: Ledger) -> None:
+    from kiosk.ledger import MoveRefused
+    from tests.kiosk_support import spec
+
+    ledger.import_pieces([spec("PC-1", tree_id="TR-1"), spec("PC-2", tree_id="TR-2")])
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    ledger.store_readings([("casting-1", "furnace-1", seq, utc_ts(now - timedelta(seconds=600 - seq * 10)),
+                            900.0 + seq, "") for seq in range(0, 60)])  # the last ten minutes, heating
+    record = ledger.pour("TR-1", gateway="casting-1", probe="furnace-1", value_c=980.0, metal="silver_925",
+                         window=(950.0, 1010.0), operator="OP-ART", station="casting")
+    assert record["inside"] and record["reason"] == ""
+    with pytest.raises(MoveRefused, match="tree TR-1 was already poured"):
+        ledger.pour("TR-1", gateway="casting-1", probe="furnace-1", value_c=980.0, metal="silver_925",
+                    window=(950.0, 1010.0), operator="OP-ART", station="casting")
+    with pytest.raises(MoveRefused, match="outside the pour window 950–1010 °C: wait for it, or a supervisor"):
+        ledger.pour("TR-2", gateway="casting-1", probe="furnace-1", value_c=1040.0, metal="silver_925",
+                    window=(950.0, 1010.0), operator="OP-ART", station="casting")
+    with pytest.raises(MoveRefused, match="needs a reason"):
+        ledger.pour("TR-2", gateway="casting-1", probe="furnace-1", value_c=1040.0, metal="silver_925",
+                    window=(950.0, 1010.0), operator="OP-SUP", station="casting")
+    late = ledger.pour("TR-2", gateway="casting-1", probe="furnace-1", value_c=1040.0, metal="silver_925",
+                       window=(950.0, 1010.0), operator="OP-SUP", station="casting", reason="thin filigree: hotter")
+    assert not late["inside"] and late["reason"] == "thin filigree: hotter"
+    stored = ledger.pour_record("TR-1")
+    assert stored is not None and stored["value_c"] == 980.0 and stored["inside"] is True
+    assert len(stored["curve"]) >= 55 and stored["curve"][-1][3] == pytest.approx(959.0)  # 15 min before to 2 after
+    assert ledger.pour_record("TR-404") is None
+
+
+def test_kiosk_pour_button_records_the_furnace_reading_now_against_the_tree_s_window(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from kiosk.app import close_app, create_app
+    from kiosk.state import get_ledger
+    from kiosk.ui.state import ui_state
+    from tests.kiosk_ui_support import SECRET, Kiosk, seed, ui_config
+
+    app = create_app(ui_config(tmp_path), {"TESTING": True, "KIOSK_EVENTS": False, "KIOSK_LIVE": False,
+                                           "SECRET_KEY": SECRET})
+    try:
+        with app.app_context():
+            seed(get_ledger())
+        kiosk = Kiosk(app)
+        kiosk.scan("OP-ART")
+        page = kiosk.get("/trees/TR-1").get_data(as_text=True)
+        assert 'id="pour-button"' in page and "Pour window 950–1010 °C (silver 925, vermeil 18ct)" in page
+        no_reading = kiosk.post("/trees/TR-1/pour")
+        assert no_reading.status_code == 409 and "no fresh reading from the furnace probe" in no_reading.get_data(as_text=True)
+
+        def furnace(value: float) -> None:
+            payload = json.dumps({"ts": utc_ts(), "seq": 1, "value_c": value, "fault": None}).encode()
+            with app.test_request_context():
+                ui_state().live.on_temperature("benchpin/jaipur/casting-1/probe/furnace-1/temperature", payload)
+
+        furnace(1061.0)
+        hot = kiosk.post("/trees/TR-1/pour")
+        assert hot.status_code == 409 and "outside the pour window 950–1010 °C" in hot.get_data(as_text=True)
+        furnace(985.5)
+        poured = kiosk.post("/trees/TR-1/pour").get_data(as_text=True)
+        assert "TR-1 poured at 985.5 °C (inside 950–1010 °C)." in poured and "Poured at 985.5 °C" in poured
+        with app.app_context():
+            record = get_ledger().pour_record("TR-1")
+        assert record is not None and (record["probe"], record["operator"]) == ("furnace-1", "OP-ART")
+    finally:
+        close_app(app)

@@ -38,7 +38,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Collection, Iterable, Mapping, Sequence
 
@@ -361,6 +361,52 @@ class Ledger:
         self.tree(tree_id)
         with self.db.connect() as conn:
             return metal.casting(conn, tree_id)
+
+    def pour(self, tree_id: str, *, gateway: str, probe: str, value_c: float, metal: str, window: tuple[float, float],
+             operator: str, station: str, reason: str = "") -> dict[str, Any]:
+        """Record a tree's pour at ``value_c``; outside ``window`` it needs a supervisor and a reason."""
+        self.tree(tree_id)
+        role = self._role(operator)
+        _check_note(reason)
+        low, high = window
+        inside = low <= value_c <= high
+        if not inside:
+            if role != SUPERVISOR:
+                raise MoveRefused(f"the furnace reads {value_c:g} °C, outside the pour window {low:g}–{high:g} °C: "
+                                  "wait for it, or a supervisor pours with a reason")
+            if not reason.strip():
+                raise MoveRefused(f"pouring at {value_c:g} °C, outside {low:g}–{high:g} °C, needs a reason")
+        record = {"tree_id": tree_id, "gateway": gateway, "probe": probe, "ts": utc_ts(), "value_c": value_c,
+                  "metal": metal, "min_c": low, "max_c": high, "inside": inside, "operator": operator,
+                  "station": station, "reason": reason.strip() if not inside else ""}
+        try:
+            with self.db.transaction() as conn:
+                conn.execute("INSERT INTO pours (tree_id, gateway, probe, ts, value_c, metal, min_c, max_c, inside, "
+                             "operator, station, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             (tree_id, gateway, probe, record["ts"], value_c, metal, low, high, int(inside),
+                              operator, station, record["reason"]))
+        except IntegrityViolation:
+            raise MoveRefused(f"tree {tree_id} was already poured") from None
+        log.info("tree %s poured at %g °C (%s %g-%g) by %s", tree_id, value_c, "inside" if inside else "OUTSIDE",
+                 low, high, operator)
+        return record
+
+    def pour_record(self, tree_id: str, *, before_s: float = 900.0, after_s: float = 120.0,
+                    step_s: float = 10.0) -> dict[str, Any] | None:
+        """The tree's pour with the furnace curve from ``before_s`` before to ``after_s`` after, or None."""
+        with self.db.connect() as conn:
+            row = conn.row("SELECT tree_id, gateway, probe, ts, value_c, metal, min_c, max_c, inside, operator, "
+                           "station, reason FROM pours WHERE tree_id = ?", (tree_id,))
+        if row is None:
+            return None
+        keys = ("tree_id", "gateway", "probe", "ts", "value_c", "metal", "min_c", "max_c", "inside", "operator",
+                "station", "reason")
+        record = dict(zip(keys, row))
+        record["inside"] = bool(record["inside"])
+        at = _parse_ts(record["ts"])
+        record["curve"] = self.readings(record["gateway"], record["probe"], utc_ts(at - timedelta(seconds=before_s)),
+                                        utc_ts(at + timedelta(seconds=after_s)), step_s)
+        return record
 
     def refining_lots(self, start: str, end: str) -> list[dict[str, Any]]:
         """The metal returned to refining in [start, end), oldest first."""

@@ -207,6 +207,23 @@ MIGRATIONS: tuple[Migration, ...] = (
             n INTEGER NOT NULL,
             CONSTRAINT probe_minutes_pk PRIMARY KEY (gateway, probe, minute))""",
     )),
+    # The pour: one per tree, with the furnace's temperature then and the window it was held to.
+    # inside is 0/1; reason is a supervisor's, required when it was outside.
+    Migration(11, "pours: a tree's pour, its furnace temperature and window", (
+        """CREATE TABLE pours (
+            tree_id TEXT PRIMARY KEY REFERENCES trees (tree_id),
+            gateway TEXT NOT NULL,
+            probe TEXT NOT NULL,
+            ts TEXT NOT NULL,
+            value_c DOUBLE PRECISION NOT NULL,
+            metal TEXT NOT NULL,
+            min_c DOUBLE PRECISION NOT NULL,
+            max_c DOUBLE PRECISION NOT NULL,
+            inside INTEGER NOT NULL,
+            operator TEXT NOT NULL REFERENCES operators (operator_id),
+            station TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '')""",
+    )),
 )
 
 # Any constant fits; this one spells "benc". The second key is the schema, so ledgers in

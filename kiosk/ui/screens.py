@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -12,9 +13,10 @@ from benchpin.outbox import MessageTooLarge, too_large_text
 from kiosk.state import get_bridge, get_ledger, kiosk_state
 from kiosk.ledger import ADVANCE as ADVANCE_MOVE
 from kiosk.ledger import (LASER, REWORK, SCRAP, SCRAPPED, Event, Ledger, MoveOption, MoveRefused, NotFound, Piece,
-                          WorkSession)
+                          Tree, WorkSession)
 from kiosk.ledger.checks import CheckResult, CheckValue, judge
 from kiosk.ledger.metal import TREE_WEIGHTS
+from kiosk.pour import tree_window
 from kiosk.ledger.model import NOTE_MAX, PAUSED, WORK_ACTIONS, WORK_DONE
 from kiosk.throttle import client_address, failures, seconds
 from kiosk.ui import auth
@@ -23,6 +25,8 @@ from kiosk.ui.pin import confirm_pin, needs_pin
 from kiosk.ui.state import ui_state
 from kiosk.ui.stations import job_state
 from kiosk.ui.view import render_screen, see, stage_label
+
+POUR_READING_MAX_AGE_S = 10.0  # the furnace reading a pour records is at most this old
 
 bp = Blueprint("ui", __name__)
 
@@ -459,7 +463,54 @@ def tree(tree_id: str, error: str = "", status: int = 200) -> Answer:
                          live_count=len(live), following=_tree_next_stage(tree_id),
                          stages=sorted({p.stage for p in live}), scan_tree=tree_id,
                          casting=get_ledger().casting(tree_id), tree_weights=TREE_WEIGHTS,
+                         pour=get_ledger().pour_record(tree_id), pour_here=_pour_here(found),
                          scale=kiosk_state().config.kiosk.scale_ref is not None)  # type: ignore[union-attr]
+
+
+def _pour_here(found: Tree) -> str | tuple[str, tuple[float, float]] | None:
+    """At a casting kiosk with a gateway: the tree's window (or why none); elsewhere None."""
+    config = kiosk_state().config
+    if "casting" not in ui_state().stages or not config.kiosk.gateway:  # type: ignore[union-attr]
+        return None
+    return tree_window(found, config.metals)
+
+
+@bp.post("/trees/<tree_id>/pour")
+@auth.login_required
+def pour_tree(tree_id: str) -> Answer:
+    """Record the pour: the furnace's temperature now against the tree's window (outside: a supervisor's reason)."""
+    operator = auth.current_operator()
+    assert operator is not None
+    config = kiosk_state().config
+    kiosk = config.kiosk
+    assert kiosk is not None
+    try:
+        found = get_ledger().tree(tree_id)
+    except NotFound:
+        abort(404, description=f"Unknown wax tree {tree_id}.")
+    window = _pour_here(found)
+    if not isinstance(window, tuple):
+        return tree(tree_id, error=f"Not poured: {window or 'this kiosk does not serve casting'}.", status=409)
+    metal, (low, high) = window
+    reading = next((r for r in ui_state().live.temperatures() if r["probe"] == kiosk.furnace), None)
+    fresh = reading is not None and time.time() * 1000 - reading["received_ms"] <= POUR_READING_MAX_AGE_S * 1000
+    if reading is None or not fresh or reading["fault"] or reading["value_c"] is None:
+        return tree(tree_id, error=f"Not poured: no fresh reading from the furnace probe {kiosk.gateway}/{kiosk.furnace}.",
+                    status=409)
+    value = float(reading["value_c"])
+    reason = (request.form.get("reason") or "").strip()
+    if not low <= value <= high and operator.role == "supervisor" and reason:
+        if (ask := confirm_pin(f"Pour {tree_id} at {value:g} °C, outside {low:g}–{high:g} °C: {reason}",
+                               cancel=url_for("ui.tree", tree_id=tree_id), scan_tree=tree_id)) is not None:
+            return ask
+    try:
+        record = get_ledger().pour(tree_id, gateway=kiosk.gateway, probe=kiosk.furnace, value_c=value, metal=metal,
+                                   window=(low, high), operator=operator.operator_id, station=kiosk.id, reason=reason)
+    except MoveRefused as exc:
+        return tree(tree_id, error=f"Not poured: {exc}.", status=409)
+    flash(f"{tree_id} poured at {value:g} °C ({'inside' if record['inside'] else 'outside'} {low:g}–{high:g} °C).",
+          "done")
+    return see(url_for("ui.tree", tree_id=tree_id))
 
 
 @bp.post("/trees/<tree_id>/weights")
