@@ -62,6 +62,7 @@ class KioskBridge:
         self.jobs: dict[str, JobStatus] = {}  # job_id -> last state seen
         self.metals = config.metals
         self._window_tree = ""  # the tree whose pour window the furnace shows now
+        self.window: ProbeWindow | None = None  # that window
         self._states: queue.SimpleQueue[JobStatus | None] = queue.SimpleQueue()
         self._worker = threading.Thread(target=self._complete_jobs, name="kiosk-jobs", daemon=True)
         self._started = False
@@ -149,6 +150,7 @@ class KioskBridge:
         self.outbox.put(self.topics.probe_window(self.kiosk.gateway, self.kiosk.furnace), window.to_payload(),
                         retain=True, kind="state", wait=True)
         self._window_tree = tree.tree_id
+        self.window = window
         log.info("pour window %g-%g °C for tree %s (%s) set on %s/%s", window.min_c, window.max_c, tree.tree_id,
                  window.metal, self.kiosk.gateway, self.kiosk.furnace)
         return window
@@ -162,6 +164,7 @@ class KioskBridge:
         log.info("pour window cleared on %s/%s (tree %s left casting)", self.kiosk.gateway, self.kiosk.furnace,
                  self._window_tree)
         self._window_tree = ""
+        self.window = None
 
     def dispatch_engraving(self, piece: Piece, *, job_id: str) -> None:
         """Publish the laser job that inscribes the piece's serial number."""

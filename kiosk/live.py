@@ -24,6 +24,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 LISTENER_BACKLOG = 100  # a screen further behind than this is dropped; the browser reconnects
 BADGE_PREFIX = "OP-"  # an operator badge (kiosk.ui.barcodes); its code never goes out on a stream
 BADGE_NONCE_TTL_S = 10.0  # a screen redeems a pushed badge scan within this, or it is gone
+RECENT_READINGS = 3600  # per probe: half an hour at 2 Hz, for the live furnace chart
 _MAX_NONCES = 256  # pending badge scans kept at most (a scanner flooding badges evicts the oldest)
 
 
@@ -94,6 +96,7 @@ class LiveFeed:
         self._temperatures: dict[str, dict[str, Any]] = {}  # probe id -> last reading
         self.scale = config.kiosk.scale_ref
         self.historian: Historian | None = None  # keeps the furnace readings, when the kiosk has a gateway
+        self._recent: dict[str, deque[tuple[str, float]]] = {}  # probe -> its last readings, for the live chart
         self._weight: tuple[ScaleWeight, float] | None = None  # the scale's last reading, when received
         self._jobs: dict[str, JobStatus] = {}  # laser job id -> last state seen
         self._machine: EngraverStatus | None = None  # the laser controller's last state
@@ -230,7 +233,15 @@ class LiveFeed:
                    "value_c": data.value_c, "fault": data.fault.value if data.fault else ""}
         with self._lock:
             self._temperatures[probe] = reading
+            if data.value_c is not None:
+                self._recent.setdefault(probe, deque(maxlen=RECENT_READINGS)).append((data.ts, data.value_c))
         self.push(LiveMessage("temperature", reading))
+
+    def recent(self, probe: str, since: str) -> list[list[object]]:
+        """The probe's readings received since ``since`` (this process's memory), as chart points."""
+        with self._lock:
+            found = list(self._recent.get(probe, ()))
+        return [[ts, value, value, value] for ts, value in found if ts >= since]
 
     def on_weight(self, topic: str, payload: bytes) -> None:
         reading = _decode(topic, payload, ScaleWeight)

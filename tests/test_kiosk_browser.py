@@ -539,3 +539,37 @@ def test_kiosk_browser_metal_loss_report_with_its_bars_at_800x480(  # type: igno
     page.screenshot(path=str(artifacts_dir / "kiosk-metal-loss-800x480-whole.png"), full_page=True)
     page.get_by_role("link", name="by metal").click()
     expect(page.locator('#metal tr[data-key="silver_925"]')).to_contain_text("925 silver")
+
+
+def test_kiosk_browser_furnace_chart_with_the_window_and_the_pour_curve_on_the_tree(  # type: ignore[no-untyped-def]
+        page, server: KioskServer, broker: Mosquitto, artifacts_dir: Path) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from benchpin.topics import utc_ts
+
+    expect = playwright_api.expect
+    topic = TOPICS.temperature("casting-1", "furnace-1")
+    now = datetime.now(timezone.utc)
+    with server.app.app_context():  # the last half hour of the furnace heating up, as the historian kept it
+        get_ledger().store_readings([("casting-1", "furnace-1", 10_000 + i, utc_ts(now - timedelta(seconds=1800 - i * 20)),
+                                      880.0 + i * 1.2, "") for i in range(89)])
+    page.set_viewport_size({"width": 800, "height": 480})
+    wedge(page, "OP-ART")
+    expect(page.locator(".badge")).to_contain_text("Artisan One")
+    wedge(page, "TR-1")  # scanned at casting: the pour window is set
+    expect(page.locator("#tree-id")).to_contain_text("TR-1")
+    send(broker, topic, {"ts": utc_ts(), "seq": 20_000, "value_c": 986.0, "fault": None})
+    expect(page.locator("#furnace")).to_contain_text("986 °C")
+    page.locator("#furnace-tab").click()
+    expect(page.locator("#furnace-window")).to_contain_text("Pour window 950–1010 °C for tree TR-1")
+    expect(page.locator("#furnace-now")).to_have_text("986 °C")
+    assert "standing-inside" in (page.locator("#furnace-now").get_attribute("class") or "")
+    expect(page.locator("#furnace-chart svg rect.window")).to_have_count(1)
+    expect(page.locator("#furnace-chart svg polyline.avg")).to_have_count(1)
+    shoot(page, artifacts_dir, "furnace-800x480")
+    wedge(page, "TR-1")
+    page.locator("#pour-button").click()
+    expect(page.locator("#messages")).to_contain_text("TR-1 poured at 986 °C (inside 950–1010 °C).")
+    expect(page.locator("#pour-chart svg line.mark")).to_have_count(1)
+    page.locator("#pour").scroll_into_view_if_needed()
+    shoot(page, artifacts_dir, "tree-pour-800x480")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from flask import Blueprint, abort, flash, jsonify, request, url_for
 from werkzeug.wrappers import Response
 
 from benchpin.outbox import MessageTooLarge, too_large_text
+from benchpin.topics import utc_ts
 from kiosk.state import get_bridge, get_ledger, kiosk_state
 from kiosk.ledger import ADVANCE as ADVANCE_MOVE
 from kiosk.ledger import (LASER, REWORK, SCRAP, SCRAPPED, Event, Ledger, MoveOption, MoveRefused, NotFound, Piece,
@@ -17,6 +18,7 @@ from kiosk.ledger import (LASER, REWORK, SCRAP, SCRAPPED, Event, Ledger, MoveOpt
 from kiosk.ledger.checks import CheckResult, CheckValue, judge
 from kiosk.ledger.metal import TREE_WEIGHTS
 from kiosk.pour import tree_window
+from kiosk.ui.charts import furnace_svg
 from kiosk.ledger.model import NOTE_MAX, PAUSED, WORK_ACTIONS, WORK_DONE
 from kiosk.throttle import client_address, failures, seconds
 from kiosk.ui import auth
@@ -463,8 +465,19 @@ def tree(tree_id: str, error: str = "", status: int = 200) -> Answer:
                          live_count=len(live), following=_tree_next_stage(tree_id),
                          stages=sorted({p.stage for p in live}), scan_tree=tree_id,
                          casting=get_ledger().casting(tree_id), tree_weights=TREE_WEIGHTS,
-                         pour=get_ledger().pour_record(tree_id), pour_here=_pour_here(found),
+                         pour=(pour := get_ledger().pour_record(tree_id)), pour_here=_pour_here(found),
+                         pour_chart=_pour_chart(pour),
                          scale=kiosk_state().config.kiosk.scale_ref is not None)  # type: ignore[union-attr]
+
+
+def _pour_chart(pour: dict[str, Any] | None) -> str:
+    """The furnace curve around a pour, the window as a band and the pour as a dashed line."""
+    if pour is None:
+        return ""
+    at = datetime.fromisoformat(str(pour["ts"]).replace("Z", "+00:00"))
+    return furnace_svg(pour["curve"], window=(pour["min_c"], pour["max_c"]), mark=str(pour["ts"]),
+                       start=utc_ts(at - timedelta(minutes=15)), end=utc_ts(at + timedelta(minutes=2)),
+                       title=f"the pour of {pour['tree_id']}")
 
 
 def _pour_here(found: Tree) -> str | tuple[str, tuple[float, float]] | None:

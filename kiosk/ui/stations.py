@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from flask import Blueprint, abort, flash, request, url_for
@@ -14,6 +15,7 @@ from kiosk.ledger import MoveRefused
 from benchpin.contract import METALS
 from kiosk.ledger.metal import BY, REFINING_SOURCES
 from kiosk.reports import BadPeriod, loss_csv, period, time_csv
+from kiosk.ui.charts import furnace_svg, window_colour
 from kiosk.state import get_bridge, get_ledger, kiosk_state
 from kiosk.ui import auth
 from kiosk.ui.pin import confirm_pin
@@ -154,6 +156,29 @@ def add_refining_lot() -> Response | tuple[str, int]:
     flash(f"Refining lot {lot['lot_id']}: {lot['grams']:g} g of {lot['metal'].replace('_', ' ')} ({lot['source']}).",
           "done")
     return see(url_for("station.metal_report"))
+
+
+@bp.get("/furnace")
+@auth.login_required
+def furnace() -> tuple[str, int]:
+    """The casting furnace's last 30 minutes as a chart, with the pour window of the tree now at it."""
+    kiosk = kiosk_state().config.kiosk
+    assert kiosk is not None
+    if not kiosk.gateway:
+        abort(404, description="This kiosk has no gateway (kiosk.gateway): there is no furnace to show.")
+    now = datetime.now(timezone.utc)
+    start, end = utc_ts(now - timedelta(minutes=30)), utc_ts(now)
+    points = get_ledger().readings(kiosk.gateway, kiosk.furnace, start, end, 10.0)
+    last_kept = str(points[-1][0]) if points else start
+    points += ui_state().live.recent(kiosk.furnace, last_kept)  # what the historian has not written yet
+    bridge = get_bridge()
+    window = bridge.window if bridge is not None else None
+    band = (window.min_c, window.max_c) if window is not None else None
+    reading = next((r for r in ui_state().live.temperatures() if r["probe"] == kiosk.furnace), None)
+    value = reading["value_c"] if reading and not reading["fault"] else None
+    chart = furnace_svg(points, window=band, start=start, end=end, title=f"{kiosk.gateway}/{kiosk.furnace}")
+    return render_screen("furnace.html", page="furnace", chart=chart, window=window, value=value,
+                         standing=window_colour(value, band), probe=f"{kiosk.gateway}/{kiosk.furnace}")
 
 
 def duration_text(seconds: float) -> str:
