@@ -213,6 +213,19 @@ def get_probe_readings(gateway: str, probe: str) -> tuple[Response, int]:
                     "points": points}), 200
 
 
+@bp.get("/api/pieces/<piece_id>/passport")
+def get_passport(piece_id: str) -> tuple[Response, int]:
+    """Everything that happened to the piece, in order (see the contract)."""
+    try:
+        passport = get_ledger().passport(piece_id)
+    except NotFound as exc:
+        return _error(404, str(exc))
+    kiosk = kiosk_state().config.kiosk
+    if passport["engraving"] is not None and kiosk is not None:
+        passport["engraving"]["laser"] = kiosk.engraver
+    return jsonify(passport), 200
+
+
 @bp.get("/api/trees/<tree_id>")
 def get_tree(tree_id: str) -> tuple[Response, int]:
     try:

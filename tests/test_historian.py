@@ -183,3 +183,23 @@ def test_kiosk_pour_button_records_the_furnace_reading_now_against_the_tree_s_wi
         assert record is not None and (record["probe"], record["operator"]) == ("furnace-1", "OP-ART")
     finally:
         close_app(app)
+
+
+def test_passport_holds_every_event_in_order_with_names_durations_weights_and_the_pour(ledger: Ledger) -> None:
+    from tests.kiosk_support import spec
+
+    ledger.import_pieces([spec("PC-1", metal="silver_925", tree_id="TR-1")])
+    for stage in ("cad", "mold", "wax_tree", "casting"):
+        ledger.move_tree("TR-1", stage, operator="OP-SUP", station="setup")
+    ledger.pour("TR-1", gateway="casting-1", probe="furnace-1", value_c=990.0, metal="silver_925",
+                window=(950.0, 1010.0), operator="OP-ART", station="casting")
+    ledger.advance("PC-1", operator="OP-ART", station="casting", weight_g=10.0)
+    ledger.move("PC-1", "casting", operator="OP-ART", station="filing", note="porosity", weight_g=9.9)
+    passport = ledger.passport("PC-1")
+    events = ledger.history("PC-1")
+    assert [s["event_id"] for s in passport["history"]] == [e.event_id for e in events]  # every event, in order
+    assert passport["history"][1]["operator_name"] == "Supervisor One"
+    assert all(s["duration_s"] is not None for s in passport["history"][:-1]) and passport["history"][-1]["duration_s"] is None
+    rework = passport["history"][-1]
+    assert (rework["kind"], rework["note"], rework["weight"]["grams"]) == ("rework", "porosity", 9.9)
+    assert passport["pour"]["value_c"] == 990.0 and passport["engraving"] is None

@@ -241,3 +241,14 @@ def test_api_probe_readings_series_with_a_step_and_its_bounds(app: Flask, client
     assert client.get(url + "&step=fast", headers=AUTH).status_code == 400
     many = client.get("/api/probes/casting-1/furnace-1/readings?from=2026-01-01&to=2026-12-01&step=1", headers=AUTH)
     assert many.status_code == 400 and "at most 5000 points" in many.json["error"]
+
+
+def test_api_passport_holds_every_event_in_order(app: Flask, client: FlaskClient) -> None:
+    with app.app_context():
+        ledger = get_ledger()
+        ledger.advance("PC-1", operator="OP-ART", station="qc")
+        events = [e.event_id for e in ledger.history("PC-1")]
+    body = client.get("/api/pieces/PC-1/passport", headers=AUTH).json
+    assert [s["event_id"] for s in body["history"]] == events
+    assert body["piece"]["piece_id"] == "PC-1" and body["engraving"] is None and body["pour"] is None
+    assert client.get("/api/pieces/PC-404/passport", headers=AUTH).status_code == 404

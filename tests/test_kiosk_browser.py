@@ -6,6 +6,7 @@ Screenshots of every screen go to tests/artifacts/kiosk-*.png (1280x800, the kio
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Iterator
 
@@ -573,3 +574,10 @@ def test_kiosk_browser_furnace_chart_with_the_window_and_the_pour_curve_on_the_t
     expect(page.locator("#pour-chart svg line.mark")).to_have_count(1)
     page.locator("#pour").scroll_into_view_if_needed()
     shoot(page, artifacts_dir, "tree-pour-800x480")
+    page.goto("/pieces/PC-1/passport")
+    expect(page.locator("#passport-history tbody tr")).to_have_count(5)  # created + 4 seeded moves
+    expect(page.locator("#passport .pour")).to_contain_text("poured at 986 °C")
+    page.screenshot(path=str(artifacts_dir / "kiosk-passport.png"), full_page=True)
+    pdf = page.pdf(format="A4")  # the print stylesheet: a typical piece fits one A4 page
+    (artifacts_dir / "kiosk-passport.pdf").write_bytes(pdf)
+    assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1

@@ -420,3 +420,14 @@ def test_ui_time_report_is_a_supervisor_screen_with_its_csv(kiosk: Kiosk, ledger
     csv = kiosk.get("/reports/time?format=csv")
     assert csv.mimetype == "text/csv" and "casting,OP-ART,Artisan One,1," in csv.get_data(as_text=True)
     assert kiosk.get("/reports/time?from=soon").status_code == 400
+
+
+def test_ui_passport_lists_the_history_and_the_certificate_names_no_one(kiosk: Kiosk, ledger: Ledger) -> None:
+    kiosk.scan("OP-ART")
+    page = text(kiosk.get("/pieces/PC-1/passport"))
+    assert "Passport PC-1" in page and "Supervisor One" in page
+    assert page.count("<tr class=\"kind-") == len(ledger.history("PC-1"))
+    certificate = text(kiosk.get("/pieces/PC-1/passport?view=certificate"))
+    assert "Certificate of the piece" in certificate and "925 silver" in certificate
+    assert "Supervisor One" not in certificate and "OP-SUP" not in certificate  # no internal names
+    assert kiosk.get("/pieces/PC-404/passport").status_code == 404

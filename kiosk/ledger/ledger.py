@@ -413,6 +413,29 @@ class Ledger:
         with self.db.connect() as conn:
             return _lots(conn, start, end)
 
+    # ------------------------------------------------------------------ passport
+
+    def passport(self, piece_id: str) -> dict[str, Any]:
+        """Everything that happened to a piece, in order: stays with who, where and how long; checks,
+        weights and losses; the pour of its tree with its curve; its engraving. Raises NotFound."""
+        piece = self.piece(piece_id)
+        events = self.history(piece_id)
+        names = self.operator_names()
+        weights = {w["event_id"]: w for w in self.weights(piece_id)}
+        stays = []
+        for event, following in zip(events, [*events[1:], None]):
+            left = following.ts if following else None
+            stays.append({**event.to_dict(), "operator_name": names.get(event.operator, event.operator),
+                          "until": left, "duration_s": round((_parse_ts(left) - _parse_ts(event.ts)).total_seconds(), 1)
+                          if left else None, "weight": weights.get(event.event_id)})
+        with self.db.connect() as conn:
+            job = conn.row("SELECT job_id, state, detail, updated FROM laser_jobs WHERE piece_id = ? AND state = ? "
+                           "ORDER BY updated DESC LIMIT 1", (piece_id, DONE))
+        engraving = {"serial": piece.serial, "job_id": job[0], "done": job[3]} if job else None
+        pour = self.pour_record(piece.tree_id) if piece.tree_id else None
+        return {"piece": piece.to_dict(), "history": stays, "engraving": engraving, "pour": pour,
+                "metal_loss_g": round(sum(w["loss_g"] or 0.0 for w in weights.values()), 4) if weights else None}
+
     # ------------------------------------------------------------------ furnace history
 
     def store_readings(self, readings: Sequence[ProbeReadingRow]) -> int:

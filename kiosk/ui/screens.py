@@ -25,7 +25,7 @@ from kiosk.ui import auth
 from kiosk.ui.barcodes import ADVANCE, COMMAND, LOGOUT, OPERATOR, PIECE, TREE, read_barcode
 from kiosk.ui.pin import confirm_pin, needs_pin
 from kiosk.ui.state import ui_state
-from kiosk.ui.stations import job_state
+from kiosk.ui.stations import duration_text, job_state
 from kiosk.ui.view import render_screen, see, stage_label
 
 POUR_READING_MAX_AGE_S = 10.0  # the furnace reading a pour records is at most this old
@@ -342,6 +342,22 @@ def _check_answers(piece_id: str) -> dict[str, CheckValue]:
             except ValueError:
                 raise ValueError(f"{name}: {raw[:20]!r} is not a number") from None
     return answers
+
+
+@bp.get("/pieces/<piece_id>/passport")
+@auth.login_required
+def passport(piece_id: str) -> Answer:
+    """The piece's passport (printable); ``?view=certificate``: the customer's, with no internal names."""
+    try:
+        found = get_ledger().passport(piece_id)
+    except NotFound:
+        abort(404, description=f"Unknown piece {piece_id}: it is not in the ledger.")
+    pour = found["pour"]
+    certificate = request.args.get("view") == "certificate"
+    return render_screen("certificate.html" if certificate else "passport.html", page="passport", p=found,
+                         piece=found["piece"], pour_chart=_pour_chart(pour) if not certificate else "",
+                         laser=kiosk_state().config.kiosk.engraver,  # type: ignore[union-attr]
+                         duration=duration_text, scan_piece=piece_id)
 
 
 @bp.get("/pieces/<piece_id>/override")
