@@ -172,6 +172,7 @@ class IndicatorConfig:
     amber: int
     red: int
     buzzer: int | None = None
+    beep_s: float = 0.2  # how long the buzzer sounds when the furnace enters the window (0: silent)
 
 
 @dataclass(frozen=True)
@@ -365,6 +366,7 @@ def _parse_indicator(t: Table, probes: list[str]) -> IndicatorConfig:
         amber=t.integer("amber", min=0, max=53),
         red=t.integer("red", min=0, max=53),
         buzzer=t.optional_integer("buzzer", min=0, max=53),
+        beep_s=t.number("beep_s", IndicatorConfig.beep_s, min=0.0, max=10.0),
     )
     if indicator.probe and indicator.probe not in probes:
         t.problem("probe", f"names no probe of this gateway: {indicator.probe!r} "

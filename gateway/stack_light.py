@@ -28,7 +28,6 @@ from gateway.wiring import Wiring
 
 log = logging.getLogger(__name__)
 
-BEEP_S = 0.2  # how long the buzzer sounds on entering the window
 
 
 class Light(enum.Enum):
@@ -181,10 +180,10 @@ class StackLight:
                 led.on()
             else:
                 led.off()
-        if entered and beep and self._buzzer is not None:
+        if entered and beep and self._buzzer is not None and self.config.beep_s > 0:
             # Switched off by poll() on the supervisor's thread, not by a gpiozero blink thread.
             self._buzzer.on()
-            self._beep_until = self._clock() + BEEP_S
+            self._beep_until = self._clock() + self.config.beep_s
             self.counters.beeps += 1
 
 

@@ -84,6 +84,29 @@ def test_a_probe_silent_for_its_stall_time_turns_the_light_red(mock_factory):
     assert lit(mock_factory) == set() and not mock_factory.pin(BUZZER).state
 
 
+def test_the_beep_lasts_beep_s_and_zero_silences_it(mock_factory):
+    now = [100.0]
+    long_beep = StackLight(IndicatorConfig("pour-1", "furnace-1", GREEN, AMBER, RED, BUZZER, beep_s=1.5), 10.0,
+                           pin_factory=mock_factory, clock=lambda: now[0])
+    long_beep.open()
+    long_beep.on_window(WINDOW, json.dumps(SILVER).encode())
+    long_beep.on_reading(1000.0, None)
+    now[0] += 1.0
+    long_beep.poll()
+    assert mock_factory.pin(BUZZER).state  # still sounding after 1 s of 1.5
+    now[0] += 0.6
+    long_beep.poll()
+    assert not mock_factory.pin(BUZZER).state
+    long_beep.close()
+    silent = StackLight(IndicatorConfig("pour-1", "furnace-1", GREEN, AMBER, RED, BUZZER, beep_s=0.0), 10.0,
+                        pin_factory=mock_factory, clock=lambda: now[0])
+    silent.open()
+    silent.on_window(WINDOW, json.dumps(SILVER).encode())
+    silent.on_reading(1000.0, None)
+    assert lit(mock_factory) == {"green"} and not mock_factory.pin(BUZZER).state and silent.counters.beeps == 0
+    silent.close()
+
+
 # ---------------------------------------------------------------------- the config
 
 def station(tmp_path: Path, port: int, link: Path, **indicator: object) -> dict:
