@@ -32,6 +32,7 @@ bench: system-packages install
 	$(PY) bench/kiosk.py
 	$(PY) bench/kiosk_screen.py
 	$(PY) bench/historian.py
+	$(PY) bench/passport.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache tests/artifacts
