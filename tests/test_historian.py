@@ -203,3 +203,25 @@ def test_passport_holds_every_event_in_order_with_names_durations_weights_and_th
     rework = passport["history"][-1]
     assert (rework["kind"], rework["note"], rework["weight"]["grams"]) == ("rework", "porosity", 9.9)
     assert passport["pour"]["value_c"] == 990.0 and passport["engraving"] is None
+
+
+def test_kiosk_piece_page_shows_the_pour_curve_of_its_tree(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from kiosk.app import close_app, create_app
+    from kiosk.state import get_ledger
+    from tests.kiosk_ui_support import SECRET, Kiosk, seed, ui_config
+
+    app = create_app(ui_config(tmp_path), {"TESTING": True, "KIOSK_EVENTS": False, "KIOSK_LIVE": False,
+                                           "SECRET_KEY": SECRET})
+    try:
+        with app.app_context():
+            ledger = get_ledger()
+            seed(ledger)
+            kiosk = Kiosk(app)
+            kiosk.scan("OP-ART")
+            assert 'id="piece-pour"' not in kiosk.get("/pieces/PC-1").get_data(as_text=True)  # not poured yet
+            ledger.pour("TR-1", gateway="casting-1", probe="furnace-1", value_c=980.0, metal="silver_925",
+                        window=(950.0, 1010.0), operator="OP-ART", station="casting")
+        page = kiosk.get("/pieces/PC-1").get_data(as_text=True)
+        assert 'id="piece-pour"' in page and "<svg" in page and 'class="mark"' in page
+    finally:
+        close_app(app)

@@ -159,6 +159,7 @@ def piece(piece_id: str, error: str = "", status: int = 200, failed: list[CheckR
                          timed=current.stage in ui_state().stages, work=work, work_text=_work_text(work),
                          weigh=weigh, weight=ui_state().live.weight() if weigh else None,
                          weighed={w["event_id"]: w for w in ledger.weights(piece_id)},
+                         pour_chart=_pour_chart(ledger.pour_record(current.tree_id)) if current.tree_id else "",
                          history=list(reversed(history)), names=_names(ledger, history), stages=stages, error=error,
                          checks=[c for c in here if c.applies_to(current)], failed=failed or [],
                          answers=answers or {}, reworks=[o for o in options if o.kind == REWORK and o.allowed],
