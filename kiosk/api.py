@@ -13,7 +13,7 @@ from kiosk.ledger.db import DatabaseUnavailable
 from kiosk.ledger.history import MAX_POINTS
 from kiosk.ledger.metal import WEIGHT_MAX_G
 from kiosk.ledger.model import NOTE_MAX, parse_ts
-from kiosk.reports import BadPeriod, loss_csv, period, time_csv
+from kiosk.reports import BadPeriod, csv_download, loss_csv, period, time_csv
 from kiosk.throttle import client_address, failures, seconds
 
 log = logging.getLogger(__name__)
@@ -161,8 +161,7 @@ def get_time_report() -> tuple[Response, int] | Response:
         return _error(400, str(exc))
     rows = get_ledger().time_report(start, end)
     if request.args.get("format") == "csv":
-        return Response(time_csv(rows), mimetype="text/csv",
-                        headers={"Content-Disposition": f'attachment; filename="time-{start[:10]}-{end[:10]}.csv"'})
+        return csv_download(time_csv(rows), "time", start, end)
     return jsonify({"from": start, "to": end, "rows": [r.to_dict() for r in rows]}), 200
 
 
@@ -175,8 +174,7 @@ def get_metal_loss() -> tuple[Response, int] | Response:
     except (BadPeriod, MoveRefused) as exc:
         return _error(400, str(exc))
     if request.args.get("format") == "csv":
-        return Response(loss_csv(rows), mimetype="text/csv",
-                        headers={"Content-Disposition": f'attachment; filename="metal-loss-{start[:10]}-{end[:10]}.csv"'})
+        return csv_download(loss_csv(rows), "metal-loss", start, end)
     return jsonify({"from": start, "to": end, "by": request.args.get("by", "stage"), "rows": rows}), 200
 
 

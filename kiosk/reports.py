@@ -8,6 +8,8 @@ from datetime import datetime, time, timedelta, timezone
 from typing import Mapping, Sequence
 from zoneinfo import ZoneInfo
 
+from flask import Response
+
 from benchpin.topics import utc_ts
 from kiosk.ledger import TimeRow
 
@@ -49,22 +51,28 @@ def _moment(text: str, name: str, tz: str, *, end_of_day: bool) -> datetime | No
     return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(tz))
 
 
+LOSS_COLUMNS = ("key", "in_g", "out_g", "loss_g", "loss_fine_g", "loss_pct", "weighings", "flagged")
+
+
 def time_csv(rows: Sequence[TimeRow]) -> str:
     """The time report as CSV: a header, then one line per stage and operator (seconds)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for row in rows:
-        values = row.to_dict()
-        writer.writerow([_cell(values[column]) for column in CSV_COLUMNS])
-    return out.getvalue()
+    return _csv(CSV_COLUMNS, [row.to_dict() for row in rows])
 
 
 def loss_csv(rows: Sequence[Mapping[str, object]]) -> str:
     """The metal loss report as CSV: the grouping key, grams in, out and lost, fine grams lost."""
+    return _csv(LOSS_COLUMNS, rows)
+
+
+def csv_download(text: str, name: str, start: str, end: str) -> Response:
+    """A CSV report as a download named for its period (``time-2026-12-01-2026-12-08.csv``)."""
+    return Response(text, mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}-{start[:10]}-{end[:10]}.csv"'})
+
+
+def _csv(columns: Sequence[str], rows: Sequence[Mapping[str, object]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    columns = ("key", "in_g", "out_g", "loss_g", "loss_fine_g", "loss_pct", "weighings", "flagged")
     writer.writerow(columns)
     for row in rows:
         writer.writerow([_cell(row[column]) for column in columns])

@@ -55,7 +55,8 @@ from kiosk.ledger.imports import insert_pieces
 from kiosk.ledger.migrations import upgrade
 from kiosk.ledger.model import (ADVANCE, DONE, LASER, NAME_MAX, NOTE_MAX, ROLES, SCRAPPED, SUPERVISOR,
                                 DuplicateOperator, Event, LaserJob, MoveOption, MoveRefused, NotFound, Operator,
-                                Piece, PieceSpec, StageBlock, TimeRow, Tree, WipStage, WORK_ACTIONS, WorkSession)
+                                Piece, PieceSpec, StageBlock, TimeRow, Tree, WipStage, WORK_ACTIONS, WorkSession,
+                                parse_ts)
 from kiosk.ledger.pins import hash_pin, pin_matches
 from kiosk.ledger.sessions import SessionCheck
 from kiosk.ledger.serials import DEFAULT_SERIAL_PATTERN, format_serial
@@ -65,11 +66,6 @@ from kiosk.routes import DEFAULT_ROUTES_FILE
 log = logging.getLogger(__name__)
 
 MoveListener = Callable[[Event, Piece], None]
-
-
-def _parse_ts(ts: str) -> datetime:
-    """Read a ledger timestamp (RFC 3339 UTC, ``…Z``)."""
-    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
 
 
 class _Lost(Exception):
@@ -270,7 +266,7 @@ class Ledger:
         for route in self.workflow.routes.values():
             for stage in route.stages[:-1]:
                 pieces = tuple(at.get((route.name, stage.name), ()))
-                oldest = (now - _parse_ts(pieces[0].updated)).total_seconds() if pieces else None
+                oldest = (now - parse_ts(pieces[0].updated)).total_seconds() if pieces else None
                 block = blocks.get(stage.name)
                 board.append(WipStage(route.name, stage.name, pieces, oldest, stage.target_hours,
                                       block.reason if block else None))
@@ -403,7 +399,7 @@ class Ledger:
                 "station", "reason")
         record = dict(zip(keys, row))
         record["inside"] = bool(record["inside"])
-        at = _parse_ts(record["ts"])
+        at = parse_ts(record["ts"])
         record["curve"] = self.readings(record["gateway"], record["probe"], utc_ts(at - timedelta(seconds=before_s)),
                                         utc_ts(at + timedelta(seconds=after_s)), step_s)
         return record
@@ -426,7 +422,7 @@ class Ledger:
         for event, following in zip(events, [*events[1:], None]):
             left = following.ts if following else None
             stays.append({**event.to_dict(), "operator_name": names.get(event.operator, event.operator),
-                          "until": left, "duration_s": round((_parse_ts(left) - _parse_ts(event.ts)).total_seconds(), 1)
+                          "until": left, "duration_s": round((parse_ts(left) - parse_ts(event.ts)).total_seconds(), 1)
                           if left else None, "weight": weights.get(event.event_id)})
         with self.db.connect() as conn:
             job = conn.row("SELECT job_id, state, detail, updated FROM laser_jobs WHERE piece_id = ? AND state = ? "

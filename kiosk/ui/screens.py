@@ -13,13 +13,13 @@ from benchpin.outbox import MessageTooLarge, too_large_text
 from benchpin.topics import utc_ts
 from kiosk.state import get_bridge, get_ledger, kiosk_state
 from kiosk.ledger import ADVANCE as ADVANCE_MOVE
-from kiosk.ledger import (LASER, REWORK, SCRAP, SCRAPPED, Event, Ledger, MoveOption, MoveRefused, NotFound, Piece,
+from kiosk.ledger import (LASER, REWORK, SCRAP, SCRAPPED, Ledger, MoveOption, MoveRefused, NotFound, Piece,
                           Tree, WorkSession)
 from kiosk.ledger.checks import CheckResult, CheckValue, judge
 from kiosk.ledger.metal import TREE_WEIGHTS
-from kiosk.pour import tree_window
+from kiosk.pour import CASTING, tree_window
 from kiosk.ui.charts import furnace_svg
-from kiosk.ledger.model import NOTE_MAX, PAUSED, WORK_ACTIONS, WORK_DONE
+from kiosk.ledger.model import NOTE_MAX, PAUSED, WORK_ACTIONS, WORK_DONE, parse_ts
 from kiosk.throttle import client_address, failures, seconds
 from kiosk.ui import auth
 from kiosk.ui.barcodes import ADVANCE, COMMAND, LOGOUT, OPERATOR, PIECE, TREE, read_barcode
@@ -80,7 +80,7 @@ def scan() -> Answer:
         if barcode.kind == TREE:
             found = ledger.tree(barcode.code)
             bridge = get_bridge()
-            if bridge is not None and "casting" in ui_state().stages and any(p.stage == "casting" for p in found.pieces):
+            if bridge is not None and CASTING in ui_state().stages and any(p.stage == CASTING for p in found.pieces):
                 bridge.open_window(found)  # the furnace's stack light shows this tree's pour window
             return see(url_for("ui.tree", tree_id=barcode.code))
     except NotFound:
@@ -160,7 +160,7 @@ def piece(piece_id: str, error: str = "", status: int = 200, failed: list[CheckR
                          weigh=weigh, weight=ui_state().live.weight() if weigh else None,
                          weighed={w["event_id"]: w for w in ledger.weights(piece_id)},
                          pour_chart=_pour_chart(ledger.pour_record(current.tree_id)) if current.tree_id else "",
-                         history=list(reversed(history)), names=_names(ledger, history), stages=stages, error=error,
+                         history=list(reversed(history)), names=_names(ledger), stages=stages, error=error,
                          checks=[c for c in here if c.applies_to(current)], failed=failed or [],
                          answers=answers or {}, reworks=[o for o in options if o.kind == REWORK and o.allowed],
                          advance=[o for o in options if o.kind not in (REWORK, SCRAP)],
@@ -236,15 +236,9 @@ def work(piece_id: str, action: str) -> Answer:
     return see(url_for("ui.piece", piece_id=piece_id))
 
 
-def _names(ledger: Ledger, history: list[Event]) -> dict[str, str]:
-    """The names of the operators in a history (a badge no longer registered shows as itself)."""
-    names = {LASER: "the laser"}
-    for operator_id in {e.operator for e in history} - set(names):
-        try:
-            names[operator_id] = ledger.operator(operator_id).name
-        except NotFound:
-            names[operator_id] = operator_id
-    return names
+def _names(ledger: Ledger) -> dict[str, str]:
+    """Every badge's name, for a history (one query; a badge not registered shows as itself)."""
+    return {**ledger.operator_names(), LASER: "the laser"}
 
 
 def _weighed(current: Piece, to: str) -> bool:
@@ -491,7 +485,7 @@ def _pour_chart(pour: dict[str, Any] | None) -> str:
     """The furnace curve around a pour, the window as a band and the pour as a dashed line."""
     if pour is None:
         return ""
-    at = datetime.fromisoformat(str(pour["ts"]).replace("Z", "+00:00"))
+    at = parse_ts(str(pour["ts"]))
     return furnace_svg(pour["curve"], window=(pour["min_c"], pour["max_c"]), mark=str(pour["ts"]),
                        start=utc_ts(at - timedelta(minutes=15)), end=utc_ts(at + timedelta(minutes=2)),
                        title=f"the pour of {pour['tree_id']}")
@@ -500,7 +494,7 @@ def _pour_chart(pour: dict[str, Any] | None) -> str:
 def _pour_here(found: Tree) -> str | tuple[str, tuple[float, float]] | None:
     """At a casting kiosk with a gateway: the tree's window (or why none); elsewhere None."""
     config = kiosk_state().config
-    if "casting" not in ui_state().stages or not config.kiosk.gateway:  # type: ignore[union-attr]
+    if CASTING not in ui_state().stages or not config.kiosk.gateway:  # type: ignore[union-attr]
         return None
     return tree_window(found, config.metals)
 

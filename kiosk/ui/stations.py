@@ -11,10 +11,10 @@ from werkzeug.wrappers import Response
 
 from benchpin.contract import EngraverAction, EngraverCommand, JobAction, JobDecision
 from benchpin.topics import utc_ts
-from kiosk.ledger import MoveRefused
+from kiosk.ledger import MoveRefused, Operator
 from benchpin.contract import METALS
 from kiosk.ledger.metal import BY, REFINING_SOURCES
-from kiosk.reports import BadPeriod, loss_csv, period, time_csv
+from kiosk.reports import BadPeriod, csv_download, loss_csv, period, time_csv
 from kiosk.ui.charts import furnace_svg, window_colour
 from kiosk.state import get_bridge, get_ledger, kiosk_state
 from kiosk.ui import auth
@@ -86,10 +86,7 @@ def block_stage(stage: str, action: str) -> Response | tuple[str, int]:
 @auth.login_required
 def time_report() -> Response | tuple[str, int]:
     """Working time and dwell per stage and operator (a supervisor's screen), with its CSV."""
-    operator = auth.current_operator()
-    assert operator is not None
-    if operator.role != "supervisor":
-        abort(403, description="The time report is a supervisor's screen.")
+    _supervisor_only("The time report is a supervisor's screen.")
     tz = kiosk_state().config.site.timezone
     try:
         start, end = period(request.args, tz)
@@ -97,8 +94,7 @@ def time_report() -> Response | tuple[str, int]:
         abort(400, description=f"{exc}.")
     rows = get_ledger().time_report(start, end)
     if request.args.get("format") == "csv":
-        return Response(time_csv(rows), mimetype="text/csv",
-                        headers={"Content-Disposition": f'attachment; filename="time-{start[:10]}-{end[:10]}.csv"'})
+        return csv_download(time_csv(rows), "time", start, end)
     chosen: dict[str, Any] = {key: request.args[key] for key in ("from", "to") if request.args.get(key)}
     return render_screen("time.html", page="time", rows=rows, start=start, end=end, duration=duration_text,
                          csv_url=url_for("station.time_report", format="csv", **chosen),
@@ -109,10 +105,7 @@ def time_report() -> Response | tuple[str, int]:
 @auth.login_required
 def metal_report() -> Response | tuple[str, int]:
     """Metal in, out and lost per stage, operator or metal with a bar per row (a supervisor's screen)."""
-    operator = auth.current_operator()
-    assert operator is not None
-    if operator.role != "supervisor":
-        abort(403, description="The metal loss report is a supervisor's screen.")
+    _supervisor_only("The metal loss report is a supervisor's screen.")
     by = request.args.get("by", "stage")
     try:
         start, end = period(request.args, kiosk_state().config.site.timezone)
@@ -121,8 +114,7 @@ def metal_report() -> Response | tuple[str, int]:
         abort(400, description=f"{exc}.")
     chosen: dict[str, Any] = {key: request.args[key] for key in ("from", "to") if request.args.get(key)}
     if request.args.get("format") == "csv":
-        return Response(loss_csv(rows), mimetype="text/csv",
-                        headers={"Content-Disposition": f'attachment; filename="metal-loss-{start[:10]}-{end[:10]}.csv"'})
+        return csv_download(loss_csv(rows), "metal-loss", start, end)
     widest = max((abs(r["loss_fine_g"]) for r in rows), default=0.0) or 1.0
     totals = {key: round(sum(r[key] for r in rows), 3) for key in ("in_g", "out_g", "loss_g", "loss_fine_g")}
     lots = get_ledger().refining_lots(start, end)
@@ -138,10 +130,7 @@ def metal_report() -> Response | tuple[str, int]:
 @auth.login_required
 def add_refining_lot() -> Response | tuple[str, int]:
     """Record metal returned to refining (a supervisor): metal, source, grams and a note."""
-    operator = auth.current_operator()
-    assert operator is not None
-    if operator.role != "supervisor":
-        abort(403, description="Only a supervisor records metal returned to refining.")
+    operator = _supervisor_only("Only a supervisor records metal returned to refining.")
     try:
         grams = float((request.form.get("grams") or "").replace(",", "."))
     except ValueError:
@@ -179,6 +168,15 @@ def furnace() -> tuple[str, int]:
     chart = furnace_svg(points, window=band, start=start, end=end, title=f"{kiosk.gateway}/{kiosk.furnace}")
     return render_screen("furnace.html", page="furnace", chart=chart, window=window, value=value,
                          standing=window_colour(value, band), probe=f"{kiosk.gateway}/{kiosk.furnace}")
+
+
+def _supervisor_only(refusal: str) -> Operator:
+    """The badged-in operator if a supervisor, else a 403 saying ``refusal``."""
+    operator = auth.current_operator()
+    assert operator is not None
+    if operator.role != "supervisor":
+        abort(403, description=refusal)
+    return operator
 
 
 def duration_text(seconds: float) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -10,6 +9,7 @@ from flask import redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from benchpin.contract import METALS
+from kiosk.ledger.model import parse_ts
 from kiosk.state import kiosk_state
 from kiosk.ui import auth
 from kiosk.ui.state import ui_state
@@ -53,7 +53,7 @@ def render_screen(template: str, *, status: int = 200, **context: Any) -> tuple[
 def local_time(ts: str) -> str:
     """Show a ledger timestamp (UTC, RFC 3339) as ``YYYY-MM-DD HH:MM`` in ``site.timezone``."""
     try:
-        moment = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+        moment = parse_ts(ts)
     except ValueError:
         return ts
     return moment.astimezone(ZoneInfo(kiosk_state().config.site.timezone)).strftime("%Y-%m-%d %H:%M")
