@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SYSTEM_PACKAGES ?= mosquitto mosquitto-clients chromium libusb-1.0-0 systemd cage openssl \
-	fonts-dejavu-core poppler-utils
+	fonts-dejavu-core fonts-lohit-deva fonts-tlwg-loma-otf poppler-utils
 
 .PHONY: test demo install system-packages bench clean
 

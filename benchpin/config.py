@@ -27,6 +27,9 @@ from firmware_bridge.hid import LAYOUTS
 
 DEFAULT_CONFIG_PATH = "/etc/benchpin/station.toml"
 
+# The kiosk's screens speak these: ``kiosk.language`` and each operator's own (``operators add --lang``).
+LANGUAGES = ("en", "hi", "th")
+
 
 class ConfigError(Exception):
     """A configuration that cannot be used; ``problems`` lists each one with its key path."""
@@ -230,6 +233,7 @@ class KioskConfig:
     history_days: float = 365.0  # per-minute furnace history kept this long
     history_flush_s: float = 60.0  # furnace readings are written this often, in one transaction
     scale_ref: DeviceRef | None = None  # ``scale`` parsed; None when not set
+    language: str = "en"  # the screens' language when nobody, or an operator without one, is badged in
 
 
 PRINTER_KINDS = ("zpl-usb", "zpl-tcp", "zpl-serial", "pdf", "png")
@@ -630,6 +634,7 @@ def _parse_kiosk(t: Table) -> KioskConfig:
         history_raw_days=t.number("history_raw_days", d.history_raw_days, min=0.01, max=3650.0),
         history_days=t.number("history_days", d.history_days, min=1.0, max=36500.0),
         history_flush_s=t.number("history_flush_s", d.history_flush_s, min=1.0, max=3600.0),
+        language=t.text("language", d.language, choices=LANGUAGES),
     )
     if kiosk.id and not is_segment(kiosk.id):
         t.problem("id", f"must be 1 to 64 letters, digits, '-', '_' or '.' (it names the kiosk's MQTT topics; "

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from benchpin.commands import add_config_argument, load_or_exit
-from benchpin.config import KioskConfig, StationConfig
+from benchpin.config import LANGUAGES, KioskConfig, StationConfig
 from firmware_bridge.barcodes import ALPHABET, BarcodeRules, validate, with_check_digit
 from kiosk.labels import LayoutError
 from kiosk.labels.cli import print_ids
@@ -104,7 +104,7 @@ def _add_operator(args: argparse.Namespace) -> int:
         for _ in range(5):  # a clash of 8 random base-36 characters is all but impossible; retry anyway
             operator_id = args.operator_id or random_badge(config.barcodes)
             try:
-                operator = ledger.add_operator(operator_id, args.name, args.role, pin=pin)
+                operator = ledger.add_operator(operator_id, args.name, args.role, pin=pin, language=args.lang)
                 break
             except DuplicateOperator as exc:
                 if not args.random:
@@ -117,7 +117,8 @@ def _add_operator(args: argparse.Namespace) -> int:
             print("benchpin: could not find a free random badge id; try again", file=sys.stderr)
             return EXIT_REFUSED
     pin_note = " with a PIN" if operator.has_pin else ""
-    print(f"added {operator.operator_id} ({operator.name}, {operator.role}){pin_note}")
+    lang_note = f", screens in {operator.language}" if operator.language else ""
+    print(f"added {operator.operator_id} ({operator.name}, {operator.role}{lang_note}){pin_note}")
     if operator.role == SUPERVISOR and not operator.has_pin:
         print(f"note: supervisor actions on the touch screens need a PIN: "
               f"benchpin operators set-pin {operator.operator_id}", file=sys.stderr)
@@ -177,7 +178,7 @@ def _list_operators(args: argparse.Namespace) -> int:
     with _open_ledger(kiosk) as ledger:
         operators = ledger.operators()
     for operator in operators:
-        print(f"{operator.operator_id}\t{operator.role}\t{operator.name}")
+        print(f"{operator.operator_id}\t{operator.role}\t{operator.language or '-'}\t{operator.name}")
     if not operators:
         print("no operators yet: benchpin operators add OP-0001 --name NAME --role ROLE", file=sys.stderr)
     return 0
@@ -267,6 +268,9 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
                      help="ask for a 4 to 8 digit PIN (read from stdin when it is not a terminal); supervisor "
                           "actions on the touch screens need it")
     add.add_argument("--pin-file", metavar="FILE", help="read the PIN from FILE ('-': stdin) instead of asking")
+    add.add_argument("--lang", choices=LANGUAGES, default="",
+                     help=f"the language of the screens while this operator is badged in ({', '.join(LANGUAGES)}; "
+                          "default: each kiosk's kiosk.language)")
     add_config_argument(add)
     add.set_defaults(func=_add_operator)
     set_pin = ops_sub.add_parser("set-pin", help="set or replace an operator's PIN",
@@ -276,8 +280,9 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     set_pin.add_argument("--pin-file", metavar="FILE", help="read the PIN from FILE ('-': stdin) instead of asking")
     add_config_argument(set_pin)
     set_pin.set_defaults(func=_set_pin)
-    lst = ops_sub.add_parser("list", help="list operators (id, role, name)",
-                             description="List the operators, one per line: badge, role, name.")
+    lst = ops_sub.add_parser("list", help="list operators (id, role, language, name)",
+                             description="List the operators, one per line: badge, role, language ('-': the "
+                                         "kiosk's kiosk.language), name.")
     add_config_argument(lst)
     lst.set_defaults(func=_list_operators)
 

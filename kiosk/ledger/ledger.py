@@ -42,7 +42,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Collection, Iterable, Mapping, Sequence
 
-from benchpin.config import KioskConfig, MetalSettings
+from benchpin.config import LANGUAGES, KioskConfig, MetalSettings
 from benchpin.topics import utc_ts
 from kiosk.ledger import history, metal, rows, sessions, worktime
 from kiosk.ledger.history import Reading as ProbeReadingRow
@@ -153,10 +153,17 @@ class Ledger:
 
     # ------------------------------------------------------------------ operators
 
-    def add_operator(self, operator_id: str, name: str, role: str, *, pin: str | None = None) -> Operator:
-        """Register an operator badge with a role (one of ROLES) and, optionally, a PIN."""
+    def add_operator(self, operator_id: str, name: str, role: str, *, pin: str | None = None,
+                     language: str = "") -> Operator:
+        """Register an operator badge with a role (one of ROLES), optionally a PIN and a language.
+
+        ``language`` (one of LANGUAGES) is what the screens speak while the operator is badged
+        in; "" leaves it to each kiosk's ``kiosk.language``.
+        """
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
+        if language and language not in LANGUAGES:
+            raise ValueError(f"unknown language {language!r} (one of {', '.join(LANGUAGES)})")
         if not operator_id.isprintable() or " " in operator_id or not operator_id or operator_id == LASER:
             raise ValueError(f"bad operator id {operator_id!r}")
         if not name.strip():
@@ -165,12 +172,13 @@ class Ledger:
             raise ValueError(f"the name of {operator_id} must be at most {NAME_MAX} printable characters "
                              f"on one line (it has {len(name)})")
         pin_hash = hash_pin(pin) if pin is not None else None
-        operator = Operator(operator_id, name, role, utc_ts(), has_pin=pin_hash is not None)
+        operator = Operator(operator_id, name, role, utc_ts(), has_pin=pin_hash is not None, language=language)
         try:
             with self.db.transaction() as conn:
-                conn.execute("INSERT INTO operators (operator_id, name, role, created, pin_hash) "
-                             "VALUES (?, ?, ?, ?, ?)",
-                             (operator.operator_id, operator.name, operator.role, operator.created, pin_hash))
+                conn.execute("INSERT INTO operators (operator_id, name, role, created, pin_hash, language) "
+                             "VALUES (?, ?, ?, ?, ?, ?)",
+                             (operator.operator_id, operator.name, operator.role, operator.created, pin_hash,
+                              language))
         except IntegrityViolation:
             raise DuplicateOperator(f"operator {operator_id} already exists") from None
         return operator

@@ -224,6 +224,10 @@ MIGRATIONS: tuple[Migration, ...] = (
             station TEXT NOT NULL,
             reason TEXT NOT NULL DEFAULT '')""",
     )),
+    # '' = the kiosk's kiosk.language; else one of benchpin.config.LANGUAGES.
+    Migration(12, "operators.language: the language of the screens while the operator is badged in", (
+        "ALTER TABLE operators ADD COLUMN language TEXT NOT NULL DEFAULT ''",
+    )),
 )
 
 # Any constant fits; this one spells "benc". The second key is the schema, so ledgers in

@@ -52,6 +52,7 @@ class Operator:
     role: str
     created: str = ""
     has_pin: bool = False  # a PIN is set (supervisor actions on the touch screens ask for it)
+    language: str = ""  # the screens' language while badged in; "" = the kiosk's kiosk.language
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -72,12 +72,12 @@ def load_operator(conn: Connection, operator_id: str) -> Operator:
     return operator_from_row(row)
 
 
-OPERATOR_SELECT = "SELECT operator_id, name, role, created, pin_hash IS NOT NULL FROM operators"
+OPERATOR_SELECT = "SELECT operator_id, name, role, created, pin_hash IS NOT NULL, language FROM operators"
 
 
 def operator_from_row(row: Sequence[Any]) -> Operator:
-    operator_id, name, role, created, has_pin = row
-    return Operator(operator_id, name, role, created, has_pin=bool(has_pin))
+    operator_id, name, role, created, has_pin, language = row
+    return Operator(operator_id, name, role, created, has_pin=bool(has_pin), language=language)
 
 
 def insert_event(conn: Connection, event: Event, *, published: bool = False) -> None:

@@ -19,9 +19,11 @@ from werkzeug.exceptions import HTTPException
 from kiosk.credentials import read_secret_file
 from kiosk.ledger.db import DatabaseUnavailable
 from kiosk.historian import Historian
+from kiosk.i18n import init_i18n
 from kiosk.live import LiveFeed
 from kiosk.state import kiosk_state
 from kiosk.ui import auth
+from kiosk.ui.names import stage_label
 from kiosk.ui.state import EXTENSION, UiState
 from kiosk.ui.view import render_screen
 
@@ -65,6 +67,8 @@ def init_ui(app: Flask) -> None:
     app.extensions[EXTENSION] = UiState(live=live, idle_logout_s=config.kiosk.idle_logout_s,
                                         stages=config.kiosk.stations)
     app.jinja_env.globals["csrf_token"] = auth.csrf_token
+    init_i18n(app, default=config.kiosk.language, timezone=config.site.timezone)
+    app.jinja_env.filters["stage_label"] = stage_label
 
     from kiosk.ui.screens import bp as screens_bp
     from kiosk.ui.stations import bp as stations_bp

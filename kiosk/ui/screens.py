@@ -26,7 +26,8 @@ from kiosk.ui.barcodes import ADVANCE, COMMAND, LOGOUT, OPERATOR, PIECE, TREE, r
 from kiosk.ui.pin import confirm_pin, needs_pin
 from kiosk.ui.state import ui_state
 from kiosk.ui.stations import duration_text, job_state
-from kiosk.ui.view import render_screen, see, stage_label
+from kiosk.ui.names import stage_label
+from kiosk.ui.view import render_screen, see
 
 POUR_READING_MAX_AGE_S = 10.0  # the furnace reading a pour records is at most this old
 

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from benchpin.contract import METALS
-from kiosk.ledger.model import parse_ts
 from kiosk.state import kiosk_state
-from kiosk.ui import auth
+from kiosk.ui import auth, names
+from kiosk.ui.names import stage_label
 from kiosk.ui.state import ui_state
 
 SWATCHES = {metal.name: metal.swatch for metal in METALS.values()}
-
-
-def stage_label(stage: str | None) -> str:
-    """Return a stage name as words (``casting_inspection`` → ``casting inspection``)."""
-    return (stage or "—").replace("_", " ")
 
 
 def hallmark(metal: str) -> str:
@@ -30,7 +24,7 @@ def hallmark(metal: str) -> str:
 
 def metal_label(metal: str) -> str:
     known = METALS.get(metal)
-    return known.label if known else (metal.replace("_", " ") if metal else "—")
+    return names.metal_label(metal, known.label if known else "")
 
 
 def render_screen(template: str, *, status: int = 200, **context: Any) -> tuple[str, int]:
@@ -42,21 +36,15 @@ def render_screen(template: str, *, status: int = 200, **context: Any) -> tuple[
     context.setdefault("scan_version", "")
     context.setdefault("scan_tree", "")
     return render_template(template, station=kiosk.id, kiosk_name=kiosk.name, operator=auth.current_operator(),
-                           local_time=local_time, timezone=kiosk_state().config.site.timezone,
+                           timezone=kiosk_state().config.site.timezone,
                            furnace="casting" in state.stages,
                            temperatures=state.live.temperatures(),
                            idle_ms=int(state.idle_logout_s * 1000), here=_here(context),
                            stage_label=stage_label, metal_label=metal_label, hallmark=hallmark, swatches=SWATCHES,
+                           role_label=names.role_label, route_label=names.route_label,
+                           job_state_label=names.job_state_label, tree_weight_label=names.weight_label,
+                           check_label=names.check_label,
                            **context), status
-
-
-def local_time(ts: str) -> str:
-    """Show a ledger timestamp (UTC, RFC 3339) as ``YYYY-MM-DD HH:MM`` in ``site.timezone``."""
-    try:
-        moment = parse_ts(ts)
-    except ValueError:
-        return ts
-    return moment.astimezone(ZoneInfo(kiosk_state().config.site.timezone)).strftime("%Y-%m-%d %H:%M")
 
 
 def _here(context: dict[str, Any]) -> str:
