@@ -55,13 +55,14 @@ def _register_core(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -
 
 def _registrars() -> list[Registrar]:
     from benchpin.demo import register as register_demo
+    from benchpin.plant_cli import register as register_plant
     from gateway.cli import register as register_gateway
     from gateway.engraver_cli import register as register_engraver
     from kiosk.cli import register as register_kiosk
     from kiosk.server import register as register_kiosk_server
 
     return [_register_core, register_gateway, register_engraver, register_kiosk, register_kiosk_server,
-            register_demo]
+            register_demo, register_plant]
 
 
 def build_parser() -> argparse.ArgumentParser:
