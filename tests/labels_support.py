@@ -39,10 +39,15 @@ def fill(ledger: Ledger, rules: BarcodeRules) -> dict[str, str]:
     return names
 
 
-def decode(png: bytes) -> list[str]:
-    """Return the text of every Code 128 a real decoder finds in a PNG."""
+def decode(png: bytes, kind: zxingcpp.BarcodeFormat = zxingcpp.BarcodeFormat.Code128) -> list[str]:
+    """Return the text of every barcode of ``kind`` (Code 128 unless told) a real decoder finds in a PNG."""
     found = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
-    return [r.text for r in found if r.format == zxingcpp.BarcodeFormat.Code128]
+    return [r.text for r in found if r.format == kind]
+
+
+def decode_both(png: bytes) -> tuple[list[str], list[str]]:
+    """Return the texts of the Code 128 and of the Data Matrix symbols a real decoder finds in a PNG."""
+    return decode(png), decode(png, zxingcpp.BarcodeFormat.DataMatrix)
 
 
 def pdf_pages_as_png(pdf: Path, dpi: int = 300) -> list[bytes]:

@@ -13,7 +13,7 @@ from firmware_bridge.barcodes import BarcodeRules
 from kiosk.labels import LabelSize, LayoutError, badge_label, layout, piece_label, to_pdf, to_png, tree_label
 from kiosk.labels.cli import label_for
 from kiosk.ledger import Ledger
-from tests.labels_support import CHECKED, PLAIN, decode, fill, pdf_pages_as_png
+from tests.labels_support import CHECKED, PLAIN, decode, decode_both, fill, pdf_pages_as_png
 
 SIZES = [LabelSize(), LabelSize(dpi=300), LabelSize(width_mm=50.8, height_mm=25.4, dpi=203),
          LabelSize(width_mm=45.0, height_mm=25.4, dpi=203)]
@@ -112,3 +112,84 @@ def test_long_and_short_ids_scan_back_on_the_job_bag_label(code: str, dpi: int, 
     # The bars are whole dots of the label's dpi: printed (rasterised) at that dpi or a multiple.
     # At 203 dpi a long id gets one-dot modules, which a 300 dpi raster cannot draw evenly.
     assert [decode(page) for page in pdf_pages_as_png(pdf, dpi=2 * dpi)] == [[code]]
+
+
+# ----------------------------------------------------------------------------- with a Data Matrix
+
+
+@pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
+def test_every_png_label_with_a_data_matrix_scans_back_to_its_id_twice(filled: tuple[Ledger, dict[str, str]],
+                                                                      size: LabelSize) -> None:
+    ledger, names = filled
+    for name, code in names.items():
+        png = to_png(layout(label_for(ledger, code), size, datamatrix=True))
+        assert decode_both(png) == ([code], [code]), name
+
+
+def test_every_pdf_page_with_a_data_matrix_scans_back_to_its_id_twice(filled: tuple[Ledger, dict[str, str]],
+                                                                     tmp_path: Path) -> None:
+    ledger, names = filled
+    codes = list(names.values())
+    pdf = tmp_path / "labels.pdf"
+    pdf.write_bytes(to_pdf([layout(label_for(ledger, code), datamatrix=True) for code in codes]))
+    pages = pdf_pages_as_png(pdf, dpi=2 * LabelSize.dpi)
+    assert [decode_both(page) for page in pages] == [([code], [code]) for code in codes]
+
+
+@pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
+@pytest.mark.parametrize("code", ["PC-2026-0042X", "PC-A12425GABC1234002M", "TR-1", "OP-00"])
+def test_the_data_matrix_stands_beside_the_bars_clear_of_them_and_of_the_text(size: LabelSize, code: str) -> None:
+    from PIL import Image
+
+    from kiosk.labels import Label
+    from kiosk.labels.code128 import QUIET_MODULES
+    from kiosk.labels.datamatrix import QUIET_MODULES as MATRIX_QUIET
+    from kiosk.labels.datamatrix import modules
+
+    lay = layout(Label("piece", code, ("Molten Wave Stacking Ring", "925 silver · 925", "order ORD-77")), size,
+                 datamatrix=True)
+    bc, dm = lay.barcode, lay.matrix
+    assert dm is not None and dm.modules == modules(code) and dm.module >= 2
+    clear = dm.module * MATRIX_QUIET
+    assert bc.x >= QUIET_MODULES * bc.module
+    assert dm.x - (bc.x + bc.width) >= max(QUIET_MODULES * bc.module, clear)  # both quiet zones kept
+    assert dm.x + dm.width + clear <= size.width and dm.y - clear >= 0
+    assert dm.y + dm.width + clear <= bc.y + bc.height  # within the bars' band: the text below keeps its room
+    assert [t.text for t in lay.texts] == [t.text for t in layout(lay.label, size).texts]  # nothing cut for it
+    image = Image.open(io.BytesIO(to_png(lay)))
+    for y, row in enumerate(dm.modules):  # the centre of each module is drawn as the encoder says
+        for x, dark in enumerate(row):
+            centre = (dm.x + x * dm.module + dm.module // 2, dm.y + y * dm.module + dm.module // 2)
+            assert (image.getpixel(centre) == 0) == dark, (x, y)
+
+
+def test_the_pdf_draws_the_data_matrix_where_the_png_does(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from kiosk.labels import Label
+
+    lay = layout(Label("piece", "PC-2026-0042X", ("Molten Wave Stacking Ring",)), datamatrix=True)
+    dm = lay.matrix
+    assert dm is not None
+    pdf = tmp_path / "one.pdf"
+    pdf.write_bytes(to_pdf([lay]))
+    (page,) = pdf_pages_as_png(pdf, dpi=lay.size.dpi)  # one pixel per dot, as the PNG
+    image = Image.open(io.BytesIO(page)).convert("L")
+    for y, row in enumerate(dm.modules):
+        for x, dark in enumerate(row):
+            centre = (dm.x + x * dm.module + dm.module // 2, dm.y + y * dm.module + dm.module // 2)
+            assert (image.getpixel(centre) < 128) == dark, (x, y)
+
+
+def test_a_label_too_small_for_both_codes_is_refused_naming_the_dimension() -> None:
+    from kiosk.labels import Label
+
+    label = Label("piece", "PC-A12425GABC1234002M", ("Molten Wave Stacking Ring", "925 silver · 925", "order ORD-77"))
+    layout(label, LabelSize(width_mm=38.0))  # the Code 128 alone fits
+    with pytest.raises(LayoutError, match="Data Matrix side by side need .* mm at 203 dpi") as narrow:
+        layout(label, LabelSize(width_mm=38.0), datamatrix=True)
+    assert narrow.value.dimension == "width_mm"
+    layout(label, LabelSize(height_mm=13.0))
+    with pytest.raises(LayoutError, match="13 mm tall; its 18x18 Data Matrix needs 5.0 mm") as short:
+        layout(label, LabelSize(height_mm=13.0), datamatrix=True)
+    assert short.value.dimension == "height_mm"

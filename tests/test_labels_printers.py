@@ -5,6 +5,7 @@ Each test reads the ZPL the printer received: the ``^FD`` of the ``^BC`` field i
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 from typing import Iterator
@@ -12,10 +13,15 @@ from typing import Iterator
 import pytest
 
 from benchpin.config import PrinterConfig
-from firmware_bridge.sim.zpl_printer import SimUsbPrinterBus, SimZplPrinter, ZplTcpListener, parse_zpl
+from firmware_bridge.sim.zpl_printer import (SimUsbPrinterBus, SimZplPrinter, ZplField, ZplLabel, ZplTcpListener,
+                                            parse_zpl)
 from kiosk.labels import Label
 from kiosk.labels.cli import label_for
+from kiosk.labels.datamatrix import SIZES
+from kiosk.labels.datamatrix import modules as matrix_modules
+from kiosk.labels.layout import LabelSize, layout
 from kiosk.labels.printers import PrinterError, print_labels, send_tcp
+from kiosk.labels.render import to_zpl
 from kiosk.ledger import Ledger
 from tests.labels_support import CHECKED, PLAIN, fill
 
@@ -133,3 +139,47 @@ def test_the_simulated_printer_is_busy_until_usblp_is_detached() -> None:
     bus.unplug(printer)
     with pytest.raises(usb.core.USBError, match="No such device"):
         device.write(0x01, b"^XA^XZ")
+
+
+BX = re.compile(r"N,(?P<module>\d+),200,(?P<columns>\d+),(?P<rows>\d+),,(?P<escape>.)")
+
+
+def bx_fields(label: ZplLabel) -> list[tuple[ZplField, re.Match[str]]]:
+    """Return each ``^BX`` field of ``label`` with its parameters, each checked well-formed."""
+    out = []
+    for field in label.fields:
+        if field.kind == "BX":
+            match = BX.fullmatch(field.params)
+            assert match, f"^BX{field.params}"
+            out.append((field, match))
+    return out
+
+
+def test_a_data_matrix_goes_to_zpl_as_the_printers_own_bx_at_quality_200(labels: list[Label]) -> None:
+    with ZplTcpListener() as listener:
+        config = PrinterConfig(name="bench-net", kind="zpl-tcp", host=listener.host, port=listener.port)
+        print_labels(labels, config, datamatrix=True)
+        (job,) = listener.wait_jobs(1)
+    received = parse_zpl(job)
+    assert [(label.barcodes(), label.barcodes("BX")) for label in received] == [([lb.code], [lb.code]) for lb in labels]
+    for label, sent in zip(received, labels):
+        ((field, match),) = bx_fields(label)
+        side = len(matrix_modules(sent.code))
+        assert int(match["columns"]) == int(match["rows"]) == side and side in [s.size for s in SIZES]
+        expected = layout(sent, LabelSize(), datamatrix=True).matrix
+        assert expected is not None
+        assert (field.x, field.y, int(match["module"])) == (expected.x, expected.y, expected.module)
+        assert match["escape"] not in sent.code + ",^~"
+    assert b"^BX" not in b"".join(to_zpl(layout(lb, LabelSize())) for lb in labels)  # only when asked
+
+
+def test_the_bx_escape_character_is_one_the_id_does_not_hold() -> None:
+    with ZplTcpListener() as listener:
+        config = PrinterConfig(name="n", kind="zpl-tcp", host=listener.host, port=listener.port)
+        print_labels([Label("piece", "PC-00_42"), Label("piece", "PC-A^B~1!")], config, datamatrix=True)
+        (job,) = listener.wait_jobs(1)
+    first, second = parse_zpl(job)
+    assert first.barcodes("BX") == ["PC-00_42"] and second.barcodes("BX") == ["PC-A^B~1!"]
+    escapes = [match["escape"] for label in (first, second) for _, match in bx_fields(label)]
+    assert escapes == ["!", "_"]
+    assert b"^FH_^FDPC-00_5F42^FS" in job

@@ -4,6 +4,11 @@ The default is the common 2.25" × 1.25" job-bag label (57 × 32 mm) at 203 dpi.
 takes the top of the label at the widest whole module (1 to 4 dots) that leaves the standard
 quiet zone of 10 modules each side; the id follows in text, then the label's lines, each cut
 to the width with an ellipsis. :class:`LayoutError` says when a label is too small for its id.
+
+With ``datamatrix=True`` a Data Matrix of the id stands beside the Code 128, to its right, in
+the band the bars take (so the text under them keeps the whole width): the Code 128 keeps the
+widest module that leaves the Data Matrix modules of at least 0.25 mm, and the Code 128's right
+quiet zone is also the Data Matrix's left one.
 """
 
 from __future__ import annotations
@@ -12,10 +17,14 @@ from dataclasses import dataclass
 
 from kiosk.labels.code128 import QUIET_MODULES, bars
 from kiosk.labels.content import Label
+from kiosk.labels.datamatrix import QUIET_MODULES as MATRIX_QUIET_MODULES
+from kiosk.labels.datamatrix import DataMatrixError, modules as matrix_modules
 
 MAX_MODULE = 4
 MIN_BAR_HEIGHT_MM = 4.0
 CHAR_WIDTH = 0.56  # average glyph width over glyph height, for cutting lines to the width
+MIN_MATRIX_MODULE_MM = 0.25  # smaller Data Matrix modules are past what common 2D imagers resolve
+MAX_MATRIX_MODULE_MM = 0.5
 
 
 class LayoutError(ValueError):
@@ -61,6 +70,21 @@ class Barcode:
 
 
 @dataclass(frozen=True)
+class Matrix:
+    """A Data Matrix symbol: ``x``, ``y`` of its top-left module, each ``module`` dots square."""
+
+    x: int
+    y: int
+    module: int
+    data: str
+    modules: tuple[tuple[bool, ...], ...]  # rows top to bottom, True = dark; without quiet zone
+
+    @property
+    def width(self) -> int:
+        return self.module * len(self.modules)
+
+
+@dataclass(frozen=True)
 class Text:
     """One line of text with its top-left corner at ``x``, ``y``, ``height`` dots tall."""
 
@@ -76,6 +100,7 @@ class Layout:
     label: Label
     barcode: Barcode
     texts: tuple[Text, ...]
+    matrix: Matrix | None = None
 
 
 def fit(text: str, height: int, width: int) -> str:
@@ -84,8 +109,38 @@ def fit(text: str, height: int, width: int) -> str:
     return text if len(text) <= most else text[:max(0, most - 1)].rstrip() + "…"
 
 
-def layout(label: Label, size: LabelSize = LabelSize()) -> Layout:
-    """Place ``label`` on a label of ``size`` or raise :class:`LayoutError`."""
+def _beside(label: Label, size: LabelSize, flags: tuple[bool, ...], band: tuple[int, int]) -> tuple[int, int, Matrix]:
+    """Return the Code 128 module, its first bar's x and the Data Matrix placed to its right."""
+    try:
+        cells = matrix_modules(label.code)
+    except DataMatrixError as exc:
+        raise LayoutError(f"{label.code}: no Data Matrix: {exc}", "width_mm") from None
+    side, quiet, bars_n = len(cells), MATRIX_QUIET_MODULES, len(flags)
+    top, bar_h = band
+    least = max(1, size.dots(MIN_MATRIX_MODULE_MM))
+    tallest = min(size.dots(MAX_MATRIX_MODULE_MM), bar_h // (side + quiet))
+    if tallest < least:
+        raise LayoutError(f"{label.code}: the label is {size.height_mm:g} mm tall; its {side}x{side} Data Matrix "
+                          f"needs {(side + quiet) * least * 25.4 / size.dpi:.1f} mm beside the bars, which are "
+                          f"{bar_h * 25.4 / size.dpi:.1f} mm", "height_mm")
+    for module in range(MAX_MODULE, 0, -1):
+        room = size.width - module * (QUIET_MODULES + bars_n)  # right of the bars
+        for cell in range(tallest, least - 1, -1):
+            used = max(QUIET_MODULES * module, quiet * cell) + (side + quiet) * cell
+            if used <= room:
+                slack = (room - used) // 2  # the group stands centred on the label
+                x = slack + QUIET_MODULES * module
+                matrix_x = x + bars_n * module + max(QUIET_MODULES * module, quiet * cell)
+                matrix_y = top + (bar_h - (side + quiet) * cell) // 2
+                return module, x, Matrix(matrix_x, matrix_y, cell, label.code, cells)
+    need = QUIET_MODULES + bars_n + max(QUIET_MODULES, quiet * least) + (side + quiet) * least
+    raise LayoutError(f"{label.code}: its barcode and {side}x{side} Data Matrix side by side need "
+                      f"{need * 25.4 / size.dpi:.1f} mm at {size.dpi} dpi; the label is {size.width_mm:g} mm wide",
+                      "width_mm")
+
+
+def layout(label: Label, size: LabelSize = LabelSize(), *, datamatrix: bool = False) -> Layout:
+    """Place ``label`` on a label of ``size`` (with a Data Matrix when asked) or raise :class:`LayoutError`."""
     width, height = size.width, size.height
     flags = tuple(bars(label.code, quiet=0))
     module = min(MAX_MODULE, width // (len(flags) + 2 * QUIET_MODULES))
@@ -105,8 +160,10 @@ def layout(label: Label, size: LabelSize = LabelSize()) -> Layout:
         raise LayoutError(f"{label.code}: the label is {size.height_mm:g} mm tall; the barcode and the id "
                           f"need {(size.dots(MIN_BAR_HEIGHT_MM) + code_h + 2 * margin) * 25.4 / size.dpi:.1f} mm", "height_mm")
     bar_h = min(bar_h, size.dots(15.0))
-    barcode = Barcode(x=(width - module * len(flags)) // 2, y=margin, module=module, height=bar_h,
-                      data=label.code, modules=flags)
+    x, matrix = (width - module * len(flags)) // 2, None
+    if datamatrix:
+        module, x, matrix = _beside(label, size, flags, (margin, bar_h))
+    barcode = Barcode(x=x, y=margin, module=module, height=bar_h, data=label.code, modules=flags)
     inner = width - 2 * margin
     y = margin + bar_h + gap
     texts = [Text(margin, y, code_h, fit(label.code, code_h, inner))]
@@ -114,4 +171,4 @@ def layout(label: Label, size: LabelSize = LabelSize()) -> Layout:
     for line in lines:
         texts.append(Text(margin, y, line_h, fit(line, line_h, inner)))
         y += line_h + gap
-    return Layout(size, label, barcode, tuple(texts))
+    return Layout(size, label, barcode, tuple(texts), matrix)

@@ -1,7 +1,8 @@
 """Labels out to a printer or a file: ZPL II over USB, TCP port 9100 or serial; PDF or PNG files.
 
 :func:`print_labels` sends labels to a ``[[labels.printers]]`` entry; :func:`write_output`
-writes them to a ``.zpl``, ``.pdf`` or ``.png`` file. A USB printer is found by vendor and
+writes them to a ``.zpl``, ``.pdf`` or ``.png`` file; with ``datamatrix=True`` each label
+carries a Data Matrix of its id beside the Code 128. A USB printer is found by vendor and
 product id; the kernel's ``usblp`` driver is detached while benchpin writes to the first bulk
 OUT endpoint of the printer interface, and attached again after. Every failure to reach a
 printer is a :class:`PrinterError` naming the printer and what went wrong.
@@ -31,15 +32,17 @@ def size_of(printer: PrinterConfig) -> LabelSize:
     return LabelSize(width_mm=printer.width_mm, height_mm=printer.height_mm, dpi=printer.dpi)
 
 
-def zpl_of(labels: Sequence[Label], size: LabelSize) -> bytes:
+def zpl_of(labels: Sequence[Label], size: LabelSize, *, datamatrix: bool = False) -> bytes:
     """Return the ZPL of ``labels``, one ``^XA … ^XZ`` each, in order."""
-    return b"".join(to_zpl(layout(label, size)) for label in labels)
+    return b"".join(to_zpl(layout(label, size, datamatrix=datamatrix)) for label in labels)
 
 
-def print_labels(labels: Sequence[Label], printer: PrinterConfig, *, usb_backend: Any = None) -> list[str]:
+def print_labels(labels: Sequence[Label], printer: PrinterConfig, *, datamatrix: bool = False,
+                 usb_backend: Any = None) -> list[str]:
     """Send ``labels`` to ``printer``; return what was written where (for the user)."""
     size = size_of(printer)
-    layouts = [layout(label, size) for label in labels]  # a label too small fails before anything is sent
+    # a label too small fails before anything is sent
+    layouts = [layout(label, size, datamatrix=datamatrix) for label in labels]
     if printer.kind in ("pdf", "png"):
         directory = Path(printer.directory)
         written = []
@@ -63,7 +66,8 @@ def print_labels(labels: Sequence[Label], printer: PrinterConfig, *, usb_backend
     return [f"{printer.name} ({where})"]
 
 
-def write_output(labels: Sequence[Label], path: Path, size: LabelSize = LabelSize()) -> list[str]:
+def write_output(labels: Sequence[Label], path: Path, size: LabelSize = LabelSize(), *,
+                 datamatrix: bool = False) -> list[str]:
     """Write ``labels`` to ``path`` by its suffix: ZPL or PDF hold them all; PNG is one file a label.
 
     With several labels and a ``.png``, each goes to ``NAME-ID.png`` next to ``path``.
@@ -71,7 +75,7 @@ def write_output(labels: Sequence[Label], path: Path, size: LabelSize = LabelSiz
     suffix = path.suffix.lower()
     if suffix not in OUTPUT_SUFFIXES:
         raise PrinterError(f"{path}: the file name must end in {', '.join(OUTPUT_SUFFIXES)}")
-    layouts: list[Layout] = [layout(label, size) for label in labels]
+    layouts: list[Layout] = [layout(label, size, datamatrix=datamatrix) for label in labels]
     if suffix == ".zpl":
         _write(path, b"".join(to_zpl(lay) for lay in layouts))
         return [str(path)]

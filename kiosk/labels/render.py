@@ -6,6 +6,12 @@ field hex-escaped with ``^FH`` where it holds ``^``, ``~`` or ``_``. PNG is draw
 at the label's dpi, the bars from :mod:`kiosk.labels.code128`. PDF is a small hand-written
 file (one page per label, sized to the label; bars as filled rectangles, text in the standard
 Helvetica font, so nothing is embedded and any PDF reader or printer driver takes it).
+
+A layout's Data Matrix goes to ZPL as the printer's own ``^BX`` at quality 200 (ECC 200), its
+rows and columns forced to the size the layout made room for, and its escape character one the
+id does not hold (the printer reads that character as the start of a control sequence). PNG
+and PDF draw the modules of :mod:`kiosk.labels.datamatrix`, dark runs of each row as one
+rectangle.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING, Iterable, Sequence
 
-from kiosk.labels.layout import Barcode, Layout
+from kiosk.labels.layout import Barcode, Layout, Matrix
 
 if TYPE_CHECKING:
     from PIL import ImageFont
@@ -31,11 +37,33 @@ def zpl_field(text: str) -> str:
     return f"^FH_^FD{escaped}^FS"
 
 
+# Candidates for ^BX's escape character, in order: never ',' (the parameter separator) nor the
+# command prefixes '^' and '~'. An id of at most 90 distinct characters leaves one of them free.
+_BX_ESCAPES = "_" + "".join(chr(c) for c in range(33, 127) if chr(c) not in ",^~_")
+
+
+def bx_escape(text: str) -> str:
+    """Return an escape character for ``^BX`` that ``text`` does not hold."""
+    for char in _BX_ESCAPES:
+        if char not in text:
+            return char
+    raise ValueError("the text holds every character ^BX could take as its escape character")
+
+
+def zpl_matrix(matrix: Matrix) -> str:
+    """Return the ``^FO … ^BX … ^FD … ^FS`` of a Data Matrix: quality 200, its size forced."""
+    side = len(matrix.modules)
+    return (f"^FO{matrix.x},{matrix.y}^BXN,{matrix.module},200,{side},{side},,{bx_escape(matrix.data)}"
+            f"{zpl_field(matrix.data)}")
+
+
 def to_zpl(layout: Layout) -> bytes:
     """Return one ZPL II label (``^XA … ^XZ``) for ``layout``."""
     size, bc = layout.size, layout.barcode
     out = ["^XA", "^CI28", f"^PW{size.width}", f"^LL{size.height}", "^LH0,0",
            f"^FO{bc.x},{bc.y}^BY{bc.module},3,{bc.height}^BCN,{bc.height},N,N,N,A{zpl_field(bc.data)}"]
+    if layout.matrix is not None:
+        out.append(zpl_matrix(layout.matrix))
     for text in layout.texts:
         out.append(f"^FO{text.x},{text.y}^A0N,{text.height},{text.height}{zpl_field(text.text)}")
     out.append("^XZ")
@@ -52,6 +80,20 @@ def runs(barcode: Barcode) -> list[tuple[int, int]]:
         elif not bar and start is not None:
             out.append((start, i - start))
             start = None
+    return out
+
+
+def matrix_runs(matrix: Matrix) -> list[tuple[int, int, int]]:
+    """Return each run of dark modules of ``matrix`` as (row, first column, length)."""
+    out: list[tuple[int, int, int]] = []
+    for y, row in enumerate(matrix.modules):
+        start = None
+        for x, dark in enumerate((*row, False)):
+            if dark and start is None:
+                start = x
+            elif not dark and start is not None:
+                out.append((y, start, x - start))
+                start = None
     return out
 
 
@@ -84,6 +126,10 @@ def to_png(layout: Layout) -> bytes:
     for start, width in runs(bc):
         x0 = bc.x + start * bc.module
         draw.rectangle((x0, bc.y, x0 + width * bc.module - 1, bc.y + bc.height - 1), fill=0)
+    if (dm := layout.matrix) is not None:
+        for row, col, length in matrix_runs(dm):
+            x0, y0 = dm.x + col * dm.module, dm.y + row * dm.module
+            draw.rectangle((x0, y0, x0 + length * dm.module - 1, y0 + dm.module - 1), fill=0)
     room = size.width - layout.texts[0].x * 2 if layout.texts else size.width
     for text in layout.texts:
         font = _font(text.height)
@@ -113,6 +159,10 @@ def _page_content(layout: Layout) -> bytes:
         x = (bc.x + start * bc.module) * pt
         ops.append(f"{x:.3f} {top - (bc.y + bc.height) * pt:.3f} {width * bc.module * pt:.3f} "
                    f"{bc.height * pt:.3f} re".encode())
+    if (dm := layout.matrix) is not None:
+        for row, col, length in matrix_runs(dm):
+            ops.append(f"{(dm.x + col * dm.module) * pt:.3f} {top - (dm.y + (row + 1) * dm.module) * pt:.3f} "
+                       f"{length * dm.module * pt:.3f} {dm.module * pt:.3f} re".encode())
     ops.append(b"f")
     for text in layout.texts:
         font_pt = text.height * pt
