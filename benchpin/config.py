@@ -261,6 +261,7 @@ class PrinterConfig:
 @dataclass(frozen=True)
 class LabelsConfig:
     printers: tuple[PrinterConfig, ...] = ()  # the first is the default printer
+    datamatrix: bool = False  # a Data Matrix of the id beside the Code 128 on every label
 
     def printer(self, name: str) -> PrinterConfig | None:
         return next((p for p in self.printers if p.name == name), None)
@@ -481,8 +482,9 @@ def _parse_labels(t: Table | None) -> LabelsConfig:
         if printer.name in seen:
             t.problems.append(f"{t.path_of('printers')}[{i}].name: duplicate name {printer.name!r}")
         seen.add(printer.name)
+    datamatrix = t.flag("datamatrix", LabelsConfig.datamatrix)
     t.done()
-    return LabelsConfig(printers=tuple(printers))
+    return LabelsConfig(printers=tuple(printers), datamatrix=datamatrix)
 
 
 def _parse_engraver(t: Table) -> EngraverConfig:

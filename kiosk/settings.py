@@ -47,7 +47,10 @@ SAMPLE_ID = "PC-2026-00042X"
 
 
 def label_checks(config: StationConfig, report: Report) -> None:
-    """Report ``[[labels.printers]]`` the kiosk cannot print on: no folder, or too small a label."""
+    """Report ``[[labels.printers]]`` the kiosk cannot print on: no folder, or too small a label.
+
+    With ``labels.datamatrix`` a label must hold the Data Matrix beside the Code 128 too.
+    """
     printers = config.labels.printers
     if printers and config.kiosk is None:
         report("labels", "needs a [kiosk] section (labels are read from the ledger kiosk.database names)")
@@ -57,6 +60,6 @@ def label_checks(config: StationConfig, report: Report) -> None:
             report(f"{key}.directory", f"no such directory: {printer.directory}")
         size = LabelSize(width_mm=printer.width_mm, height_mm=printer.height_mm, dpi=printer.dpi)
         try:
-            layout(Label("piece", SAMPLE_ID, ("style", "metal", "order")), size)
+            layout(Label("piece", SAMPLE_ID, ("style", "metal", "order")), size, datamatrix=config.labels.datamatrix)
         except LayoutError as exc:
             report(f"{key}.{exc.dimension}", f"too small a label for an id such as {exc}")

@@ -11,7 +11,7 @@ from benchpin.cli import main
 from firmware_bridge.sim.zpl_printer import ZplTcpListener, parse_zpl
 from kiosk.ledger import Ledger
 from tests import stations
-from tests.labels_support import CHECKED, decode, fill, ids, pdf_pages_as_png
+from tests.labels_support import CHECKED, decode, decode_both, fill, ids, pdf_pages_as_png
 from tests.stations import station_file
 
 CSV = """piece_id,route,style,order_id,metal,ring_size
@@ -20,9 +20,10 @@ CSV = """piece_id,route,style,order_id,metal,ring_size
 """
 
 
-def station(tmp_path: Path, printers: list[dict[str, Any]], *, check: bool = True) -> Path:
+def station(tmp_path: Path, printers: list[dict[str, Any]], *, check: bool = True, **labels: Any) -> Path:
     barcodes = {"barcodes": {"check_digit": "iso7064-mod37-36"}} if check else {}
-    return station_file(tmp_path, stations.station(tmp_path, kiosk={}, labels={"printers": printers}, **barcodes))
+    return station_file(tmp_path, stations.station(tmp_path, kiosk={}, labels={"printers": printers, **labels},
+                                                   **barcodes))
 
 
 def test_label_prints_on_the_first_printer_or_the_named_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -139,3 +140,52 @@ def test_label_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
         main(["label", "--help"])
     out = capsys.readouterr().out
     assert "examples:" in out and "--output tree.pdf" in out and "--printer NAME" in out
+    assert "--datamatrix, --no-datamatrix" in out and "labels.datamatrix" in out
+
+
+def test_label_datamatrix_puts_both_codes_on_png_pdf_and_zpl(tmp_path: Path) -> None:
+    config = station(tmp_path, [])
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}") as ledger:
+        names = fill(ledger, CHECKED)
+    codes = [names["ring"], names["tree"], names["badge"]]
+    assert main(["label", *codes, "--datamatrix", "--output", str(tmp_path / "tag.png"), "--config", str(config)]) == 0
+    for code in codes:
+        assert decode_both((tmp_path / f"tag-{code}.png").read_bytes()) == ([code], [code])
+    assert main(["label", *codes, "--datamatrix", "--output", str(tmp_path / "all.pdf"), "--config", str(config)]) == 0
+    pages = pdf_pages_as_png(tmp_path / "all.pdf", dpi=406)
+    assert [decode_both(page) for page in pages] == [([c], [c]) for c in codes]
+    assert main(["label", *codes, "--datamatrix", "--output", str(tmp_path / "all.zpl"), "--config", str(config)]) == 0
+    zpl = parse_zpl((tmp_path / "all.zpl").read_bytes())
+    assert [(label.barcodes(), label.barcodes("BX")) for label in zpl] == [([c], [c]) for c in codes]
+    assert main(["label", names["ring"], "--output", str(tmp_path / "plain.png"), "--config", str(config)]) == 0
+    assert decode_both((tmp_path / "plain.png").read_bytes()) == ([names["ring"]], [])  # off unless asked
+
+
+def test_labels_datamatrix_in_the_config_reaches_every_printed_label(tmp_path: Path) -> None:
+    codes = ids(CHECKED)
+    csv = tmp_path / "pieces.csv"
+    csv.write_text(CSV.format(a=codes["ring"], b=codes["pendant"]), encoding="utf-8")
+    with ZplTcpListener() as listener:
+        config = station(tmp_path, [{"name": "bench", "kind": "zpl-tcp", "host": listener.host,
+                                     "port": listener.port}], datamatrix=True)
+        assert main(["pieces", "import", str(csv), "--labels", "--config", str(config)]) == 0
+        assert main(["label", codes["ring"], "--config", str(config)]) == 0
+        assert main(["label", codes["ring"], "--no-datamatrix", "--config", str(config)]) == 0
+        imported, one, without = listener.wait_jobs(3)
+    assert [label.barcodes("BX") for label in parse_zpl(imported)] == [[codes["ring"]], [codes["pendant"]]]
+    assert [label.barcodes("BX") for label in parse_zpl(one)] == [[codes["ring"]]]
+    assert [(label.barcodes(), label.barcodes("BX")) for label in parse_zpl(without)] == [([codes["ring"]], [])]
+
+
+def test_check_config_checks_labels_datamatrix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    printers = [{"name": "narrow", "kind": "pdf", "directory": str(tmp_path), "width_mm": 30}]
+    assert main(["check-config", str(station(tmp_path, printers))]) == 0  # the Code 128 alone fits
+    with pytest.raises(SystemExit) as exited:
+        main(["check-config", str(station(tmp_path, printers, datamatrix=True))])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert ("labels.printers[0].width_mm: too small a label for an id such as PC-2026-00042X: its barcode and "
+            "16x16 Data Matrix side by side need 30.7 mm") in err
+    with pytest.raises(SystemExit):
+        main(["check-config", str(station(tmp_path, [], datamatrix="yes"))])
+    assert "labels.datamatrix: must be true or false" in capsys.readouterr().err

@@ -28,8 +28,8 @@ def usb() -> tuple[SimUsbPrinterBus, SimZplPrinter]:
     return bus, printer
 
 
-def make_app(tmp_path: Path, printers: list[dict[str, Any]], **extra: Any) -> Flask:
-    config = station_config(tmp_path, kiosk={}, labels={"printers": printers})
+def make_app(tmp_path: Path, printers: list[dict[str, Any]], *, datamatrix: bool = False, **extra: Any) -> Flask:
+    config = station_config(tmp_path, kiosk={}, labels={"printers": printers, "datamatrix": datamatrix})
     app = create_app(config, {"TESTING": True, "KIOSK_EVENTS": False, "KIOSK_LIVE": False, "SECRET_KEY": SECRET,
                               **extra})
     with app.app_context():
@@ -61,6 +61,22 @@ def test_a_supervisor_prints_the_piece_label_on_the_chosen_printer(
     assert label.barcodes() == ["PC-1"] and "order ORD-9 · ring N" in label.texts()
     kiosk.post("/pieces/PC-2/label", printer="desk")
     assert [lbl.barcodes() for lbl in parse_zpl(bytes(usb[1].received))] == [["PC-2"]]
+    assert label.barcodes("BX") == []  # no Data Matrix unless labels.datamatrix
+
+
+def test_with_labels_datamatrix_the_tag_carries_a_data_matrix_too(tmp_path: Path, listener: ZplTcpListener) -> None:
+    app = make_app(tmp_path, [{"name": "bench", "kind": "zpl-tcp", "host": listener.host, "port": listener.port}],
+                   datamatrix=True)
+    try:
+        kiosk = Kiosk(app)
+        kiosk.scan("OP-SUP")
+        answer = kiosk.post("/pieces/PC-1/label")
+        assert "PC-1: label sent to bench." in messages(answer.get_data(as_text=True))
+        (job,) = listener.wait_jobs(1)
+        (label,) = parse_zpl(job)
+        assert (label.barcodes(), label.barcodes("BX")) == (["PC-1"], ["PC-1"])
+    finally:
+        close_app(app)
 
 
 def test_others_see_no_button_and_may_not_print(app: Flask, listener: ZplTcpListener) -> None:

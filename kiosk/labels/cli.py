@@ -26,7 +26,9 @@ PIECE_PREFIX, TREE_PREFIX, OPERATOR_PREFIX = "PC-", "TR-", "OP-"
 EPILOG = """\
 The id is read from the ledger (kiosk.database) exactly as it is stored, check character
 included, and every label's Code 128 scans back to it. Without --printer or --output the
-first [[labels.printers]] of the config prints.
+first [[labels.printers]] of the config prints. --datamatrix adds a Data Matrix (ECC 200) of
+the id beside the Code 128 (labels.datamatrix = true in the config does it for every label;
+--no-datamatrix leaves it off).
 
 examples:
   benchpin label PC-2026-0042                       job-bag tag on the first printer
@@ -34,6 +36,7 @@ examples:
   benchpin label TR-0112 --output tree.pdf          tree tag as a PDF page
   benchpin label OP-0007 --output badge.png         badge card as a PNG
   benchpin label PC-2026-0042 --output tag.zpl --dpi 300 --size 57x32
+  benchpin label PC-2026-0042 --datamatrix          Code 128 and Data Matrix side by side
 """
 
 
@@ -60,10 +63,15 @@ def choose_printer(config: StationConfig, name: str | None) -> PrinterConfig:
     return printer
 
 
-def print_ids(config: StationConfig, ledger: Ledger, ids: Sequence[str], printer_name: str | None) -> list[str]:
-    """Print the labels of ``ids`` on a configured printer; raise NotFound, PrinterError or LayoutError."""
+def print_ids(config: StationConfig, ledger: Ledger, ids: Sequence[str], printer_name: str | None, *,
+              datamatrix: bool | None = None) -> list[str]:
+    """Print the labels of ``ids`` on a configured printer; raise NotFound, PrinterError or LayoutError.
+
+    ``datamatrix`` None follows ``labels.datamatrix``.
+    """
     printer = choose_printer(config, printer_name)
-    return print_labels([label_for(ledger, code) for code in ids], printer)
+    with_matrix = config.labels.datamatrix if datamatrix is None else datamatrix
+    return print_labels([label_for(ledger, code) for code in ids], printer, datamatrix=with_matrix)
 
 
 def parse_size(text: str) -> tuple[float, float]:
@@ -85,14 +93,16 @@ def _label(args: argparse.Namespace) -> int:
         print("benchpin: label: --dpi and --size go with --output (a printer has its own in the config)",
               file=sys.stderr)
         return EXIT_USAGE
+    with_matrix = config.labels.datamatrix if args.datamatrix is None else args.datamatrix
     try:
         with Ledger.from_config(config.kiosk) as ledger:
             if args.output:
                 width, height = args.size or (LabelSize.width_mm, LabelSize.height_mm)
                 size = LabelSize(width_mm=width, height_mm=height, dpi=args.dpi or LabelSize.dpi)
-                written = write_output([label_for(ledger, code) for code in args.ids], Path(args.output), size)
+                written = write_output([label_for(ledger, code) for code in args.ids], Path(args.output), size,
+                                       datamatrix=with_matrix)
             else:
-                written = print_ids(config, ledger, args.ids, args.printer)
+                written = print_ids(config, ledger, args.ids, args.printer, datamatrix=with_matrix)
     except (DatabaseUnavailable, LedgerSchemaError, NotFound, PrinterError, LayoutError) as exc:
         print(f"benchpin: label: {exc}", file=sys.stderr)
         return EXIT_REFUSED
@@ -106,8 +116,9 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
         "label", help="print the label of a piece, wax tree or operator badge",
         description="Print labels with a Code 128 of each id: a job-bag tag for a piece (PC-…: id,\n"
                     "style, metal and hallmark, order, ring size or chain length), a tree tag (TR-…:\n"
-                    "its pieces and metal) or a badge card (OP-…: name, role). ZPL II for Zebra-type\n"
-                    "printers over USB, TCP port 9100 or serial; PDF or PNG for any other.",
+                    "its pieces and metal) or a badge card (OP-…: name, role), optionally with a Data\n"
+                    "Matrix beside it. ZPL II for Zebra-type printers over USB, TCP port 9100 or serial;\n"
+                    "PDF or PNG for any other.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("ids", metavar="ID", nargs="+",
                         help="a piece (PC-…), wax tree (TR-…) or operator badge (OP-…) id; all are looked up "
@@ -124,5 +135,8 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     parser.add_argument("--size", type=parse_size, metavar="WxH",
                         help="with --output: the label's width and height in mm (default 57x32, a 2.25x1.25 "
                              "inch job-bag label)")
+    parser.add_argument("--datamatrix", action=argparse.BooleanOptionalAction, default=None,
+                        help="put a Data Matrix (ECC 200) of the id beside the Code 128 (default: labels.datamatrix "
+                             "of the config, off when unset); in ZPL it is the printer's own ^BX")
     add_config_argument(parser)
     parser.set_defaults(func=_label)

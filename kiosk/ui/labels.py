@@ -2,7 +2,8 @@
 
 The form (``label_form.html``, included by the piece screen) shows only to a badged-in
 supervisor on a kiosk whose config has ``[[labels.printers]]``; with several printers it
-offers a choice, the first preselected. The answer is the piece screen with what happened.
+offers a choice, the first preselected. The tag carries a Data Matrix beside the Code 128
+when ``labels.datamatrix`` is set. The answer is the piece screen with what happened.
 """
 
 from __future__ import annotations
@@ -44,8 +45,10 @@ def print_piece_label(piece_id: str) -> Response:
     except NotFound:
         abort(404, description=f"Unknown piece {piece_id}: it is not in the ledger.")
     try:
-        printer = choose_printer(kiosk_state().config, request.form.get("printer") or None)
-        print_labels([label], printer, usb_backend=current_app.config.get("LABELS_USB_BACKEND"))
+        config = kiosk_state().config
+        printer = choose_printer(config, request.form.get("printer") or None)
+        print_labels([label], printer, datamatrix=config.labels.datamatrix,
+                     usb_backend=current_app.config.get("LABELS_USB_BACKEND"))
     except (PrinterError, LayoutError) as exc:
         flash(f"{piece_id}: label not printed: {exc}.", "error")
     else:
