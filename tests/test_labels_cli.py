@@ -26,6 +26,19 @@ def station(tmp_path: Path, printers: list[dict[str, Any]], *, check: bool = Tru
                                                    **barcodes))
 
 
+def pieces_csv(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """Write a CSV of the ring and the pendant (check characters included); return their ids and the file."""
+    codes = ids(CHECKED)
+    csv = tmp_path / "pieces.csv"
+    csv.write_text(CSV.format(a=codes["ring"], b=codes["pendant"]), encoding="utf-8")
+    return codes, csv
+
+
+def bench(listener: ZplTcpListener) -> dict[str, Any]:
+    """The ``[[labels.printers]]`` entry of a ZPL printer on ``listener``'s port."""
+    return {"name": "bench", "kind": "zpl-tcp", "host": listener.host, "port": listener.port}
+
+
 def test_label_prints_on_the_first_printer_or_the_named_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with ZplTcpListener() as first, ZplTcpListener() as second:
         config = station(tmp_path, [{"name": "bench", "kind": "zpl-tcp", "host": first.host, "port": first.port},
@@ -79,12 +92,9 @@ def test_label_refuses_an_unknown_id_before_printing_anything(tmp_path: Path,
 
 
 def test_pieces_import_labels_prints_a_tag_for_each_imported_piece(tmp_path: Path) -> None:
-    codes = ids(CHECKED)
-    csv = tmp_path / "pieces.csv"
-    csv.write_text(CSV.format(a=codes["ring"], b=codes["pendant"]), encoding="utf-8")
+    codes, csv = pieces_csv(tmp_path)
     with ZplTcpListener() as listener:
-        config = station(tmp_path, [{"name": "bench", "kind": "zpl-tcp", "host": listener.host,
-                                     "port": listener.port}])
+        config = station(tmp_path, [bench(listener)])
         assert main(["pieces", "import", str(csv), "--labels", "--config", str(config)]) == 0
         (job,) = listener.wait_jobs(1)
     received = parse_zpl(job)
@@ -93,12 +103,9 @@ def test_pieces_import_labels_prints_a_tag_for_each_imported_piece(tmp_path: Pat
 
 
 def test_pieces_import_without_labels_prints_nothing(tmp_path: Path) -> None:
-    codes = ids(CHECKED)
-    csv = tmp_path / "pieces.csv"
-    csv.write_text(CSV.format(a=codes["ring"], b=codes["pendant"]), encoding="utf-8")
+    codes, csv = pieces_csv(tmp_path)
     with ZplTcpListener() as listener:
-        config = station(tmp_path, [{"name": "bench", "kind": "zpl-tcp", "host": listener.host,
-                                     "port": listener.port}])
+        config = station(tmp_path, [bench(listener)])
         assert main(["pieces", "import", str(csv), "--config", str(config)]) == 0
         assert listener.wait_jobs(1, timeout=0.5) == []
 
@@ -162,12 +169,9 @@ def test_label_datamatrix_puts_both_codes_on_png_pdf_and_zpl(tmp_path: Path) -> 
 
 
 def test_labels_datamatrix_in_the_config_reaches_every_printed_label(tmp_path: Path) -> None:
-    codes = ids(CHECKED)
-    csv = tmp_path / "pieces.csv"
-    csv.write_text(CSV.format(a=codes["ring"], b=codes["pendant"]), encoding="utf-8")
+    codes, csv = pieces_csv(tmp_path)
     with ZplTcpListener() as listener:
-        config = station(tmp_path, [{"name": "bench", "kind": "zpl-tcp", "host": listener.host,
-                                     "port": listener.port}], datamatrix=True)
+        config = station(tmp_path, [bench(listener)], datamatrix=True)
         assert main(["pieces", "import", str(csv), "--labels", "--config", str(config)]) == 0
         assert main(["label", codes["ring"], "--config", str(config)]) == 0
         assert main(["label", codes["ring"], "--no-datamatrix", "--config", str(config)]) == 0
