@@ -54,7 +54,18 @@ def update_catalogs() -> list[Path]:
             catalog = Catalog(locale=language, domain=DOMAIN, project="benchpin", fuzzy=False)
             catalog.update(template, no_fuzzy_matching=True)
             path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as f:
-            write_po(f, catalog, width=100, omit_header=False, sort_output=False, include_previous=False)
+        write_catalog(catalog, language)
         written.append(path)
     return written
+
+
+def write_catalog(catalog: Catalog, language: str) -> None:
+    """Write a language's catalog back to its ``.po`` file, with benchpin's own header."""
+    catalog.header_comment = (f"# {catalog.locale.english_name if catalog.locale else language} messages of the "
+                              "benchpin kiosk's screens.\n# Written by scripts/update-translations; translators "
+                              "fill in the msgstr lines.")
+    catalog.project, catalog.version = "benchpin", "0.1"
+    catalog.msgid_bugs_address = catalog.last_translator = ""
+    catalog.language_team = f"benchpin {language}"
+    with catalog_path(language).open("wb") as f:
+        write_po(f, catalog, width=100, omit_header=False, sort_output=False, include_previous=False)

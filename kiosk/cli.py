@@ -178,7 +178,7 @@ def _list_operators(args: argparse.Namespace) -> int:
     with _open_ledger(kiosk) as ledger:
         operators = ledger.operators()
     for operator in operators:
-        print(f"{operator.operator_id}\t{operator.role}\t{operator.language or '-'}\t{operator.name}")
+        print(f"{operator.operator_id}\t{operator.role}\t{operator.name}\t{operator.language or '-'}")
     if not operators:
         print("no operators yet: benchpin operators add OP-0001 --name NAME --role ROLE", file=sys.stderr)
     return 0
@@ -280,9 +280,9 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     set_pin.add_argument("--pin-file", metavar="FILE", help="read the PIN from FILE ('-': stdin) instead of asking")
     add_config_argument(set_pin)
     set_pin.set_defaults(func=_set_pin)
-    lst = ops_sub.add_parser("list", help="list operators (id, role, language, name)",
-                             description="List the operators, one per line: badge, role, language ('-': the "
-                                         "kiosk's kiosk.language), name.")
+    lst = ops_sub.add_parser("list", help="list operators (id, role, name, language)",
+                             description="List the operators, one per line, tab-separated: badge, role, name, "
+                                         "language ('-': each kiosk's kiosk.language).")
     add_config_argument(lst)
     lst.set_defaults(func=_list_operators)
 

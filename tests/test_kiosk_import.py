@@ -107,7 +107,7 @@ def test_cli_operators_add_and_list(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["operators", "add", "OP-0007", "--name", "Twice", "--role", "qc", "--config", str(config)]) == 1
     assert "OP-0007 already exists" in capsys.readouterr().err
     assert main(["operators", "list", "--config", str(config)]) == 0
-    assert capsys.readouterr().out.splitlines() == ["OP-0002\tsetter\tRavi", "OP-0007\tqc\tAsha Rao"]
+    assert capsys.readouterr().out.splitlines() == ["OP-0002\tsetter\tRavi\t-", "OP-0007\tqc\tAsha Rao\t-"]
     with pytest.raises(SystemExit):
         main(["operators", "add", "OP-0008", "--name", "X", "--role", "wizard", "--config", str(config)])
     assert main(["operators", "add", "PC-0007", "--name", "Test", "--role", "qc", "--config", str(config)]) == 1

@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException
 from kiosk.credentials import read_secret_file
 from kiosk.ledger.db import DatabaseUnavailable
 from kiosk.historian import Historian
-from kiosk.i18n import init_i18n
+from kiosk.i18n import _, init_i18n
 from kiosk.live import LiveFeed
 from kiosk.state import kiosk_state
 from kiosk.ui import auth
@@ -124,21 +124,27 @@ def _error_page(status: int, title: str, message: str, retry_ms: int = 0) -> tup
         return f"{status} {title}: {message}", status
 
 
+def _titles() -> dict[int, str]:
+    """Werkzeug's names of the statuses a screen shows, in this request's language."""
+    return {400: _("Bad Request"), 403: _("Forbidden"), 404: _("Not Found"), 405: _("Method Not Allowed"),
+            409: _("Conflict"), 413: _("Request Entity Too Large"), 429: _("Too Many Requests")}
+
+
 def _http_error(exc: HTTPException) -> HTTPException | tuple[str, int]:
     if _is_api():
         return exc
     status = exc.code or 500
     message = exc.description or ""
     if status == 404 and not request.blueprint:
-        message = f"There is no screen at {request.path}."
-    return _error_page(status, exc.name, message)
+        message = _("There is no screen at %(path)s.", path=request.path)
+    return _error_page(status, _titles().get(status, exc.name), message)
 
 
 def _database_unavailable(exc: DatabaseUnavailable) -> tuple[str, int] | Response:
     log.error("ledger unavailable: %s", exc)
     g.operator = None  # unknown while the ledger is down: no operator is shown
-    return _error_page(503, "Ledger unavailable", "The ledger database does not answer. This screen "
-                                                   "tries again by itself; if it persists, call the supervisor.",
+    return _error_page(503, _("Ledger unavailable"), _("The ledger database does not answer. This screen tries "
+                                                       "again by itself; if it persists, call the supervisor."),
                        retry_ms=LEDGER_RETRY_MS)
 
 
@@ -148,5 +154,5 @@ def _unexpected(exc: Exception) -> HTTPException | tuple[str, int]:
     if _is_api():
         raise exc  # the API keeps Flask's own handling
     log.exception("unexpected error on %s %s", request.method, request.path)
-    return _error_page(500, "Something went wrong", "This screen failed. Scan again; if it happens again, "
-                                                     "call the supervisor.")
+    return _error_page(500, _("Something went wrong"), _("This screen failed. Scan again; if it happens again, "
+                                                         "call the supervisor."))

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from flask import flash, g, redirect, request, session, url_for
 from werkzeug.exceptions import BadRequest
 
+from kiosk.i18n import _
 from kiosk.state import get_ledger, kiosk_state
 from kiosk.ledger import NotFound, Operator
 from kiosk.ledger.sessions import ENDED, IDLE, OPEN
@@ -56,8 +57,8 @@ def check_csrf() -> None:
     presented = request.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or ""
     expected = g.get("csrf_on_arrival", session.get("csrf"))
     if not isinstance(expected, str) or not hmac.compare_digest(presented.encode(), expected.encode()):
-        raise BadRequest(description="This screen was out of date (security token missing or expired). "
-                                     "It has been refreshed: please scan or tap again.")
+        raise BadRequest(description=_("This screen was out of date (security token missing or expired). "
+                                       "It has been refreshed: please scan or tap again."))
 
 
 def load_operator() -> None:
@@ -76,17 +77,17 @@ def load_operator() -> None:
     if checked.state != OPEN:
         session.pop(SESSION_KEY, None)
         if checked.state == IDLE:
-            flash(f"Logged out after {_minutes(state.idle_logout_s)} without a touch or scan.", "info")
+            flash(_("Logged out after %(time)s without a touch or scan.", time=_minutes(state.idle_logout_s)), "info")
         elif checked.state == ENDED:
             log.warning("refused a badge session of %s that had ended (a replayed cookie?) from %s",
                         checked.operator_id, request.remote_addr)
-            flash("That badge session has ended. Scan your badge.", "info")
+            flash(_("That badge session has ended. Scan your badge."), "info")
         return
     try:
         g.operator = ledger.operator(checked.operator_id)
     except NotFound:
         logout()
-        flash(f"Badge {checked.operator_id} is no longer registered: logged out.", "error")
+        flash(_("Badge %(code)s is no longer registered: logged out.", code=checked.operator_id), "error")
 
 
 def login(operator: Operator) -> None:
@@ -125,7 +126,7 @@ def login_required(view: F) -> F:
     @functools.wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         if current_operator() is None:
-            flash("Scan your badge first.", "error")
+            flash(_("Scan your badge first."), "error")
             return redirect(url_for("ui.idle"), code=303)
         return view(*args, **kwargs)
 
@@ -153,4 +154,6 @@ def local_path(url: str) -> str:
 
 
 def _minutes(seconds: float) -> str:
-    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
+    if seconds >= 60:
+        return _("%(count)s min", count="%g" % (seconds / 60))
+    return _("%(count)s s", count="%g" % seconds)

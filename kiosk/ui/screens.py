@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 
 from benchpin.outbox import MessageTooLarge, too_large_text
 from benchpin.topics import utc_ts
+from kiosk.i18n import _, ngettext
 from kiosk.state import get_bridge, get_ledger, kiosk_state
 from kiosk.ledger import ADVANCE as ADVANCE_MOVE
 from kiosk.ledger import (LASER, REWORK, SCRAP, SCRAPPED, Ledger, MoveOption, MoveRefused, NotFound, Piece,
@@ -26,7 +27,7 @@ from kiosk.ui.barcodes import ADVANCE, COMMAND, LOGOUT, OPERATOR, PIECE, TREE, r
 from kiosk.ui.pin import confirm_pin, needs_pin
 from kiosk.ui.state import ui_state
 from kiosk.ui.stations import duration_text, job_state
-from kiosk.ui.names import stage_label
+from kiosk.ui.names import role_label, stage_label
 from kiosk.ui.view import render_screen, see
 
 POUR_READING_MAX_AGE_S = 10.0  # the furnace reading a pour records is at most this old
@@ -46,7 +47,7 @@ def logout() -> Answer:
     operator = auth.current_operator()
     auth.logout()
     if operator is not None:
-        flash(f"{operator.name} logged out.", "info")
+        flash(_("%(name)s logged out.", name=operator.name), "info")
     return see(url_for("ui.idle"))
 
 
@@ -60,18 +61,18 @@ def scan() -> Answer:
     if nonce := request.form.get("badge", ""):  # a badge scanned over MQTT: its code stayed here
         code = ui_state().live.redeem_badge(nonce) or ""
         if not code:
-            flash("That badge scan was already used or is too old: scan your badge again.", "error")
+            flash(_("That badge scan was already used or is too old: scan your badge again."), "error")
             return see(back)
     barcode = read_barcode(code, kiosk_state().config.barcodes)
     if barcode.problem:
-        flash(f"Scan “{barcode.code}”: {barcode.problem}.", "error")
+        flash(_("Scan “%(code)s”: %(problem)s.", code=barcode.code, problem=barcode.problem), "error")
         return see(back)
     if barcode.kind == OPERATOR:
         return _badge_in(barcode.code)
     if barcode.code == LOGOUT:
         return logout()
     if auth.current_operator() is None:
-        flash(f"Scan your badge first ({barcode.code} was not opened).", "error")
+        flash(_("Scan your badge first (%(code)s was not opened).", code=barcode.code), "error")
         return see(url_for("ui.idle"))
     ledger = get_ledger()
     try:
@@ -85,8 +86,8 @@ def scan() -> Answer:
                 bridge.open_window(found)  # the furnace's stack light shows this tree's pour window
             return see(url_for("ui.tree", tree_id=barcode.code))
     except NotFound:
-        what = "piece" if barcode.kind == PIECE else "wax tree"
-        flash(f"Unknown {what} {barcode.code}: it is not in the ledger.", "error")
+        flash(_("Unknown piece %(code)s: it is not in the ledger.", code=barcode.code) if barcode.kind == PIECE
+              else _("Unknown wax tree %(code)s: it is not in the ledger.", code=barcode.code), "error")
         return see(back)
     assert barcode.kind == COMMAND
     return _command(barcode.code, back)
@@ -97,20 +98,22 @@ def _badge_in(code: str) -> Answer:
     throttle, client = failures(), client_address()
     if wait := throttle.wait_s(client):
         return render_screen("idle.html", status=429, page="idle",
-                             error=f"Too many wrong badges here: wait {seconds(wait)} s, then scan again.")
+                             error=_("Too many wrong badges here: wait %(seconds)s s, then scan again.",
+                                     seconds=seconds(wait)))
     try:
         operator = get_ledger().operator(code)
     except NotFound:
         wait = throttle.failed(client)
-        later = f" Too many wrong badges: wait {seconds(wait)} s before the next scan." if wait else ""
-        flash(f"Badge {code} is not registered. Ask the supervisor to add it.{later}", "error")
+        later = " " + _("Too many wrong badges: wait %(seconds)s s before the next scan.", seconds=seconds(wait)) \
+            if wait else ""
+        flash(_("Badge %(code)s is not registered. Ask the supervisor to add it.", code=code) + later, "error")
         return see(url_for("ui.idle"))
     auth.login(operator)
-    flash(f"Welcome, {operator.name} ({operator.role}).", "info")
+    flash(_("Welcome, %(name)s (%(role)s).", name=operator.name, role=role_label(operator.role)), "info")
     if needs_pin(operator) and not operator.has_pin:
-        flash(f"{operator.name}: supervisor actions (scrap, override, laser retry and cancel) need your PIN, "
-              f"and you have none yet: ask the administrator to set it (benchpin operators set-pin "
-              f"{operator.operator_id}).", "error")
+        flash(_("%(name)s: supervisor actions (scrap, override, laser retry and cancel) need your PIN, and you "
+                "have none yet: ask the administrator to set it (%(command)s).", name=operator.name,
+                command="benchpin operators set-pin " + operator.operator_id), "error")
     return see(url_for("ui.idle"))
 
 
@@ -118,7 +121,7 @@ def _command(code: str, back: str) -> Answer:
     piece_id = request.form.get("piece", "")
     tree_id = request.form.get("tree", "")
     if not piece_id and not tree_id:
-        flash(f"{code}: scan a piece or a tree first.", "error")
+        flash(_("%(code)s: scan a piece or a tree first.", code=code), "error")
         return see(back)
     if tree_id:
         if code != ADVANCE:
@@ -148,7 +151,7 @@ def piece(piece_id: str, error: str = "", status: int = 200, failed: list[CheckR
         history = ledger.history(piece_id)
         options = ledger.options(piece_id, operator.operator_id, stages=ui_state().stages)
     except NotFound:
-        abort(404, description=f"Unknown piece {piece_id}: it is not in the ledger.")
+        abort(404, description=_("Unknown piece %(code)s: it is not in the ledger.", code=piece_id))
     route = ledger.workflow.route(current.route)
     stages = [s.name for s in route.stages if s.applies_to(current)]
     laser = job_state(history[-1].event_id) if current.stage == route.engraving else None
@@ -232,8 +235,9 @@ def work(piece_id: str, action: str) -> Answer:
         abort(404, description=f"{exc}.")
     except MoveRefused as exc:
         return piece(piece_id, error=f"Not done: {exc}.", status=409)
-    flash({"start": f"{piece_id}: work started.", "pause": f"{piece_id}: work paused.",
-           "resume": f"{piece_id}: work resumed.", "done": f"{piece_id}: work done."}[action], "done")
+    flash({"start": _("%(piece)s: work started.", piece=piece_id), "pause": _("%(piece)s: work paused.", piece=piece_id),
+           "resume": _("%(piece)s: work resumed.", piece=piece_id),
+           "done": _("%(piece)s: work done.", piece=piece_id)}[action], "done")
     return see(url_for("ui.piece", piece_id=piece_id))
 
 
@@ -411,13 +415,17 @@ def _move_piece(piece_id: str, to: str, version: str, note: str, *, override: bo
     except NotFound as exc:
         abort(404, description=f"{exc}.")
     except MoveRefused as exc:
-        return piece(piece_id, error=f"Not moved: {exc}.", status=409)
+        return piece(piece_id, error=_("Not moved: %(why)s.", why=exc), status=409)
     except MessageTooLarge as exc:
-        return piece(piece_id, error=f"Not moved: {too_large_text(exc)}", status=413)
-    overridden = " (override recorded)" if event.override else ""
-    weighed = f" at {grams:g} g{' (typed in)' if manual_g is not None else ''}" if grams is not None else ""
-    flash(f"{piece_id}: {stage_label(event.from_stage or '')} → {stage_label(event.to_stage)}{weighed}{overridden}.",
-          "done")
+        return piece(piece_id, error=_("Not moved: %(why)s", why=too_large_text(exc)), status=413)
+    moved = f"{piece_id}: {stage_label(event.from_stage or '')} → {stage_label(event.to_stage)}"
+    if grams is not None:
+        weight = "%g" % grams
+        moved += " " + (_("at %(grams)s g (typed in)", grams=weight) if manual_g is not None
+                        else _("at %(grams)s g", grams=weight))
+    if event.override:
+        moved += " " + _("(override recorded)")
+    flash(moved + ".", "done")
     return see(url_for("ui.piece", piece_id=piece_id))
 
 
@@ -598,5 +606,6 @@ def _move_tree(tree_id: str, to: str) -> Answer:
         return tree(tree_id, error=f"Nothing moved: {exc}.", status=409)
     except MessageTooLarge as exc:
         return tree(tree_id, error=f"Nothing moved: {too_large_text(exc)}", status=413)
-    flash(f"{tree_id}: {len(events)} pieces → {stage_label(to)}.", "done")
+    flash(ngettext("%(tree)s: %(num)d piece → %(stage)s.", "%(tree)s: %(num)d pieces → %(stage)s.", len(events),
+                   tree=tree_id, num=len(events), stage=stage_label(to)), "done")
     return see(url_for("ui.tree", tree_id=tree_id))
