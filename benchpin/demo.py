@@ -117,6 +117,8 @@ class Demo:
         url = f"http://127.0.0.1:{self.kiosk_port}/"
         self.lines += [
             f"kiosk         {url}   (badge in by scanning OP-0005, a supervisor)",
+            "languages     OP-0006 (Sunita Devi, artisan) badges in to screens in Hindi, "
+            "OP-0007 (Somchai Dee, setter) in Thai",
             f"scan a code   type it here and press Enter, or: benchpin demo --dir {self.workdir} --scan PC-0006",
             f"laser door    type 'door open' / 'door closed', or: benchpin demo --dir {self.workdir} --door open",
             f"balance       type 'weigh 12.345' to load the pan; tare it: mosquitto_pub -p {self.broker.port} "

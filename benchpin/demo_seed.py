@@ -8,12 +8,14 @@ from benchpin.config import KioskConfig
 
 log = logging.getLogger(__name__)
 
-OPERATORS = [
-    ("OP-0001", "Asha Verma", "artisan"),
-    ("OP-0002", "Ravi Menon", "setter"),
-    ("OP-0003", "Meera Iyer", "qc"),
-    ("OP-0004", "Kiran Shah", "engraver"),
-    ("OP-0005", "Priya Nair", "supervisor"),
+OPERATORS = [  # badge, name, role, the language of the screens while badged in ("" = kiosk.language)
+    ("OP-0001", "Asha Verma", "artisan", ""),
+    ("OP-0002", "Ravi Menon", "setter", ""),
+    ("OP-0003", "Meera Iyer", "qc", ""),
+    ("OP-0004", "Kiran Shah", "engraver", ""),
+    ("OP-0005", "Priya Nair", "supervisor", ""),
+    ("OP-0006", "Sunita Devi", "artisan", "hi"),
+    ("OP-0007", "Somchai Dee", "setter", "th"),
 ]
 
 PIECES_CSV = """\
@@ -50,8 +52,8 @@ def seed_demo_ledger(kiosk: KioskConfig) -> None:
     with Ledger.from_config(kiosk) as ledger:
         if ledger.operators():
             return  # seeded before (a demo restarted in the same directory)
-        for operator_id, name, role in OPERATORS:
-            ledger.add_operator(operator_id, name, role)
+        for operator_id, name, role, language in OPERATORS:
+            ledger.add_operator(operator_id, name, role, language=language)
         ledger.import_pieces(parse_pieces_csv(PIECES_CSV.encode(), ledger.workflow), station="demo-setup",
                              operator=SETUP_OPERATOR)
         for piece_id, count in ADVANCES.items():

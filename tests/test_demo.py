@@ -66,6 +66,7 @@ def test_demo_scans_engraves_through_the_kiosk_and_stops_everything(tmp_path, ar
             pytest.fail("the demo stopped before it was ready:\n" + "".join(output))
         text = "".join(output)
         assert "MQTT broker   127.0.0.1:" in text and "mosquitto_sub -h 127.0.0.1 -p" in text
+        assert "OP-0006 (Sunita Devi, artisan) badges in to screens in Hindi" in text
         port = int(text.split("MQTT broker   127.0.0.1:", 1)[1].split()[0])
         status = Subscriber(port, "benchpin/demo/bench-1/status")
         token = (workdir / "api-token").read_text().strip()
@@ -94,6 +95,13 @@ def test_demo_scans_engraves_through_the_kiosk_and_stops_everything(tmp_path, ar
             expect(page.locator("#stage")).to_have_text("qc")
             expect(page.locator("#history tbody tr").first).to_contain_text("laser")
             page.screenshot(path=str(artifacts_dir / "demo-engraved.png"))
+            # The Hindi-speaking artisan's badge: the screens speak Hindi for her session.
+            wait_until(lambda: control(workdir, "--scan", "OP-0006")
+                       or page.locator(".badge").filter(has_text="Sunita Devi").count(),
+                       timeout=20, interval=1.0, message="the Hindi badge through the simulated scanner")
+            expect(page.locator("html")).to_have_attribute("lang", "hi")
+            expect(page.locator("main h1")).to_have_text("पीस या मोम ट्री स्कैन करें")
+            page.screenshot(path=str(artifacts_dir / "demo-hindi.png"))
             browser.close()
 
         piece = api_piece(url, token, "PC-0006")

@@ -28,6 +28,7 @@
   async function swap(response, method) {
     const doc = new DOMParser().parseFromString(await response.text(), "text/html");
     document.title = doc.title;
+    document.documentElement.lang = doc.documentElement.lang;  // the badge decides the language
     document.body.replaceWith(document.adoptNode(doc.body));
     // A refused POST answers in place (409 with why): its URL is not a screen to come back to.
     const screen = method === "GET" || response.redirected;

@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 
 from benchpin.contract import EngraverAction, EngraverCommand, JobAction, JobDecision
 from benchpin.topics import utc_ts
+from kiosk.i18n import _
 from kiosk.ledger import MoveRefused, Operator
 from benchpin.contract import METALS
 from kiosk.ledger.metal import BY, REFINING_SOURCES
@@ -182,13 +183,13 @@ def _supervisor_only(refusal: str) -> Operator:
 def duration_text(seconds: float) -> str:
     """``42 s``, ``17 min``, ``3 h 05`` or ``2 d 4 h``: a working time at a glance."""
     if seconds < 60:
-        return f"{seconds:.0f} s"
+        return _("%(count)s s", count="%.0f" % seconds)
     minutes = round(seconds / 60)
     if minutes < 60:
-        return f"{minutes} min"
+        return _("%(count)s min", count=minutes)
     if minutes < 48 * 60:
-        return f"{minutes // 60} h {minutes % 60:02d}"
-    return f"{minutes // 1440} d {minutes % 1440 // 60} h"
+        return _("%(hours)s h %(minutes)s", hours=minutes // 60, minutes="%02d" % (minutes % 60))
+    return _("%(days)s d %(hours)s h", days=minutes // 1440, hours=minutes % 1440 // 60)
 
 
 def age_text(seconds: float | None) -> str:
@@ -197,9 +198,11 @@ def age_text(seconds: float | None) -> str:
         return ""
     minutes = int(seconds // 60)
     if minutes < 60:
-        return f"{minutes} min"
+        return _("%(count)s min", count=minutes)
     hours = minutes // 60
-    return f"{hours} h {minutes % 60} min" if hours < 24 else f"{hours // 24} d {hours % 24} h"
+    if hours < 24:
+        return _("%(hours)s h %(minutes)s min", hours=hours, minutes=minutes % 60)
+    return _("%(days)s d %(hours)s h", days=hours // 24, hours=hours % 24)
 
 
 @dataclass(frozen=True)
