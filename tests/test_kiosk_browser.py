@@ -393,7 +393,7 @@ def test_kiosk_browser_piece_id_stage_and_advance_above_the_fold_history_with_na
             assert boxes["#piece-id"]["y"] < boxes["button.go"]["y"]  # type: ignore[index]  # the id first
             history = page.locator("#history")
             expect(history.locator("thead")).to_contain_text("When (Asia/Kolkata)")
-            expect(history).to_contain_text("2026-12-03 00:15")  # 18:45 UTC on the 2nd
+            expect(history).to_contain_text("Dec 3, 2026, 00:15")  # 18:45 UTC on the 2nd, in English
             expect(history).to_contain_text("Supervisor One")
             shoot(page, artifacts_dir, "piece-800x480")
             page.screenshot(path=str(artifacts_dir / "kiosk-piece-800x480-whole.png"), full_page=True)
