@@ -82,6 +82,9 @@ class MqttSession:
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._sleeping = False
+        # Held by whichever thread works the socket in driven mode (the driver, or a thread that
+        # publishes directly through OutboxSender); never held while waiting in select.
+        self.io_lock = threading.Lock()
         self._next_attempt = 0.0
         self._retry_delay = 1.0
         self._last_misc = 0.0
@@ -171,54 +174,84 @@ class MqttSession:
     def when_disconnected(self, listener: Callable[[], None]) -> None:
         self._disconnect_listeners.append(listener)
 
-    def poll(self, timeout: float, has_work: Callable[[], bool] | None = None) -> None:
+    def poll(self, timeout: float, has_work: Callable[[], bool] | None = None, *, linger: float = 0.0) -> None:
         """Connect or reconnect when due, then wait up to ``timeout`` for the socket and process it.
 
         Driven mode only, always from the same thread. ``has_work`` is checked after this
-        thread announced it may sleep, so a concurrent :meth:`wake` is never missed.
+        thread announced it may sleep, so a concurrent :meth:`wake` is never missed. With
+        ``linger`` > 0 the socket is not watched for up to ``linger`` seconds, only the wake-up:
+        what arrived meanwhile (PUBACKs, mostly) is read when the caller is woken or the linger
+        ends, so at a steady rate the acknowledgements of one reading are read on the wake-up of
+        the next instead of costing a wake-up each.
         """
-        while True:
-            try:
-                call = self._calls.get_nowait()
-            except queue.Empty:
-                break
-            call()
-        client = self.client
-        sock = client.socket()
-        now = time.monotonic()
-        if sock is None:
-            if not self._started or now < self._next_attempt:
-                wait = timeout if not self._started else min(timeout, self._next_attempt - now)
-                self._wait_wake(wait, has_work)
+        with self.io_lock:
+            while True:
+                try:
+                    call = self._calls.get_nowait()
+                except queue.Empty:
+                    break
+                call()
+            client = self.client
+            sock = client.socket()
+            now = time.monotonic()
+            if sock is None and self._started and now >= self._next_attempt:
+                self._connect_now()
                 return
-            self._connect_now()
+            want_write = sock is not None and client.want_write()
+        if sock is None:
+            wait = timeout if not self._started else min(timeout, self._next_attempt - now)
+            self._wait_wake(wait, has_work)
             return
         self._sleeping = True
         if has_work is not None and has_work():
             timeout = 0.0
-        rlist: list[Any] = [sock, self._wake_r]
-        wlist: list[Any] = [sock] if client.want_write() else []
+        lingering = linger > 0 and not want_write
+        rlist: list[Any] = [self._wake_r] if lingering else [sock, self._wake_r]
+        wlist: list[Any] = [sock] if want_write else []
         try:
-            readable, _, _ = select.select(rlist, wlist, [], timeout)
+            readable, _, _ = select.select(rlist, wlist, [], min(timeout, linger) if lingering else timeout)
         except (OSError, ValueError):
             readable = [sock]
         finally:
             self._sleeping = False
         if self._wake_r in readable:
             self._drain_wake()
-        if sock in readable:
+        with self.io_lock:
+            if client is not self.client or client.socket() is not sock:
+                return  # another thread handled the connection meanwhile (see read_now())
+            if lingering or sock in readable:  # lingering: a read that finds nothing returns at once
+                self._read(client, sock)
+            if client.socket() is not None and client.want_write():
+                client.loop_write()
+            now = time.monotonic()
+            if now - self._last_misc >= 1.0 and client.socket() is not None:
+                self._last_misc = now
+                client.loop_misc()
+            if client.socket() is None:
+                self._lost()
+
+    def _read(self, client: paho.Client, sock: Any) -> None:
+        client.loop_read()
+        for _ in range(64):  # bytes already read (or decrypted by TLS) that select cannot see
+            if client.socket() is None or not _input_waiting(client, sock):
+                break
             client.loop_read()
-            for _ in range(64):  # bytes already read (or decrypted by TLS) that select cannot see
-                if client.socket() is None or not _input_waiting(client, sock):
-                    break
-                client.loop_read()
-        if client.socket() is not None and client.want_write():
-            client.loop_write()
-        if now - self._last_misc >= 1.0 and client.socket() is not None:
-            self._last_misc = now
-            client.loop_misc()
+
+    def read_now(self) -> bool:
+        """Handle what the broker has sent, without waiting; False when not connected.
+
+        Driven mode, with :attr:`io_lock` held: lets a thread that is about to publish take the
+        acknowledgements waiting on the socket itself.
+        """
+        client = self.client
+        sock = client.socket()
+        if sock is None or not self.connected.is_set():
+            return False
+        self._read(client, sock)
         if client.socket() is None:
             self._lost()
+            return False
+        return True
 
     def _wait_wake(self, timeout: float, has_work: Callable[[], bool] | None) -> None:
         self._sleeping = True
@@ -316,14 +349,8 @@ class MqttSession:
         self._started = False
         if self._driven:
             # The driver (the OutboxSender) has stopped: finish on this thread.
-            if self.status_topic and self.connected.is_set():
-                info = self.client.publish(self.status_topic, self._status_payload("offline"), qos=1, retain=True)
-                deadline = time.monotonic() + 2.0
-                while not info.is_published() and time.monotonic() < deadline and self.client.socket():
-                    self._pump(0.05)
-            self.client.disconnect()
-            self._pump(0.0)
-            self.connected.clear()
+            with self.io_lock:
+                self._stop_driven()
             return
         if self.status_topic and self.connected.is_set():
             info = self.client.publish(self.status_topic, self._status_payload("offline"), qos=1, retain=True)
@@ -333,6 +360,16 @@ class MqttSession:
                 pass
         self.client.disconnect()
         self.client.loop_stop()
+        self.connected.clear()
+
+    def _stop_driven(self) -> None:
+        if self.status_topic and self.connected.is_set():
+            info = self.client.publish(self.status_topic, self._status_payload("offline"), qos=1, retain=True)
+            deadline = time.monotonic() + 2.0
+            while not info.is_published() and time.monotonic() < deadline and self.client.socket():
+                self._pump(0.05)
+        self.client.disconnect()
+        self._pump(0.0)
         self.connected.clear()
 
     # ------------------------------------------------------------------ paho callbacks
@@ -440,7 +477,8 @@ class OutboxSender:
     """
 
     def __init__(self, outbox: Outbox, session: MqttSession, *, window: int = 1000,
-                 rate: float = 20_000.0, refusals: int = 3, refusal_window_s: float = 5.0) -> None:
+                 rate: float = 20_000.0, refusals: int = 3, refusal_window_s: float = 5.0,
+                 ack_linger_s: float = 0.05, direct: bool = True) -> None:
         if not 0 < window < 65_535:
             raise ValueError("window must be between 1 and 65534 (paho keys messages by 16-bit id)")
         self.outbox = outbox
@@ -448,6 +486,12 @@ class OutboxSender:
         self.window = window
         self.refusals = refusals
         self.refusal_window_s = refusal_window_s
+        self.ack_linger_s = ack_linger_s
+        self.direct = direct  # puts may send from their own thread when the socket is free
+        self._read_at = 0.0  # when a put last read the socket itself
+        self._put_at = 0.0  # when the last message was put, and the gap before it
+        self._put_gap = float("inf")
+        self._limited = False  # the replay rate ran out of tokens: pause briefly, unlocked
         self._limiter = _RateLimiter(rate)
         self._acked: list[int] = []
         self._work = True
@@ -457,6 +501,7 @@ class OutboxSender:
         self._suspect: tuple[int, int] = (0, 0)  # (outbox id, strikes)
         self._generation = 0  # connections lost so far
         self.sent = 0
+        self.rounds = 0  # times the sender's thread went round its loop (woke up), for tests
         self.dead_lettered = 0
         self.heartbeat = time.monotonic()
         session.drive_externally()
@@ -471,6 +516,26 @@ class OutboxSender:
 
     def _on_put(self) -> None:
         self._work = True
+        now = time.monotonic()
+        self._put_gap, self._put_at = now - self._put_at, now
+        if self.direct and self.session.io_lock.acquire(blocking=False):
+            # Nobody works the socket right now: send from this (the putting) thread. At a
+            # furnace's rate that saves the sender thread a wake-up per reading; the PUBACKs of
+            # earlier readings are read here too, so it sleeps through a steady stream.
+            try:
+                # Read the socket only every ack_linger_s/2 (or when the window fills): one read
+                # then takes the PUBACKs of several readings.
+                due = now - self._read_at >= self.ack_linger_s / 2 or len(self._inflight) >= self.window // 4
+                if due:
+                    self._read_at = now
+                if self.session.connected.is_set() and (not due or self.session.read_now()):
+                    self._settle_acks()
+                    self._send_some()
+                done = not self._work and not self.session.client.want_write()
+            finally:
+                self.session.io_lock.release()
+            if done:
+                return
         self.session.wake()
 
     def _on_ack(self, mid: int) -> None:
@@ -512,14 +577,29 @@ class OutboxSender:
     def _run(self) -> None:
         while not self._stop.is_set():
             self.heartbeat = time.monotonic()
+            self.rounds += 1
             try:
-                self._settle_acks()
-                self._send_some()
-                self.session.poll(0.5, self._has_work)
+                with self.session.io_lock:
+                    self._settle_acks()
+                    self._send_some()
+                    inflight = len(self._inflight)
+                if self._limited:
+                    self._limited = False
+                    self._stop.wait(0.01)
+                    continue
+                # While a few messages await their PUBACK, or puts come faster than ack_linger_s
+                # and send themselves, read the acknowledgements on the next put or wake-up (or
+                # after ack_linger_s, well before the outbox would write them) rather than waking
+                # for each one. A slow trickle, or nothing at all: watch the socket.
+                streaming = (self._put_gap < self.ack_linger_s
+                             and time.monotonic() - self._put_at < self.ack_linger_s)
+                linger = self.ack_linger_s if 0 < inflight <= self.window // 2 or streaming else 0.0
+                self.session.poll(0.5, self._has_work, linger=linger)
             except Exception:  # keep delivering: log and retry after a pause
                 log.exception("outbox sender failed; retrying")
                 self._stop.wait(1.0)
-        self._settle_acks()
+        with self.session.io_lock:
+            self._settle_acks()
 
     def _settle_acks(self) -> None:
         if self._acked:
@@ -535,8 +615,8 @@ class OutboxSender:
             return  # wait for acks to free a useful batch: fewer, larger fetches while draining
         budget = min(room, self._limiter.available(), 1000)
         if budget <= 0:
-            if room > 0:  # rate-limited: come back once tokens have refilled
-                self._stop.wait(0.01)
+            if room > 0:  # rate-limited: the sender comes back once tokens have refilled
+                self._limited = True
                 self._work = True
             return
         rows = self.outbox.fetch(self._last_id, budget)
@@ -562,6 +642,7 @@ class OutboxSender:
             self._work = True  # more may be waiting
 
     def stop(self, timeout: float = 5.0) -> None:
+        self.direct = False  # from here on only the stopping thread touches the session
         self._stop.set()
         self.session.wake()
         if self._thread.is_alive():

@@ -44,6 +44,7 @@ the newest, never scans or events) and counted in ``dropped``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -53,7 +54,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from benchpin.topics import encode
 
@@ -242,6 +243,7 @@ class Outbox:
         self._write_error: str | None = None
         self._closed = False
         self._listeners: list[_Listener] = []
+        self._local = threading.local()  # per thread: inside batch()?
         self.db_bytes_written = 0  # bytes of rows written (payload + topic), for the status
         self.commits = 0
         self._writer = threading.Thread(target=self._write_loop, name="outbox-writer", daemon=True)
@@ -356,9 +358,31 @@ class Outbox:
                         raise OutboxWriteError(f"outbox {self.path} cannot write to disk "
                                                f"({self._write_error}); message for {topic} not accepted")
                     self._cond.wait(0.5)
-        for listener in self._listeners:
-            listener()
+        local = self._local
+        if getattr(local, "depth", 0):
+            local.missed = True  # told once, when the batch ends
+        else:
+            for listener in self._listeners:
+                listener()
         return seq
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Tell the put listeners once, at the end of the block, about everything put in it.
+
+        A device that read many readings at once puts them in a batch, so the sender hands
+        them to the broker together instead of one by one.
+        """
+        local = self._local
+        local.depth = getattr(local, "depth", 0) + 1
+        try:
+            yield
+        finally:
+            local.depth -= 1
+            if not local.depth and getattr(local, "missed", False):
+                local.missed = False
+                for listener in self._listeners:
+                    listener()
 
     def flush(self, timeout: float | None = None) -> bool:
         """Commit everything put so far that is not acknowledged; return False on timeout."""

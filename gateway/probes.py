@@ -162,8 +162,9 @@ class SerialProbe:
                 raise Stalled(f"no data from {self.config.port} for {self.config.stall_timeout_s:g}s")
             return
         self._last_data = now
-        for line in self._framer.feed(data):
-            self.handle_line(line)
+        with self.bridge.outbox.batch():  # what one read brought leaves for the broker together
+            for line in self._framer.feed(data):
+                self.handle_line(line)
 
     def handle_line(self, line: bytes) -> None:
         try:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import os
+import select
 from typing import Callable
 
 import serial
@@ -19,9 +22,31 @@ def open_port(factory: SerialFactory, port: str, baudrate: int, timeout: float) 
         raise DeviceFailure(f"cannot open {port}: {exc}") from exc
 
 
+READ_CHUNK = 4096
+
+
 def read_available(port: serial.Serial, name: str) -> bytes:
-    """Return what arrived (waiting at most the port's timeout for the first byte)."""
+    """Return what arrived (waiting at most the port's timeout for the first byte).
+
+    A port with a file descriptor is read with one ``select`` and one ``read`` of everything
+    that waits: pyserial's ``read(in_waiting or 1)`` takes a line in two wake-ups (the first
+    byte, then the rest), which at a furnace's rate is most of a probe thread's CPU.
+    """
     try:
-        return port.read(port.in_waiting or 1)
-    except (serial.SerialException, OSError) as exc:
+        fd = port.fileno()
+    except (AttributeError, io.UnsupportedOperation, serial.SerialException, ValueError):
+        fd = -1  # a port without a descriptor (a test double, a URL handler): pyserial's way
+    try:
+        if fd < 0:
+            return port.read(port.in_waiting or 1)
+        readable, _, _ = select.select([fd], [], [], port.timeout)
+        if not readable:
+            return b""
+        data = os.read(fd, READ_CHUNK)
+    except (serial.SerialException, OSError, ValueError) as exc:
         raise DeviceFailure(f"read from {name} failed: {exc}") from exc
+    if not data:
+        # What pyserial says too: Linux reports a vanished device as readable with nothing to read.
+        raise DeviceFailure(f"read from {name} failed: the device reports data but returned none "
+                            f"(disconnected, or another program has the port open?)")
+    return data

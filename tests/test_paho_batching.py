@@ -113,3 +113,55 @@ def test_a_packet_sent_while_bytes_wait_goes_behind_them_even_when_the_socket_ha
         client._sock = None
         ours.close()
         peer.close()
+
+
+def test_a_steady_stream_is_sent_by_the_putting_thread_while_the_sender_sleeps(tmp_path, broker) -> None:
+    """At a furnace's pace each put publishes from its own thread and reads the PUBACKs of the
+    ones before: the sender's thread is not woken per message, and every message is acknowledged
+    before the outbox would write it (no commit at all)."""
+    outbox = Outbox(tmp_path / "o.sqlite", commit_interval_ms=250)
+    session = MqttSession(MqttConfig(port=broker.port), client_id="direct-test")
+    sender = OutboxSender(outbox, session, window=1000, rate=0)
+    sub = Subscriber(broker.port, "direct/#")
+    session.start()
+    sender.start()
+    assert session.connected.wait(10)
+    wait_until(lambda: sender.inflight == 0, timeout=10, message="connected and idle")
+    rounds = sender.rounds
+    n = 300
+    for value in range(n):
+        outbox.put("direct/t", {"seq": None, "v": value}, seq_key="k")
+        time.sleep(0.005)  # the pace is what is tested: ~200 messages a second
+    wait_until(lambda: outbox.pending == 0, timeout=30, message="every message acknowledged")
+    received = sub.wait_for(lambda p: len(p) >= n and p, "direct/t", timeout=30)
+    woken = sender.rounds - rounds
+    sender.stop()
+    session.stop()
+    outbox.close()
+    sub.close()
+    assert [m["v"] for m in received] == list(range(n))
+    assert outbox.commits == 0  # acknowledged in memory: nothing reached the disk
+    assert woken < n / 4, woken  # woken per message would be ~n
+
+
+def test_a_batch_of_puts_tells_the_listeners_once_and_other_threads_at_once(tmp_path) -> None:
+    import threading
+
+    outbox = Outbox(tmp_path / "o.sqlite")
+    told: list[str] = []
+    outbox.when_put(lambda: told.append(threading.current_thread().name))
+    with outbox.batch():
+        for value in range(50):
+            outbox.put("batch/t", {"v": value})
+        with outbox.batch():  # nested: still one call, at the end of the outer block
+            outbox.put("batch/t", {"v": "inner"})
+        other = threading.Thread(target=lambda: outbox.put("batch/t", {"v": "other"}), name="other")
+        other.start()
+        other.join()
+        assert told == ["other"]  # another thread's put is not held back by this thread's batch
+    assert told == ["other", threading.current_thread().name]
+    with outbox.batch():
+        pass
+    assert len(told) == 2  # an empty batch tells nobody
+    assert outbox.pending == 52
+    outbox.close()
