@@ -159,7 +159,7 @@ class EngraverConfig:
 @dataclass(frozen=True)
 class OutboxConfig:
     max_messages: int = 1_000_000
-    replay_rate: float = 20_000.0  # messages/s handed to the broker at most; 0 = unbounded
+    replay_rate: float = 50_000.0  # messages/s handed to the broker at most; 0 = unbounded
     window: int = 1000  # unacknowledged QoS 1 messages in flight at most (paho keys them by 16-bit id)
     synchronous: str = "full"  # SQLite synchronous: "full" survives power cuts
     commit_interval_ms: float = 250.0  # telemetry is on disk or acknowledged within this
