@@ -467,6 +467,9 @@ class _RateLimiter:
             self.tokens -= n
 
 
+STREAM_LINGER_S = 0.25  # how long the sender's thread sleeps while puts send by themselves
+
+
 class OutboxSender:
     """Move messages from the outbox to the broker, oldest first, in a bounded window.
 
@@ -587,13 +590,15 @@ class OutboxSender:
                     self._limited = False
                     self._stop.wait(0.01)
                     continue
-                # While a few messages await their PUBACK, or puts come faster than ack_linger_s
-                # and send themselves, read the acknowledgements on the next put or wake-up (or
-                # after ack_linger_s, well before the outbox would write them) rather than waking
-                # for each one. A slow trickle, or nothing at all: watch the socket.
+                # While a few messages await their PUBACK, read the acknowledgements on the next
+                # put or wake-up (after ack_linger_s at most, well before the outbox would write
+                # them) rather than waking for each one. While puts come faster than that they
+                # read the socket themselves: sleep longer (a stream that stops leaves at most its
+                # last few readings to be written). A slow trickle, or nothing: watch the socket.
                 streaming = (self._put_gap < self.ack_linger_s
                              and time.monotonic() - self._put_at < self.ack_linger_s)
-                linger = self.ack_linger_s if 0 < inflight <= self.window // 2 or streaming else 0.0
+                linger = (STREAM_LINGER_S if streaming else
+                          self.ack_linger_s if 0 < inflight <= self.window // 2 else 0.0)
                 self.session.poll(0.5, self._has_work, linger=linger)
             except Exception:  # keep delivering: log and retry after a pause
                 log.exception("outbox sender failed; retrying")
