@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SYSTEM_PACKAGES ?= mosquitto mosquitto-clients chromium libusb-1.0-0 systemd cage openssl \
-	fonts-dejavu-core fonts-lohit-deva fonts-tlwg-loma-otf poppler-utils
+	fonts-dejavu-core fonts-lohit-deva fonts-tlwg-loma-otf poppler-utils nats-server
 
 .PHONY: test demo install system-packages bench clean
 
@@ -33,6 +33,7 @@ bench: system-packages install
 	$(PY) bench/kiosk_screen.py
 	$(PY) bench/historian.py
 	$(PY) bench/passport.py
+	$(PY) bench/plant.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache tests/artifacts

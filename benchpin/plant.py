@@ -54,11 +54,18 @@ class PlantStation:
 
 @dataclass(frozen=True)
 class PlantReader:
-    """A plant user reading telemetry (a dashboard, the plant historian), never scans; with
-    ``commands`` it may also send the stations' devices their commands (a plant-wide planning system)."""
+    """A plant user reading telemetry (a dashboard, the plant historian); scans (badge codes among
+    them) only with ``scans``; with ``commands`` it may also send the stations' devices their
+    commands (a plant-wide planning system)."""
 
     user: str
     commands: bool = False
+    scans: bool = False
+
+    def topics(self, site: str) -> tuple[str, ...]:
+        """Every topic filter this user may read."""
+        extra = ("+/scanner/+/scan",) if self.scans else ()
+        return tuple(f"benchpin/{site}/{t}" for t in READER_TOPICS + extra)
 
 
 @dataclass(frozen=True)
@@ -160,8 +167,9 @@ def parse_plant(data: dict[str, object]) -> Plant:
         if user:
             claim(users, user, rt.path, "user", "user")
         commands = rt.flag("commands", False)
+        scans = rt.flag("scans", False)
         rt.done()
-        readers.append(PlantReader(user=user, commands=commands))
+        readers.append(PlantReader(user=user, commands=commands, scans=scans))
     root.done()
     if problems:
         raise ConfigError(problems)
@@ -260,13 +268,15 @@ def nats_users(plant: Plant, hashes: dict[str, str]) -> str:
             f"                     subscribe: {{ allow: [{_quoted(subscribe)}] }} }} }}",
         ]
     for reader in plant.readers:
-        read = tuple(subject(f"benchpin/{plant.site}/{t}") for t in READER_TOPICS) + (NATS_MQTT_DELIVERY,)
+        read = tuple(subject(t) for t in reader.topics(plant.site)) + (NATS_MQTT_DELIVERY,)
         if reader.commands:
             sends = tuple(subject(f"benchpin/{plant.site}/+/{t}") for t in GATEWAY_IN)
             what = "reads telemetry and sends the stations' devices commands"
             rule = f"allow: [{_quoted(sends)}]"
         else:
-            what, rule = "reads telemetry, never scans or commands; publishes nothing", 'deny: [">"]'
+            what, rule = "reads telemetry; publishes nothing", 'deny: [">"]'
+        if reader.scans:
+            what += " (and scans)"
         lines += [
             f"    # {reader.user}: {what}",
             f'    {{ user: "{reader.user}", password: "{hashes[reader.user]}",',

@@ -158,16 +158,17 @@ class NatsCluster:
 
 class PlantSubscriber:
     """A plant-side MQTT 3.1.1 subscriber on a persistent session that moves to the next node when
-    its node goes away, counting every QoS 1 message by (topic, ``seq``).
+    its node goes away, counting every QoS 1 message by (topic, ``seq``). A user with subscribe permissions subscribes
+    to the filters it is allowed (NATS refuses ``benchpin/<site>/#`` to a user allowed less).
 
     ``on_message`` (optional) is called with (topic, payload dict, receive time) from paho's thread.
     """
 
-    def __init__(self, nodes: tuple[str, ...], user: str, password: str, topic: str, *,
+    def __init__(self, nodes: tuple[str, ...], user: str, password: str, topic: str | tuple[str, ...], *,
                  client_id: str = "plant-subscriber", on_message: Callable[[str, dict[str, Any], float], None]
                  | None = None) -> None:
         self.nodes = nodes
-        self.topic = topic
+        self.topics = (topic,) if isinstance(topic, str) else topic
         self._next = 0
         self._cond = threading.Condition()
         self.counts: dict[tuple[str, int], int] = {}
@@ -198,7 +199,7 @@ class PlantSubscriber:
         if rc.is_failure:
             return
         self.connects += 1
-        client.subscribe(self.topic, qos=1)
+        client.subscribe([(topic, 1) for topic in self.topics])
 
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
         if self._closing:
