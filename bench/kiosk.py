@@ -3,7 +3,9 @@
 Each client advances its own production pieces stage by stage as a supervisor, either
 directly on the ledger (``--via ledger``) or through the JSON API served by waitress
 (``--via http``: ``benchpin kiosk`` in its own process, one keep-alive connection per
-client; an advance there is one POST of the move with the ``from`` stage the client saw). Runs on SQLite (a temporary file) and,
+client; an advance there is one POST of the move with the ``from`` stage the client saw). Each
+advance first records what a real floor would (the laser's job done at engraving, QC's passing
+answers), inside the timing. Runs on SQLite (a temporary file) and,
 when reachable, on PostgreSQL (a temporary schema, dropped afterwards).
 
     python bench/kiosk.py [--clients 20] [--advances 100] [--via ledger|http] [--postgres URL]
@@ -28,6 +30,7 @@ from typing import Callable
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from kiosk.ledger import Ledger, PieceSpec  # noqa: E402
+from kiosk.ledger.checks import passing_answers  # noqa: E402
 
 STAGES_PER_PIECE = 11  # production route without enamel: design … shipped
 TOKEN = "bench-token-0123456789abcdef"
@@ -69,11 +72,24 @@ def seed(ledger: Ledger, clients: int, advances: int) -> None:
                           for n in range(clients) for i in range(advances // STAGES_PER_PIECE + 1)])
 
 
+def ready_to_leave(ledger: Ledger, piece_id: str) -> dict[str, object]:
+    """Make the piece's stage ready to be left as on a real floor: the laser reports its job
+    done, and QC answers the stage's checks so that they pass (returned for the move)."""
+    job = ledger.laser_job(piece_id)
+    if job is not None and job.state != "done":
+        ledger.record_job(job.job_id, "done")
+    piece = ledger.piece(piece_id)
+    route = ledger.workflow.route(piece.route)
+    if piece.stage not in {s.name for s in route.stages}:
+        return {}
+    return dict(passing_answers(route.stage(piece.stage).checks, piece))
+
+
 def bench_ledger(url: str, clients: int, advances: int) -> tuple[float, list[float]]:
     with Ledger(url) as ledger:
         seed(ledger, clients, advances)
-        return run_clients(clients, advances,
-                           lambda n, piece: ledger.advance(piece, operator="OP-BENCH", station="bench"))
+        return run_clients(clients, advances, lambda n, piece: ledger.advance(
+            piece, operator="OP-BENCH", station="bench", checks=ready_to_leave(ledger, piece)))
 
 
 def bench_http(url: str, clients: int, advances: int, workdir: Path) -> tuple[float, list[float]]:
@@ -84,12 +100,12 @@ def bench_http(url: str, clients: int, advances: int, workdir: Path) -> tuple[fl
     token_file.write_text(TOKEN)
     port = free_port()
     config = workdir / "station.toml"
-    config.write_text(f'[site]\nid = "bench"\n[mqtt]\nport = {free_port()}\n[kiosk]\nstation = "bench"\n'
+    config.write_text(f'[site]\nid = "bench"\n[mqtt]\nport = {free_port()}\n[kiosk]\nstation = "casting"\n'
                       f'database = "{url}"\nlisten = "127.0.0.1:{port}"\napi_token_file = "{token_file}"\n'
                       f'outbox_file = "{workdir / "outbox.sqlite"}"\n')
-    with Ledger(url) as ledger:
-        seed(ledger, clients, advances)
-        route = ledger.workflow.route("production")
+    ledger = Ledger(url)  # the laser's reports and QC's answers, as the gateways would record them
+    seed(ledger, clients, advances)
+    route = ledger.workflow.route("production")
     server = subprocess.Popen([sys.executable, "-m", "benchpin", "--log-level", "ERROR", "kiosk",
                                "--config", str(config)], stderr=subprocess.DEVNULL)
     connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(clients)]
@@ -100,9 +116,10 @@ def bench_http(url: str, clients: int, advances: int, workdir: Path) -> tuple[fl
     def advance(n: int, piece: str) -> None:
         conn = connections[n]
         stage = stages.get(piece, route.first(PieceSpec(piece, "production")))
+        checks = ready_to_leave(ledger, piece)
         conn.request("POST", f"/api/pieces/{piece}/moves", headers=headers, body=json.dumps(
             {"to": route.next_stage(stage, PieceSpec(piece, "production")), "operator": "OP-BENCH",
-             "from": stage}))
+             "from": stage, "checks": checks}))
         response = conn.getresponse()
         body = response.read()
         if response.status != 201:
@@ -125,6 +142,7 @@ def bench_http(url: str, clients: int, advances: int, workdir: Path) -> tuple[fl
     finally:
         for conn in connections:
             conn.close()
+        ledger.close()
         server.send_signal(signal.SIGTERM)
         server.wait(30)
 
