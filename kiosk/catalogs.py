@@ -20,7 +20,7 @@ from benchpin.config import LANGUAGES
 
 PACKAGE_DIR = Path(__file__).parent
 METHODS = [("templates/**.html", "jinja2.ext:babel_extract"), ("**.py", "python")]
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None, "Say": None}  # Say: the ledger's sentences
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sdgf]")
 
 

@@ -31,6 +31,7 @@ from flask import Flask, current_app, g
 
 from benchpin.config import LANGUAGES
 from kiosk.ledger.model import parse_ts
+from kiosk.ledger.says import N_ as N_  # marks a message where it is defined; translate() shows it later
 
 SOURCE_LANGUAGE = "en"  # the language the message ids are written in
 TRANSLATIONS_DIR = Path(__file__).parent / "translations"
@@ -117,11 +118,6 @@ _ = gettext
 def translate(message: str) -> str:
     """Translate a message kept as data (a stage, a check label): no placeholders are filled."""
     return _languages().translations[current_language()].gettext(message)
-
-
-def N_(message: str) -> str:
-    """Mark a message for the catalogs where it is defined; :func:`translate` shows it later."""
-    return message
 
 
 def when(ts: str | datetime) -> str:

@@ -164,7 +164,7 @@ def test_kiosk_a_supervisor_sends_metal_to_refining_from_the_loss_screen(bench) 
     kiosk.scan("OP-SUP")
     sent = kiosk.post("/reports/metal/refining", metal="silver_925", source="sprues", grams="25,5", note="tree TR-1")
     page = sent.get_data(as_text=True)
-    assert "of silver 925 (sprues)." in page and "tree TR-1" in page
+    assert "of 925 silver (sprues)." in page and "tree TR-1" in page
     with bench.app_context():
         [lot] = get_ledger().refining_lots(START, END)
     assert lot["grams"] == 25.5 and lot["operator"] == "OP-SUP"
@@ -205,7 +205,7 @@ def test_kiosk_tree_weights_from_the_scale_or_typed_by_a_supervisor(bench) -> No
     refused = kiosk.post("/trees/TR-1/weights", kind="issued", from_scale="1")
     assert refused.status_code == 409 and "no stable weight yet" in refused.get_data(as_text=True)
     reading(bench, 50.25, stable=True)
-    assert "TR-1: issued 50.25 g." in kiosk.post("/trees/TR-1/weights", kind="issued", from_scale="1").get_data(as_text=True)
+    assert "TR-1: metal issued 50.25 g." in kiosk.post("/trees/TR-1/weights", kind="issued", from_scale="1").get_data(as_text=True)
     typed = kiosk.post("/trees/TR-1/weights", kind="sprues", grams="20")
     assert typed.status_code == 409 and "only a supervisor may type a weight in" in typed.get_data(as_text=True)
     kiosk.scan("OP-SUP")

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from benchpin.tables import Table
+from kiosk.ledger import says
+from kiosk.ledger.says import Say
 
 PASS_FAIL, MEASURE, PHOTO = "pass_fail", "measure", "photo"
 KINDS = (PASS_FAIL, MEASURE, PHOTO)
@@ -67,62 +69,83 @@ class CheckResult:
     name: str
     value: CheckValue
     passed: bool
-    why: str = ""  # why it failed, in words
+    why: str = ""  # why it failed, in words (a Say: English, and translatable on a screen)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"value": self.value, "passed": self.passed, **({"why": self.why} if self.why else {})}
+        return {"value": self.value, "passed": self.passed, **({"why": str(self.why)} if self.why else {})}
+
+
+class BadAnswer(ValueError):
+    """An answer that is not of the check's kind; ``says`` tells why (``str()`` in English)."""
+
+    def __init__(self, says: Say) -> None:
+        self.says = says
+        super().__init__(str(says))
 
 
 def evaluate(check: Check, value: object, piece: Any) -> CheckResult:
     """Judge one answer to a check; raise ValueError when it is not an answer of the right kind."""
     if check.kind == PASS_FAIL:
         if not isinstance(value, bool):
-            raise ValueError(f"{check.name}: answer true (passed) or false (failed), not {value!r}")
-        return CheckResult(check.name, value, value, "" if value else f"{check.label} failed")
+            raise BadAnswer(Say("%(check)s: answer true (passed) or false (failed), not %(value)s",
+                                check=check.name, value=repr(value)))
+        return CheckResult(check.name, value, value, "" if value else Say("%(label)s failed",
+                                                                          label=says.label(check.label)))
     if check.kind == PHOTO:
         if not isinstance(value, str) or not value or len(value) > 200:
-            raise ValueError(f"{check.name}: a photo reference (1 to 200 characters)")
+            raise BadAnswer(Say("%(check)s: a photo reference (1 to 200 characters)", check=check.name))
         return CheckResult(check.name, value, True)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{check.name}: a measurement in {check.unit or 'its unit'} is a number, not {value!r}")
+        if check.unit:
+            raise BadAnswer(Say("%(check)s: a measurement in %(unit)s is a number, not %(value)s",
+                                check=check.name, unit=check.unit, value=repr(value)))
+        raise BadAnswer(Say("%(check)s: a measurement in its unit is a number, not %(value)s",
+                            check=check.name, value=repr(value)))
     number = float(value)
     low, high = check.bounds(piece)
     unit = f" {check.unit}" if check.unit else ""
     if low is not None and number < low:
-        return CheckResult(check.name, number, False, f"{check.label} {number:g}{unit} is below {low:g}{unit}")
+        return CheckResult(check.name, number, False, Say("%(label)s %(value)s%(unit)s is below %(limit)s%(unit)s",
+                                                          label=says.label(check.label), value="%g" % number,
+                                                          unit=unit, limit="%g" % low))
     if high is not None and number > high:
-        return CheckResult(check.name, number, False, f"{check.label} {number:g}{unit} is above {high:g}{unit}")
+        return CheckResult(check.name, number, False, Say("%(label)s %(value)s%(unit)s is above %(limit)s%(unit)s",
+                                                          label=says.label(check.label), value="%g" % number,
+                                                          unit=unit, limit="%g" % high))
     return CheckResult(check.name, number, True)
 
 
 def judge(checks: tuple[Check, ...], answers: Mapping[str, object], piece: Any, *,
-          complete: bool) -> tuple[list[CheckResult], list[str]]:
+          complete: bool) -> tuple[list[CheckResult], list[Say]]:
     """Judge a move's answers; return the results and every problem (unknown, missing, failing).
 
     ``complete``: the move leaves the stage forward, so every required check must be answered
     and pass. A rework or scrap may carry answers (the failing measurement) but needs none.
     """
     applicable = {c.name: c for c in checks if c.applies_to(piece)}
-    results, problems = [], []
+    results: list[CheckResult] = []
+    problems: list[Say] = []
     for name, value in answers.items():
         check = applicable.get(name)
         if check is None:
-            known = ", ".join(applicable) or "none"
-            problems.append(f"{name}: no such check at this stage for this piece (checks here: {known})")
+            known = says.Many(tuple(applicable)) if applicable else Say("none")
+            problems.append(Say("%(name)s: no such check at this stage for this piece (checks here: %(known)s)",
+                                name=name, known=known))
             continue
         try:
             result = evaluate(check, value, piece)
-        except ValueError as exc:
-            problems.append(str(exc))
+        except BadAnswer as exc:
+            problems.append(exc.says)
             continue
         results.append(result)
         if complete and not result.passed:
-            problems.append(f"check {name} failed: {result.why}")
+            problems.append(Say("check %(name)s failed: %(why)s", name=name, why=result.why))
     if complete:
         answered = {r.name for r in results}
         for check in applicable.values():
             if check.required and check.kind != PHOTO and check.name not in answered and check.name not in answers:
-                problems.append(f"check {check.name} ({check.label}) is required before {piece.piece_id} moves on")
+                problems.append(Say("check %(name)s (%(label)s) is required before %(piece)s moves on",
+                                    name=check.name, label=says.label(check.label), piece=piece.piece_id))
     return results, problems
 
 

@@ -61,6 +61,8 @@ from kiosk.ledger.pins import hash_pin, pin_matches
 from kiosk.ledger.sessions import SessionCheck
 from kiosk.ledger.serials import DEFAULT_SERIAL_PATTERN, format_serial
 from kiosk.ledger.workflow import Move, Workflow, load_workflow
+from kiosk.ledger import says
+from kiosk.ledger.says import N_, Say
 from kiosk.routes import DEFAULT_ROUTES_FILE
 
 log = logging.getLogger(__name__)
@@ -75,7 +77,8 @@ class _Lost(Exception):
 def _check_note(note: str) -> None:
     """Refuse a note longer than NOTE_MAX (never cut it: the reason would be lost)."""
     if len(note) > NOTE_MAX:
-        raise MoveRefused(f"the note is {len(note)} characters long; the most is {NOTE_MAX}: shorten it")
+        raise MoveRefused(Say("the note is %(length)d characters long; the most is %(most)d: shorten it",
+                              length=len(note), most=NOTE_MAX))
 
 
 PHOTO_MAX = 60_000  # bytes: the kiosk's camera sends a 640x480 JPEG, well under the 64 KiB request limit
@@ -90,13 +93,17 @@ def photo_type(data: bytes) -> str:
     return ""
 
 
-def _out_of_scope(piece: Piece, role: str, stages: Collection[str] | None) -> str:
-    """Why a kiosk serving ``stages`` may not move ``piece`` ("" if it may: a supervisor always may)."""
+SUPERVISOR_ONLY = {"block a stage": N_("only a supervisor may block a stage (you are %(role)s)"),
+                   "unblock a stage": N_("only a supervisor may unblock a stage (you are %(role)s)")}
+
+
+def _out_of_scope(piece: Piece, role: str, stages: Collection[str] | None) -> Say | None:
+    """Why a kiosk serving ``stages`` may not move ``piece`` (None if it may: a supervisor always may)."""
     if stages is None or piece.stage in stages or role == SUPERVISOR:
-        return ""
-    where = piece.stage.replace("_", " ")
-    return (f"{piece.piece_id} is at {where}, not at a stage of this kiosk ({', '.join(stages)}): "
-            f"move it at the {where} station (or ask a supervisor)")
+        return None
+    return Say("%(piece)s is at %(stage)s, not at a stage of this kiosk (%(stages)s): "
+               "move it at the %(stage)s station (or ask a supervisor)", piece=piece.piece_id,
+               stage=says.stage(piece.stage, words=True), stages=says.Many(tuple(says.stage(s) for s in stages)))
 
 
 class Ledger:
@@ -188,7 +195,7 @@ class Ledger:
         pin_hash = hash_pin(pin)
         with self.db.transaction() as conn:
             if not conn.rowcount("UPDATE operators SET pin_hash = ? WHERE operator_id = ?", (pin_hash, operator_id)):
-                raise NotFound(f"unknown operator {operator_id}")
+                raise NotFound(Say("unknown operator %(operator)s", operator=operator_id))
 
     def check_pin(self, operator_id: str, pin: str) -> bool:
         """Say whether ``pin`` is the operator's PIN (False without one)."""
@@ -234,7 +241,7 @@ class Ledger:
         with self.db.connect() as conn:
             row = conn.row(f"{rows.EVENT_SELECT} WHERE event_id = ?", (event_id,))
         if row is None:
-            raise NotFound(f"unknown event {event_id}")
+            raise NotFound(Say("unknown event %(event)s", event=event_id))
         return rows.event_from_row(row)
 
     def tree(self, tree_id: str) -> Tree:
@@ -242,7 +249,7 @@ class Ledger:
         with self.db.connect() as conn:
             row = conn.row("SELECT tree_id, created FROM trees WHERE tree_id = ?", (tree_id,))
             if row is None:
-                raise NotFound(f"unknown tree {tree_id}")
+                raise NotFound(Say("unknown tree %(tree)s", tree=tree_id))
             pieces = conn.rows(f"{rows.PIECE_SELECT} WHERE tree_id = ? ORDER BY piece_id", (tree_id,))
         return Tree(tree_id=row[0], created=row[1], pieces=tuple(rows.piece_from_row(p) for p in pieces))
 
@@ -290,11 +297,12 @@ class Ledger:
         (a supervisor may too). Raises :class:`MoveRefused` saying why, naming who holds it.
         """
         if action not in WORK_ACTIONS:
-            raise MoveRefused(f"unknown work action {action!r} (one of {', '.join(WORK_ACTIONS)})")
+            raise MoveRefused(Say("unknown work action %(action)s (one of %(actions)s)", action=repr(action),
+                                  actions=", ".join(WORK_ACTIONS)))
         piece = self.piece(piece_id)
         role = self._role(operator)
         if role == LASER:
-            raise MoveRefused("the laser does not time work")
+            raise MoveRefused(Say("the laser does not time work"))
         if elsewhere := _out_of_scope(piece, role, stages):
             raise MoveRefused(elsewhere)
         names = self.operator_names()
@@ -376,10 +384,12 @@ class Ledger:
         inside = low <= value_c <= high
         if not inside:
             if role != SUPERVISOR:
-                raise MoveRefused(f"the furnace reads {value_c:g} °C, outside the pour window {low:g}–{high:g} °C: "
-                                  "wait for it, or a supervisor pours with a reason")
+                raise MoveRefused(Say("the furnace reads %(value)s °C, outside the pour window %(low)s–%(high)s °C: "
+                                      "wait for it, or a supervisor pours with a reason",
+                                      value="%g" % value_c, low="%g" % low, high="%g" % high))
             if not reason.strip():
-                raise MoveRefused(f"pouring at {value_c:g} °C, outside {low:g}–{high:g} °C, needs a reason")
+                raise MoveRefused(Say("pouring at %(value)s °C, outside %(low)s–%(high)s °C, needs a reason",
+                                      value="%g" % value_c, low="%g" % low, high="%g" % high))
         record = {"tree_id": tree_id, "gateway": gateway, "probe": probe, "ts": utc_ts(), "value_c": value_c,
                   "metal": metal, "min_c": low, "max_c": high, "inside": inside, "operator": operator,
                   "station": station, "reason": reason.strip() if not inside else ""}
@@ -390,7 +400,7 @@ class Ledger:
                              (tree_id, gateway, probe, record["ts"], value_c, metal, low, high, int(inside),
                               operator, station, record["reason"]))
         except IntegrityViolation:
-            raise MoveRefused(f"tree {tree_id} was already poured") from None
+            raise MoveRefused(Say("tree %(tree)s was already poured", tree=tree_id)) from None
         log.info("tree %s poured at %g °C (%s %g-%g) by %s", tree_id, value_c, "inside" if inside else "OUTSIDE",
                  low, high, operator)
         return record
@@ -455,7 +465,7 @@ class Ledger:
     def readings(self, gateway: str, probe: str, start: str, end: str, step_s: float) -> list[list[object]]:
         """A probe's series over [start, end): ``[ts, min_c, avg_c, max_c]`` every ``step_s`` seconds."""
         if not step_s > 0:
-            raise MoveRefused("step must be a number of seconds, more than 0")
+            raise MoveRefused(Say("step must be a number of seconds, more than 0"))
         with self.db.connect() as conn:
             return history.series(conn, gateway, probe, start, end, step_s)
 
@@ -467,11 +477,11 @@ class Ledger:
         self._role(operator)
         mime = photo_type(data)
         if not mime:
-            raise MoveRefused("the photo is not a JPEG or PNG picture")
+            raise MoveRefused(Say("the photo is not a JPEG or PNG picture"))
         if len(data) > PHOTO_MAX:
-            raise MoveRefused(f"the photo is {len(data)} bytes; the most is {PHOTO_MAX}")
+            raise MoveRefused(Say("the photo is %(size)d bytes; the most is %(most)d", size=len(data), most=PHOTO_MAX))
         if not check or len(check) > 64:
-            raise MoveRefused("a photo names the check it answers (1 to 64 characters)")
+            raise MoveRefused(Say("a photo names the check it answers (1 to 64 characters)"))
         photo_id = f"PH-{uuid.uuid4().hex[:16]}"
         with self.db.transaction() as conn:
             conn.execute("INSERT INTO photos (photo_id, piece_id, version, stage, check_name, operator, station, "
@@ -486,7 +496,7 @@ class Ledger:
         with self.db.connect() as conn:
             row = conn.row("SELECT piece_id, mime, data FROM photos WHERE photo_id = ?", (photo_id,))
         if row is None:
-            raise NotFound(f"unknown photo {photo_id}")
+            raise NotFound(Say("unknown photo %(photo)s", photo=photo_id))
         return row[0], row[1], bytes(row[2])
 
     # ------------------------------------------------------------------ blocked stages
@@ -502,9 +512,9 @@ class Ledger:
         self._supervisor(operator, "block a stage")
         known = {s.name for route in self.workflow.routes.values() for s in route.stages}
         if stage not in known:
-            raise MoveRefused(f"{stage} is no stage of any route")
+            raise MoveRefused(Say("%(stage)s is no stage of any route", stage=says.stage(stage)))
         if not reason.strip():
-            raise MoveRefused("blocking a stage needs a reason")
+            raise MoveRefused(Say("blocking a stage needs a reason"))
         block = StageBlock(stage, reason.strip()[:500], operator, station, utc_ts())
         with self.db.transaction() as conn:
             conn.execute("INSERT INTO stage_blocks (stage, reason, operator, station, since) VALUES (?, ?, ?, ?, ?) "
@@ -526,7 +536,7 @@ class Ledger:
     def _supervisor(self, operator: str, what: str) -> None:
         role = self._role(operator)
         if role != SUPERVISOR:
-            raise MoveRefused(f"only a supervisor may {what} (you are {role})")
+            raise MoveRefused(Say(SUPERVISOR_ONLY[what], role=says.role(role)))
 
     def options(self, piece_id: str, operator: str, *, stages: Collection[str] | None = None) -> list[MoveOption]:
         """List the moves the piece's route offers now, each allowed or not for this operator.
@@ -542,15 +552,18 @@ class Ledger:
         blocks = self.blocks()
         for move in self.workflow.route(piece.route).moves(piece):
             allowed = move.auto if role == LASER else role in move.roles
-            why = "" if allowed else f"needs {' or '.join(move.roles)} (you are {role})"
+            why: Say | str = "" if allowed else Say(
+                "needs %(roles)s (you are %(role)s)", roles=says.either(tuple(says.role(r) for r in move.roles)),
+                role=says.role(role))
             if allowed and elsewhere:
                 allowed, why = False, elsewhere
             if allowed and move.to in blocks:
-                allowed, why = False, f"{move.to.replace('_', ' ')} is blocked: {blocks[move.to].reason}"
+                allowed, why = False, Say("%(stage)s is blocked: %(reason)s", stage=says.stage(move.to, words=True),
+                                          reason=blocks[move.to].reason)
             override = False
             if allowed and unengraved and move.kind == ADVANCE:
                 allowed, override = False, role == SUPERVISOR
-                why = unengraved + ("" if override else "; only a supervisor may override")
+                why = unengraved if override else Say("%(why)s; only a supervisor may override", why=unengraved)
             options.append(MoveOption(to=move.to, kind=move.kind, allowed=allowed, why=why,
                                       roles=move.roles, reasons=move.reasons,
                                       needs_note=move.kind != "advance" or override, override=override))
@@ -599,19 +612,25 @@ class Ledger:
         with self.db.connect() as conn:
             row = conn.row("SELECT reason, operator, since FROM stage_blocks WHERE stage = ?", (stage,))
         if row is not None:
-            raise MoveRefused(f"{stage} is blocked: {row[0]} (by {row[1]} since {row[2][:16].replace('T', ' ')})")
+            raise MoveRefused(Say("%(stage)s is blocked: %(reason)s (by %(operator)s since %(since)s)",
+                                  stage=says.stage(stage), reason=row[0], operator=row[1],
+                                  since=says.moment(row[2], row[2][:16].replace("T", " "))))
 
-    def _not_engraved(self, piece: Piece) -> str:
-        """Say why the piece may not advance out of engraving yet ('' when it may)."""
+    def _not_engraved(self, piece: Piece) -> Say | None:
+        """Say why the piece may not advance out of engraving yet (None when it may)."""
         route = self.workflow.route(piece.route)
         if not route.engraving or piece.stage != route.engraving:
-            return ""
+            return None
         job = self.laser_job(piece.piece_id)
         if job is None or job.state == DONE:
-            return ""
-        detail = f" ({job.detail})" if job.detail else ""
-        return (f"{piece.piece_id} is not engraved yet: its laser job is {job.state}{detail}"
-                if job.state != "sent" else f"{piece.piece_id} is not engraved yet: the laser has not reported")
+            return None
+        if job.state == "sent":
+            return Say("%(piece)s is not engraved yet: the laser has not reported", piece=piece.piece_id)
+        if job.detail:  # the engraver's own words, as it reported them
+            return Say("%(piece)s is not engraved yet: its laser job is %(state)s (%(detail)s)",
+                       piece=piece.piece_id, state=says.job_state(job.state), detail=job.detail)
+        return Say("%(piece)s is not engraved yet: its laser job is %(state)s", piece=piece.piece_id,
+                   state=says.job_state(job.state))
 
     def unpublished(self, station: str, limit: int = 1000) -> list[Event]:
         """Return moves made at ``station`` not yet marked published, oldest first."""
@@ -649,7 +668,8 @@ class Ledger:
         self._check_expected(piece, expected_stage, expected_version)
         following = self.workflow.route(piece.route).next_stage(piece.stage, piece)
         if following is None or piece.stage == SCRAPPED:
-            raise MoveRefused(f"{piece_id} is at {piece.stage}: the end of its route")
+            raise MoveRefused(Say("%(piece)s is at %(stage)s: the end of its route", piece=piece_id,
+                                  stage=says.stage(piece.stage)))
         return self.move(piece_id, following, operator=operator, station=station, note=note,
                          expected_version=piece.version, override=override, checks=checks, stages=stages,
                          weight_g=weight_g, weight_manual=weight_manual)
@@ -684,16 +704,19 @@ class Ledger:
         self._check_not_blocked(move.to)
         results, problems = judge(route.stage(piece.stage).checks, checks or {}, piece, complete=move.kind == ADVANCE)
         if problems:
-            raise MoveRefused(f"{piece_id} not moved: " + "; ".join(problems))
+            raise MoveRefused(Say("%(piece)s not moved: %(problems)s", piece=piece_id,
+                                  problems=says.Many(tuple(problems), "; ")))
         overridden = False
         if move.kind == ADVANCE and (unengraved := self._not_engraved(piece)):
             if not override:
-                raise MoveRefused(f"{unengraved}: it cannot leave {piece.stage} until the job is done "
-                                  "(a supervisor may override, with a reason)")
+                raise MoveRefused(Say("%(why)s: it cannot leave %(stage)s until the job is done "
+                                      "(a supervisor may override, with a reason)", why=unengraved,
+                                      stage=says.stage(piece.stage)))
             if role != SUPERVISOR:
-                raise MoveRefused(f"{unengraved}: only a supervisor may override (you are {role})")
+                raise MoveRefused(Say("%(why)s: only a supervisor may override (you are %(role)s)", why=unengraved,
+                                      role=says.role(role)))
             if not note.strip():
-                raise MoveRefused("an override needs a reason in the note")
+                raise MoveRefused(Say("an override needs a reason in the note"))
             overridden = True
         try:
             with self.db.transaction() as conn:
@@ -719,10 +742,10 @@ class Ledger:
         tree = self.tree(tree_id)
         pieces = [p for p in tree.pieces if p.stage != SCRAPPED]
         if not pieces:
-            raise MoveRefused(f"tree {tree_id} has no piece left to move")
+            raise MoveRefused(Say("tree %(tree)s has no piece left to move", tree=tree_id))
         role = self._role(operator)
         planned: list[tuple[Piece, Move]] = []
-        problems: list[str] = []
+        problems: list[Say] = []
         for piece in pieces:
             try:
                 route = self.workflow.route(piece.route)
@@ -733,21 +756,24 @@ class Ledger:
                 self._check_not_blocked(move.to)
                 _, missing = judge(route.stage(piece.stage).checks, {}, piece, complete=move.kind == ADVANCE)
                 if missing:
-                    raise MoveRefused("; ".join(missing) + " (scan the piece to answer its checks)")
+                    raise MoveRefused(Say("%(problems)s (scan the piece to answer its checks)",
+                                          problems=says.Many(tuple(missing), "; ")))
                 if move.kind == ADVANCE and (unengraved := self._not_engraved(piece)):
                     raise MoveRefused(unengraved)
                 planned.append((piece, move))
             except MoveRefused as exc:
-                problems.append(f"{piece.piece_id}: {exc}")
+                problems.append(Say("%(piece)s: %(why)s", piece=piece.piece_id, why=exc.says))
         if problems:
-            raise MoveRefused(f"tree {tree_id} not moved: " + "; ".join(problems))
+            raise MoveRefused(Say("tree %(tree)s not moved: %(problems)s", tree=tree_id,
+                                  problems=says.Many(tuple(problems), "; ")))
         try:
             with self.db.transaction() as conn:
                 done = [self._apply(conn, piece, move, operator, station, note) for piece, move in planned]
         except _Lost as lost:
-            raise MoveRefused(f"tree {tree_id} not moved: {self._already_moved(str(lost))}") from None
+            raise MoveRefused(Say("tree %(tree)s not moved: %(problems)s", tree=tree_id,
+                                  problems=self._already_moved(str(lost)).says)) from None
         except MoveRefused as exc:
-            raise MoveRefused(f"tree {tree_id} not moved: {exc}") from None
+            raise MoveRefused(Say("tree %(tree)s not moved: %(problems)s", tree=tree_id, problems=exc.says)) from None
         self._notify(done)
         return [event for event, _ in done]
 
@@ -759,7 +785,8 @@ class Ledger:
         try:
             return self.operator(operator).role
         except NotFound:
-            raise MoveRefused(f"unknown operator {operator}: a move must name a registered operator's badge") from None
+            raise MoveRefused(Say("unknown operator %(operator)s: a move must name a registered operator's badge",
+                                  operator=operator)) from None
 
     def _check_expected(self, piece: Piece, stage: str | None, version: int | None) -> None:
         if (stage is not None and piece.stage != stage) or (version is not None and piece.version != version):
@@ -769,9 +796,10 @@ class Ledger:
         with self.db.connect() as conn:
             last = rows.last_event(conn, piece_id)
         if last is None:
-            return MoveRefused(f"{piece_id} was changed by someone else; look again")
-        return MoveRefused(f"{piece_id} was already moved to {last.to_stage} by {last.operator} "
-                           f"at {last.ts} (station {last.station})")
+            return MoveRefused(Say("%(piece)s was changed by someone else; look again", piece=piece_id))
+        return MoveRefused(Say("%(piece)s was already moved to %(stage)s by %(operator)s at %(ts)s (station %(station)s)",
+                               piece=piece_id, stage=says.stage(last.to_stage), operator=last.operator,
+                               ts=says.moment(last.ts, last.ts), station=last.station))
 
     def _apply(self, conn: Connection, piece: Piece, move: Move, operator: str, station: str,
                note: str, override: bool = False) -> tuple[Event, Piece]:
@@ -789,8 +817,8 @@ class Ledger:
                 "WHERE piece_id = ? AND version = ?",
                 (move.to, ts, serial, piece.piece_id, piece.version))
         except IntegrityViolation:
-            raise MoveRefused(f"serial {serial} for {piece.piece_id} is already used by another piece "
-                              "(check kiosk.serial_pattern)") from None
+            raise MoveRefused(Say("serial %(serial)s for %(piece)s is already used by another piece "
+                                  "(check kiosk.serial_pattern)", serial=str(serial), piece=piece.piece_id)) from None
         if changed != 1:
             raise _Lost(piece.piece_id)
         event = Event(event_id=str(uuid.uuid4()), piece_id=piece.piece_id, version=piece.version + 1,

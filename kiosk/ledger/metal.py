@@ -16,6 +16,8 @@ from typing import Any, Mapping
 from benchpin.contract import METALS
 from kiosk.ledger.db import Connection
 from kiosk.ledger.model import MoveRefused, Piece
+from kiosk.ledger import says
+from kiosk.ledger.says import Say
 
 WEIGHT_MAX_G = 100_000.0  # a bench balance weighs grams to a few kilograms; more is a typo
 BY = ("stage", "operator", "metal")
@@ -47,10 +49,11 @@ def fineness(metal: str, rates: Mapping[str, float] | None = None) -> float:
 def check_weight(weight_g: object) -> float:
     """A weight as the API or a screen sends it, or MoveRefused saying what is wrong."""
     if isinstance(weight_g, bool) or not isinstance(weight_g, (int, float)):
-        raise MoveRefused("weight_g must be a number of grams")
+        raise MoveRefused(Say("weight_g must be a number of grams"))
     grams = float(weight_g)
     if not 0.0 < grams <= WEIGHT_MAX_G:
-        raise MoveRefused(f"weight_g must be more than 0 and at most {WEIGHT_MAX_G:g} g (got {grams:g})")
+        raise MoveRefused(Say("weight_g must be more than 0 and at most %(most)s g (got %(grams)s)",
+                              most="%g" % WEIGHT_MAX_G, grams="%g" % grams))
     return grams
 
 
@@ -67,9 +70,12 @@ def weigh(conn: Connection, piece: Piece, grams: float, expected: tuple[float, f
     pct = loss / in_g * 100.0
     flagged = expected is not None and not expected[0] <= pct <= expected[1]
     if flagged and not note.strip():
-        raise MoveRefused(f"{piece.piece_id} lost {loss:.3f} g ({pct:.2f} %) at {stage_name.replace('_', ' ')}, "
-                          f"outside the expected {expected[0]:g}–{expected[1]:g} %: "  # type: ignore[index]
-                          "say why in the note (it goes to a supervisor's review)")
+        assert expected is not None
+        raise MoveRefused(Say("%(piece)s lost %(loss)s g (%(pct)s %%) at %(stage)s, outside the expected "
+                              "%(low)s–%(high)s %%: say why in the note (it goes to a supervisor's review)",
+                              piece=piece.piece_id, loss="%.3f" % loss, pct="%.2f" % pct,
+                              stage=says.stage(stage_name, words=True), low="%g" % expected[0],
+                              high="%g" % expected[1]))
     return Weighing(grams, grams * rate, in_g, loss, loss * rate, pct, flagged)
 
 
@@ -95,7 +101,7 @@ def weights(conn: Connection, piece_id: str) -> list[dict[str, Any]]:
 def loss_report(conn: Connection, start: str, end: str, by: str) -> list[dict[str, Any]]:
     """Metal in, out and lost per ``by`` (stage, operator or metal), over the weighings in [start, end)."""
     if by not in BY:
-        raise MoveRefused(f"by must be one of {', '.join(BY)} (got {by!r})")
+        raise MoveRefused(Say("by must be one of %(choices)s (got %(by)s)", choices=", ".join(BY), by=repr(by)))
     column = {"stage": "from_stage", "operator": "operator", "metal": "metal"}[by]
     found = conn.rows(f"SELECT {column}, in_g, grams, loss_g, loss_fine_g, flagged FROM weights "
                       "WHERE ts >= ? AND ts < ? AND loss_g IS NOT NULL", (start, end))
@@ -118,9 +124,11 @@ def add_lot(conn: Connection, lot_id: str, *, metal: str, source: str, grams: fl
             note: str, operator: str, station: str, ts: str, rates: Mapping[str, float] | None = None) -> dict[str, Any]:
     """Record metal returned to refining; refuse an unknown metal or source."""
     if metal not in METALS:
-        raise MoveRefused(f"unknown metal {metal!r} (one of {', '.join(METALS)})")
+        raise MoveRefused(Say("unknown metal %(metal)s (one of %(choices)s)", metal=repr(metal),
+                              choices=", ".join(METALS)))
     if source not in REFINING_SOURCES:
-        raise MoveRefused(f"source must be one of {', '.join(REFINING_SOURCES)} (got {source!r})")
+        raise MoveRefused(Say("source must be one of %(choices)s (got %(source)s)",
+                              choices=", ".join(REFINING_SOURCES), source=repr(source)))
     lot = {"lot_id": lot_id, "metal": metal, "source": source, "grams": grams, "fine_g": round(grams * fineness(metal, rates), 4),
            "pieces": list(pieces), "note": note, "operator": operator, "station": station, "ts": ts}
     conn.execute("INSERT INTO refining_lots (lot_id, metal, source, grams, fine_g, pieces, note, operator, station, ts) "
@@ -142,7 +150,8 @@ def set_tree_weight(conn: Connection, tree_id: str, kind: str, grams: float, *, 
                     ts: str) -> None:
     """Record (or correct: the last one counts) one of a tree's casting weights."""
     if kind not in TREE_WEIGHTS:
-        raise MoveRefused(f"a tree weight is one of {', '.join(TREE_WEIGHTS)} (got {kind!r})")
+        raise MoveRefused(Say("a tree weight is one of %(choices)s (got %(kind)s)", choices=", ".join(TREE_WEIGHTS),
+                              kind=repr(kind)))
     conn.execute("INSERT INTO tree_weights (tree_id, kind, grams, manual, operator, ts) VALUES (?, ?, ?, ?, ?, ?) "
                  "ON CONFLICT (tree_id, kind) DO UPDATE SET grams = excluded.grams, manual = excluded.manual, "
                  "operator = excluded.operator, ts = excluded.ts",

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, Mapping
 
 from benchpin.contract import PieceEvent
+from kiosk.ledger.says import Say, said
 
 ROLES = ("artisan", "setter", "qc", "engraver", "supervisor")
 SCRAPPED = "scrapped"
@@ -22,7 +23,15 @@ NAME_MAX = 80  # an operator's name, as the kiosk's header shows it
 
 
 class LedgerError(Exception):
-    """Base of every error the ledger raises on purpose."""
+    """Base of every error the ledger raises on purpose.
+
+    ``str(exc)`` is the English sentence (the API's and the CLI's); ``says`` is the same
+    sentence as a :class:`~kiosk.ledger.says.Say`, which a screen shows in its own language.
+    """
+
+    def __init__(self, says: Say | str) -> None:
+        self.says = said(says)
+        super().__init__(str(self.says))
 
 
 class NotFound(LedgerError, LookupError):
@@ -148,7 +157,7 @@ class MoveOption:
     to: str
     kind: str
     allowed: bool
-    why: str = ""
+    why: str = ""  # a Say: the English, which a screen shows in its language (kiosk.ui.words.say)
     roles: tuple[str, ...] = ()
     reasons: tuple[str, ...] = field(default_factory=tuple)
     needs_note: bool = False

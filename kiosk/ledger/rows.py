@@ -8,6 +8,7 @@ from typing import Any, Sequence
 from kiosk.ledger.checks import CheckResult
 from kiosk.ledger.db import Connection
 from kiosk.ledger.model import Event, NotFound, Operator, Piece
+from kiosk.ledger.says import Say
 from kiosk.ledger.schema import EVENT_COLUMNS, PIECE_COLUMNS
 
 PIECE_SELECT = f"SELECT {', '.join(PIECE_COLUMNS)} FROM pieces"
@@ -30,7 +31,7 @@ def event_from_row(row: Sequence[Any]) -> Event:
 def load_piece(conn: Connection, piece_id: str) -> Piece:
     row = conn.row(f"{PIECE_SELECT} WHERE piece_id = ?", (piece_id,))
     if row is None:
-        raise NotFound(f"unknown piece {piece_id}")
+        raise NotFound(Say("unknown piece %(piece)s", piece=piece_id))
     return piece_from_row(row)
 
 
@@ -68,7 +69,7 @@ def last_event(conn: Connection, piece_id: str) -> Event | None:
 def load_operator(conn: Connection, operator_id: str) -> Operator:
     row = conn.row(f"{OPERATOR_SELECT} WHERE operator_id = ?", (operator_id,))
     if row is None:
-        raise NotFound(f"unknown operator {operator_id}")
+        raise NotFound(Say("unknown operator %(operator)s", operator=operator_id))
     return operator_from_row(row)
 
 

@@ -17,11 +17,19 @@ from typing import Any
 from benchpin.contract import METALS
 from benchpin.tables import Table
 from kiosk.ledger.checks import Check, parse_checks
+from kiosk.ledger import says
 from kiosk.ledger.model import ADVANCE, LASER, REWORK, ROLES, SCRAP, SCRAPPED, MoveRefused
+from kiosk.ledger.says import N_, Say
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 ONLY_IF_FLAGS = ("enamel",)
 WEIGH_CHOICES = ("", "in", "out", "both")
+ROLE_MAY_NOT = {  # a move a role is not given, per kind of move
+    ADVANCE: N_("role %(role)s may not advance a piece at %(stage)s (allowed: %(roles)s)"),
+    REWORK: N_("role %(role)s may not rework a piece at %(stage)s (allowed: %(roles)s)"),
+    SCRAP: N_("role %(role)s may not scrap a piece at %(stage)s (allowed: %(roles)s)"),
+}
+NEEDS_REASON = {REWORK: N_("a rework needs a reason in the note"), SCRAP: N_("a scrap needs a reason in the note")}
 
 
 def _loss_pct(t: Table) -> tuple[float, float] | None:
@@ -153,18 +161,21 @@ class Route:
         """Return the move to ``to`` if ``role`` may make it now, else raise :class:`MoveRefused`."""
         moves = {m.to: m for m in self.moves(piece)}
         move = moves.get(to)
+        here = says.stage(piece.stage)
         if move is None:
-            offered = ", ".join(moves) or "nothing (end of route)"
-            raise MoveRefused(f"{piece.piece_id} is at {piece.stage}: it cannot go to {to} "
-                              f"(from {piece.stage} it can go to {offered})")
+            offered = says.Many(tuple(says.stage(m) for m in moves)) if moves else Say("nothing (end of route)")
+            raise MoveRefused(Say("%(piece)s is at %(stage)s: it cannot go to %(to)s "
+                                  "(from %(stage)s it can go to %(offered)s)",
+                                  piece=piece.piece_id, stage=here, to=says.stage(to), offered=offered))
         if role == LASER:
             if not move.auto:
-                raise MoveRefused(f"{piece.piece_id} at {piece.stage} cannot be moved by the system")
+                raise MoveRefused(Say("%(piece)s at %(stage)s cannot be moved by the system",
+                                      piece=piece.piece_id, stage=here))
         elif role not in move.roles:
-            raise MoveRefused(f"role {role} may not {move.kind} a piece at {piece.stage} "
-                              f"(allowed: {', '.join(move.roles)})")
+            raise MoveRefused(Say(ROLE_MAY_NOT[move.kind], role=says.role(role), stage=here,
+                                  roles=says.Many(tuple(says.role(r) for r in move.roles))))
         if move.kind in (REWORK, SCRAP) and not note.strip():
-            raise MoveRefused(f"a {move.kind} needs a reason in the note")
+            raise MoveRefused(Say(NEEDS_REASON[move.kind]))
         return move
 
 

@@ -17,10 +17,15 @@ from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from benchpin.topics import utc_ts
+from kiosk.ledger import says
 from kiosk.ledger.db import Connection
+from kiosk.ledger.says import N_, Say
 from kiosk.ledger.model import (PAUSED, SCRAPPED, WORK_DONE, WORKING, MoveRefused, Piece, TimeRow, WorkSession,
                                 parse_ts)
 
+CANNOT_NOW = {"pause": N_("work on %(piece)s is %(state)s: it cannot pause now"),
+              "resume": N_("work on %(piece)s is %(state)s: it cannot resume now"),
+              "done": N_("work on %(piece)s is %(state)s: it cannot be done now")}
 _SELECT = ("SELECT piece_id, version, stage, operator, station, state, started, since, worked_s "
            "FROM work_sessions")
 
@@ -43,7 +48,7 @@ def act(conn: Connection, piece: Piece, action: str, operator: str, station: str
     the other is refused naming the winner.
     """
     if piece.stage == SCRAPPED:
-        raise MoveRefused(f"{piece.piece_id} is scrapped: there is no work to time")
+        raise MoveRefused(Say("%(piece)s is scrapped: there is no work to time", piece=piece.piece_id))
     now = datetime.now(timezone.utc)
     ts = utc_ts(now)
     current = session(conn, piece.piece_id, piece.version)
@@ -57,35 +62,35 @@ def act(conn: Connection, piece: Piece, action: str, operator: str, station: str
             return WorkSession(piece.piece_id, piece.version, piece.stage, operator, station, WORKING, ts, ts, 0.0)
         raise MoveRefused(taken(piece, current, names))
     if current is None:
-        raise MoveRefused(f"nobody started work on {piece.piece_id} at {_words(piece.stage)}: tap Start first")
+        raise MoveRefused(Say("nobody started work on %(piece)s at %(stage)s: tap Start first", piece=piece.piece_id,
+                              stage=says.stage(piece.stage, words=True)))
     if current.operator != operator and not supervisor:
         raise MoveRefused(taken(piece, current, names))
     allowed = {"pause": (WORKING,), "resume": (PAUSED,), "done": (WORKING, PAUSED)}[action]
     if current.state not in allowed:
-        raise MoveRefused(f"work on {piece.piece_id} is {current.state}: it cannot {action} now")
+        raise MoveRefused(Say(CANNOT_NOW[action], piece=piece.piece_id, state=says.work_state(current.state)))
     state = {"pause": PAUSED, "resume": WORKING, "done": WORK_DONE}[action]
     worked = current.worked_until(now)
     changed = conn.rowcount("UPDATE work_sessions SET state = ?, since = ?, worked_s = ? "
                             "WHERE piece_id = ? AND version = ? AND state = ? AND since = ?",
                             (state, ts, worked, piece.piece_id, piece.version, current.state, current.since))
     if changed != 1:
-        raise MoveRefused(f"work on {piece.piece_id} was changed a moment ago; look again")
+        raise MoveRefused(Say("work on %(piece)s was changed a moment ago; look again", piece=piece.piece_id))
     return WorkSession(piece.piece_id, piece.version, piece.stage, current.operator, current.station, state,
                        current.started, ts, worked)
 
 
-def taken(piece: Piece, current: WorkSession | None, names: dict[str, str]) -> str:
+def taken(piece: Piece, current: WorkSession | None, names: dict[str, str]) -> Say:
     """Why an operator may not act on a stay someone else holds (or finished)."""
     if current is None:
-        return f"{piece.piece_id} was changed a moment ago; look again"
+        return Say("%(piece)s was changed a moment ago; look again", piece=piece.piece_id)
     who = names.get(current.operator, current.operator)
+    where = says.stage(piece.stage, words=True)
     if current.state == WORK_DONE:
-        return f"{who} already finished work on {piece.piece_id} at {_words(piece.stage)}"
-    return f"{who} is working on {piece.piece_id} at {_words(piece.stage)} (since {current.started[11:16]} UTC)"
-
-
-def _words(stage: str) -> str:
-    return stage.replace("_", " ")
+        return Say("%(who)s already finished work on %(piece)s at %(stage)s", who=who, piece=piece.piece_id,
+                   stage=where)
+    return Say("%(who)s is working on %(piece)s at %(stage)s (since %(since)s UTC)", who=who, piece=piece.piece_id,
+               stage=where, since=current.started[11:16])
 
 
 def report(conn: Connection, start: str, end: str, names: dict[str, str]) -> list[TimeRow]:

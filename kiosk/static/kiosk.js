@@ -9,6 +9,21 @@
   const WEDGE_GAP_MS = 35;  // a scanner types far faster than a finger on a touch keyboard
   let burst = { text: "", last: 0, before: "" };
 
+  // The sentences this script writes, in the screen's language: base.html renders them with
+  // gettext into #kiosk-text (inside <body>, so a swapped screen brings its own).
+  function text(key, params) {
+    const table = document.getElementById("kiosk-text");
+    const found = table ? JSON.parse(table.textContent)[key] : undefined;
+    return (found || key).replace(/%\((\w+)\)s/g, function (whole, name) {
+      return params && name in params ? String(params[name]) : whole;
+    });
+  }
+
+  // A number as the screen's locale writes it (Hindi and Thai screens use Western digits, as the server does).
+  function number(value) {
+    return new Intl.NumberFormat(document.documentElement.lang || undefined).format(value);
+  }
+
   // One action at a time, in order: a badge scan then a piece scan must not race.
   function enqueue(action) {
     chain = chain.then(action).catch(function (err) { console.error(err); });
@@ -47,7 +62,7 @@
     try {
       response = await fetch(url, Object.assign({ credentials: "same-origin" }, init || {}));
     } catch (err) {
-      showMessage("The kiosk server does not answer. Check the network, then scan again.");
+      showMessage(text("no_server"));
       document.body.classList.remove("busy");
       return;
     }
@@ -124,7 +139,7 @@
     const ok = reading.stable && !reading.fault && reading.grams !== null && reading.grams > 0;
     document.getElementById("weight").textContent = reading.grams === null ? "—" : reading.grams.toFixed(3) + " g";
     document.getElementById("weight-state").textContent =
-      reading.fault ? reading.fault.replace(/_/g, " ") : (reading.stable ? "stable" : "settling…");
+      reading.fault ? reading.fault.replace(/_/g, " ") : text(reading.stable ? "stable" : "settling");
     box.dataset.stable = ok ? "yes" : "no";
     document.querySelectorAll("[data-needs-stable-weight]").forEach(function (button) { button.disabled = !ok; });
   }
@@ -221,7 +236,7 @@
     const problem = document.querySelector('[data-problem-for="' + name + '"]');
     const say = function (text) { if (problem) problem.textContent = text; };
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      say("This browser gives no camera access here (the kiosk must be opened as localhost or https).");
+      say(text("no_camera_access"));
       return;
     }
     navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false }).then(function (stream) {
@@ -229,8 +244,10 @@
       dialog.className = "camera-dialog";
       dialog.id = "camera";
       dialog.innerHTML = '<video autoplay playsinline muted></video><div class="pair">' +
-        '<button type="button" class="btn big go" id="camera-take">Take the photo</button>' +
-        '<button type="button" class="btn big" id="camera-cancel">Cancel</button></div>';
+        '<button type="button" class="btn big go" id="camera-take"></button>' +
+        '<button type="button" class="btn big" id="camera-cancel"></button></div>';
+      dialog.querySelector("#camera-take").textContent = text("take_photo");
+      dialog.querySelector("#camera-cancel").textContent = text("cancel");
       document.body.appendChild(dialog);
       const video = dialog.querySelector("video");
       video.srcObject = stream;
@@ -248,7 +265,7 @@
         shrink(canvas, 0.8, function (blob) { upload(button, name, blob, say); });
       });
     }).catch(function (err) {
-      say("No camera (" + err.name + "): plug a USB (UVC) camera into the kiosk and allow it.");
+      say(text("no_camera", { error: err.name }));
     });
   }
 
@@ -267,14 +284,14 @@
     }).then(function (response) {
       return response.json().then(function (body) { return { ok: response.ok, body: body }; });
     }).then(function (answer) {
-      if (!answer.ok) { say(answer.body.error || "The photo was not kept."); return; }
+      if (!answer.ok) { say(answer.body.error || text("photo_not_kept")); return; }
       document.querySelector('[data-photo-for="' + name + '"]').value = answer.body.photo_id;
       const thumb = document.querySelector('[data-thumb-for="' + name + '"]');
       thumb.src = answer.body.url;
       thumb.hidden = false;
-      button.textContent = "Take it again";
+      button.textContent = text("take_again");
       say("");
-    }).catch(function () { say("The photo could not be sent: try again."); });
+    }).catch(function () { say(text("photo_not_sent")); });
   }
 
   document.addEventListener("pointerdown", armIdle);
@@ -289,7 +306,7 @@
     bar.value = data.progress;
     bar.textContent = Math.round(data.progress * 100) + " %";
     const eta = shown.querySelector(".eta");
-    if (eta) eta.textContent = data.eta_s === null ? "" : "about " + Math.round(data.eta_s) + " s left";
+    if (eta) eta.textContent = data.eta_s === null ? "" : text("eta", { seconds: number(Math.round(data.eta_s)) });
     return true;
   }
 
@@ -300,12 +317,12 @@
       const data = JSON.parse(event.data);
       armIdle();
       if (data.kind === "badge") {
-        if (!data.valid) showMessage("Badge scan: " + (data.reason || "not a valid code") + ".");
+        if (!data.valid) showMessage(text("badge_scan", { reason: data.reason || text("not_valid") }));
         else enqueue(function () { return scanBadge(data.nonce); });
         return;
       }
       if (!data.valid) {
-        showMessage("Scan “" + data.code + "”: " + (data.reason || "not a valid code") + ".");
+        showMessage(text("scan_problem", { code: data.code, problem: data.reason || text("not_valid") }));
         return;
       }
       enqueue(function () { return scan(data.code); });

@@ -26,6 +26,7 @@ from kiosk.ui import auth
 from kiosk.ui.names import stage_label
 from kiosk.ui.state import EXTENSION, UiState
 from kiosk.ui.view import render_screen
+from kiosk.ui.words import say
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ def init_ui(app: Flask) -> None:
     app.jinja_env.globals["csrf_token"] = auth.csrf_token
     init_i18n(app, default=config.kiosk.language, timezone=config.site.timezone)
     app.jinja_env.filters["stage_label"] = stage_label
+    app.jinja_env.filters["say"] = say
 
     from kiosk.ui.screens import bp as screens_bp
     from kiosk.ui.stations import bp as stations_bp

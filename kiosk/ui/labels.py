@@ -19,6 +19,8 @@ from kiosk.labels.printers import PrinterError, print_labels
 from kiosk.ledger import NotFound
 from kiosk.state import get_ledger, kiosk_state
 from kiosk.ui import auth
+from kiosk.i18n import _
+from kiosk.ui.names import role_label
 from kiosk.ui.view import see
 
 bp = Blueprint("labels", __name__)
@@ -39,18 +41,19 @@ def print_piece_label(piece_id: str) -> Response:
     operator = auth.current_operator()
     assert operator is not None
     if operator.role not in LABEL_ROLES:
-        abort(403, description=f"Printing labels is for a supervisor; {operator.name} is {operator.role}.")
+        abort(403, description=_("Printing labels is for a supervisor; %(name)s is %(role)s.", name=operator.name,
+                                 role=role_label(operator.role)))
     try:
         label = piece_label(get_ledger().piece(piece_id))
     except NotFound:
-        abort(404, description=f"Unknown piece {piece_id}: it is not in the ledger.")
+        abort(404, description=_("Unknown piece %(code)s: it is not in the ledger.", code=piece_id))
     try:
         config = kiosk_state().config
         printer = choose_printer(config, request.form.get("printer") or None)
         print_labels([label], printer, datamatrix=config.labels.datamatrix,
                      usb_backend=current_app.config.get("LABELS_USB_BACKEND"))
     except (PrinterError, LayoutError) as exc:
-        flash(f"{piece_id}: label not printed: {exc}.", "error")
+        flash(_("%(piece)s: label not printed: %(why)s.", piece=piece_id, why=str(exc)), "error")
     else:
-        flash(f"{piece_id}: label sent to {printer.name}.", "done")
+        flash(_("%(piece)s: label sent to %(printer)s.", piece=piece_id, printer=printer.name), "done")
     return see(url_for("ui.piece", piece_id=piece_id))

@@ -27,12 +27,19 @@ from kiosk.ui.barcodes import ADVANCE, COMMAND, LOGOUT, OPERATOR, PIECE, TREE, r
 from kiosk.ui.pin import confirm_pin, needs_pin
 from kiosk.ui.state import ui_state
 from kiosk.ui.stations import duration_text, job_state
+from kiosk.ui import names
 from kiosk.ui.names import role_label, stage_label
 from kiosk.ui.view import render_screen, see
+from kiosk.ui.words import say
+from kiosk.ledger.says import N_, Say
 
 POUR_READING_MAX_AGE_S = 10.0  # the furnace reading a pour records is at most this old
 
 bp = Blueprint("ui", __name__)
+
+NO_ROUTE_MOVE = {REWORK: N_("the route offers no rework from %(stage)s"),
+                 SCRAP: N_("the route offers no scrap from %(stage)s")}
+CANNOT = {REWORK: N_("Cannot rework %(piece)s: %(why)s."), SCRAP: N_("Cannot scrap %(piece)s: %(why)s.")}
 
 Answer = Response | tuple[str, int] | str
 
@@ -125,11 +132,11 @@ def _command(code: str, back: str) -> Answer:
         return see(back)
     if tree_id:
         if code != ADVANCE:
-            flash(f"{code}: rework and scrap are per piece; open the piece first.", "error")
+            flash(_("%(code)s: rework and scrap are per piece; open the piece first.", code=code), "error")
             return see(url_for("ui.tree", tree_id=tree_id))
         following = _tree_next_stage(tree_id)
         if following is None:
-            return tree(tree_id, error="These pieces have no common next stage: advance them one by one.",
+            return tree(tree_id, error=_("These pieces have no common next stage: advance them one by one."),
                         status=409)
         return _move_tree(tree_id, following)
     if code == ADVANCE:
@@ -179,10 +186,10 @@ def _work_text(work: WorkSession | None) -> str:
     minutes = round(work.worked_until(datetime.now(timezone.utc)) / 60)
     name = _name_of(work.operator)
     if work.state == WORK_DONE:
-        return f"Work done by {name}: {minutes} min."
+        return _("Work done by %(name)s: %(minutes)d min.", name=name, minutes=minutes)
     if work.state == PAUSED:
-        return f"Paused by {name} after {minutes} min of work."
-    return f"{name} is working on it ({minutes} min so far)."
+        return _("Paused by %(name)s after %(minutes)d min of work.", name=name, minutes=minutes)
+    return _("%(name)s is working on it (%(minutes)d min so far).", name=name, minutes=minutes)
 
 
 def _name_of(operator_id: str) -> str:
@@ -203,9 +210,9 @@ def take_photo(piece_id: str) -> tuple[Response, int]:
                                           operator=operator.operator_id,
                                           station=kiosk_state().config.kiosk.id)  # type: ignore[union-attr]
     except NotFound as exc:
-        return jsonify({"error": f"{exc}"}), 404
+        return jsonify({"error": say(exc)}), 404
     except MoveRefused as exc:
-        return jsonify({"error": f"Photo not kept: {exc}."}), 400
+        return jsonify({"error": _("Photo not kept: %(why)s.", why=say(exc))}), 400
     return jsonify({"photo_id": photo_id, "url": url_for("ui.photo", photo_id=photo_id)}), 201
 
 
@@ -215,7 +222,7 @@ def photo(photo_id: str) -> Response:
     try:
         _, mime, data = get_ledger().photo(photo_id)
     except NotFound:
-        abort(404, description=f"There is no photo {photo_id}.")
+        abort(404, description=_("There is no photo %(photo)s.", photo=photo_id))
     return Response(data, mimetype=mime, headers={"Cache-Control": "private, max-age=86400"})
 
 
@@ -224,7 +231,7 @@ def photo(photo_id: str) -> Response:
 def work(piece_id: str, action: str) -> Answer:
     """Start, pause, resume or finish timing the work on a piece here (one tap each)."""
     if action not in WORK_ACTIONS:
-        abort(404, description=f"Unknown action {action!r} (start, pause, resume or done).")
+        abort(404, description=_("Unknown action %(action)s (start, pause, resume or done).", action=repr(action)))
     operator = auth.current_operator()
     assert operator is not None
     try:
@@ -232,9 +239,9 @@ def work(piece_id: str, action: str) -> Answer:
                           station=kiosk_state().config.kiosk.id,  # type: ignore[union-attr]
                           stages=ui_state().stages)
     except NotFound as exc:
-        abort(404, description=f"{exc}.")
+        abort(404, description=f"{say(exc)}.")
     except MoveRefused as exc:
-        return piece(piece_id, error=f"Not done: {exc}.", status=409)
+        return piece(piece_id, error=_("Not done: %(why)s.", why=say(exc)), status=409)
     flash({"start": _("%(piece)s: work started.", piece=piece_id), "pause": _("%(piece)s: work paused.", piece=piece_id),
            "resume": _("%(piece)s: work resumed.", piece=piece_id),
            "done": _("%(piece)s: work done.", piece=piece_id)}[action], "done")
@@ -243,7 +250,7 @@ def work(piece_id: str, action: str) -> Answer:
 
 def _names(ledger: Ledger) -> dict[str, str]:
     """Every badge's name, for a history (one query; a badge not registered shows as itself)."""
-    return {**ledger.operator_names(), LASER: "the laser"}
+    return {**ledger.operator_names(), LASER: _("the laser")}
 
 
 def _weighed(current: Piece, to: str) -> bool:
@@ -284,28 +291,34 @@ def move_piece(piece_id: str) -> Answer:
     try:
         answers = _check_answers(piece_id)
     except ValueError as exc:
-        return piece(piece_id, error=f"Not moved: {exc}.", status=400)
+        return piece(piece_id, error=_("Not moved: %(why)s.", why=str(exc)), status=400)
     to, override = request.form.get("to", ""), request.form.get("override") == "1"
     if len(note) > NOTE_MAX:  # checked before the PIN is asked: nobody types a PIN for a refusal
-        return piece(piece_id, error=f"Not moved: the note is {len(note)} characters long; the most is "
-                                     f"{NOTE_MAX}. Shorten it and try again.", status=400)
+        return piece(piece_id, error=_("Not moved: the note is %(length)d characters long; the most is %(most)d. "
+                                       "Shorten it and try again.", length=len(note), most=NOTE_MAX), status=400)
     typed = (request.form.get("manual_weight") or "").strip()
     if typed:
         operator = auth.current_operator()
         assert operator is not None
         if operator.role != "supervisor":
-            return piece(piece_id, error="Not moved: only a supervisor may type a weight in; use the scale.", status=409)
+            return piece(piece_id, error=_("Not moved: only a supervisor may type a weight in; use the scale."),
+                         status=409)
         try:
             manual = float(typed.replace(",", "."))
         except ValueError:
-            return piece(piece_id, error=f"Not moved: {typed[:20]!r} is not a number of grams.", status=400)
-        if (ask := confirm_pin(f"Typed weight {manual:g} g for {piece_id}", cancel=url_for("ui.piece", piece_id=piece_id),
-                               scan_piece=piece_id)) is not None:
+            return piece(piece_id, error=_("Not moved: %(typed)s is not a number of grams.", typed=repr(typed[:20])),
+                         status=400)
+        if (ask := confirm_pin(_("Typed weight %(grams)s g for %(piece)s", grams="%g" % manual, piece=piece_id),
+                               cancel=url_for("ui.piece", piece_id=piece_id), scan_piece=piece_id)) is not None:
             return ask
         return _move_piece(piece_id, to, request.form.get("version", ""), note, answers=answers, manual_g=manual)
     if to == SCRAPPED or override:
-        what = (f"Scrap {piece_id}" + (f": {note}" if note else "") if to == SCRAPPED
-                else f"Override: {piece_id} to {stage_label(to) if to else 'its next stage'}")
+        if to == SCRAPPED:
+            what = (_("Scrap %(piece)s: %(why)s", piece=piece_id, why=names.reason_label(note)) if note
+                    else _("Scrap %(piece)s", piece=piece_id))
+        else:
+            what = (_("Override: %(piece)s to %(stage)s", piece=piece_id, stage=stage_label(to)) if to
+                    else _("Override: %(piece)s to its next stage", piece=piece_id))
         if (ask := confirm_pin(what, cancel=url_for("ui.piece", piece_id=piece_id), scan_piece=piece_id)) is not None:
             return ask
     return _move_piece(piece_id, to, request.form.get("version", ""), note, override=override, answers=answers)
@@ -340,7 +353,7 @@ def _check_answers(piece_id: str) -> dict[str, CheckValue]:
             try:
                 answers[name] = float(raw.replace(",", "."))
             except ValueError:
-                raise ValueError(f"{name}: {raw[:20]!r} is not a number") from None
+                raise ValueError(_("%(check)s: %(value)s is not a number", check=name, value=repr(raw[:20]))) from None
     return answers
 
 
@@ -351,7 +364,7 @@ def passport(piece_id: str) -> Answer:
     try:
         found = get_ledger().passport(piece_id)
     except NotFound:
-        abort(404, description=f"Unknown piece {piece_id}: it is not in the ledger.")
+        abort(404, description=_("Unknown piece %(code)s: it is not in the ledger.", code=piece_id))
     pour = found["pour"]
     certificate = request.args.get("view") == "certificate"
     return render_screen("certificate.html" if certificate else "passport.html", page="passport", p=found,
@@ -371,11 +384,12 @@ def override(piece_id: str) -> Answer:
         current = get_ledger().piece(piece_id)
         options = get_ledger().options(piece_id, operator.operator_id, stages=ui_state().stages)
     except NotFound:
-        abort(404, description=f"Unknown piece {piece_id}: it is not in the ledger.")
+        abort(404, description=_("Unknown piece %(code)s: it is not in the ledger.", code=piece_id))
     option = next((o for o in options if o.to == to and o.override), None)
     if option is None:
-        why = next((o.why for o in options if o.to == to and o.why), "nothing here needs an override")
-        return piece(piece_id, error=f"No override for {piece_id} to {stage_label(to)}: {why}.", status=409)
+        why = next((say(o.why) for o in options if o.to == to and o.why), _("nothing here needs an override"))
+        return piece(piece_id, error=_("No override for %(piece)s to %(stage)s: %(why)s.", piece=piece_id,
+                                       stage=stage_label(to), why=why), status=409)
     return render_screen("override.html", page="override", piece=current, to=to, why=option.why,
                          scan_piece=current.piece_id, scan_version=current.version)
 
@@ -386,7 +400,8 @@ def _move_piece(piece_id: str, to: str, version: str, note: str, *, override: bo
     operator = auth.current_operator()
     assert operator is not None
     if not version.isdigit():
-        abort(400, description="This screen did not say which version of the piece it showed; scan the piece again.")
+        abort(400, description=_("This screen did not say which version of the piece it showed; scan the piece "
+                                 "again."))
     ledger = get_ledger()
     station = kiosk_state().config.kiosk.id  # type: ignore[union-attr]
     try:
@@ -394,7 +409,7 @@ def _move_piece(piece_id: str, to: str, version: str, note: str, *, override: bo
         if not to or kinds.get(to) == ADVANCE_MOVE:
             failed = _failing(piece_id, answers or {})
             if failed:  # a failing check is never advanced past: offer rework with it as the reason
-                return piece(piece_id, error="Not moved: " + "; ".join(r.why for r in failed) + ".",
+                return piece(piece_id, error=_("Not moved: %(why)s.", why="; ".join(say(r.why) for r in failed)),
                              status=409, failed=failed, answers=answers)
         current = ledger.piece(piece_id)
         target = to or ledger.workflow.route(current.route).next_stage(current.stage, current) or ""
@@ -402,8 +417,8 @@ def _move_piece(piece_id: str, to: str, version: str, note: str, *, override: bo
         if grams is None and kinds.get(target) == ADVANCE_MOVE and _weighed(current, target):
             grams = ui_state().live.stable_weight()
             if grams is None:
-                return piece(piece_id, error="Not moved: the scale has no stable weight yet. Put the piece on the "
-                                             "pan and wait until it reads stable.", status=409)
+                return piece(piece_id, error=_("Not moved: the scale has no stable weight yet. Put the piece on the "
+                                               "pan and wait until it reads stable."), status=409)
         if to:
             event = ledger.move(piece_id, to, operator=operator.operator_id, station=station, note=note,
                                 expected_version=int(version), override=override, checks=answers,
@@ -413,9 +428,9 @@ def _move_piece(piece_id: str, to: str, version: str, note: str, *, override: bo
                                    expected_version=int(version), override=override, checks=answers,
                                    stages=ui_state().stages, weight_g=grams, weight_manual=manual_g is not None)
     except NotFound as exc:
-        abort(404, description=f"{exc}.")
+        abort(404, description=f"{say(exc)}.")
     except MoveRefused as exc:
-        return piece(piece_id, error=_("Not moved: %(why)s.", why=exc), status=409)
+        return piece(piece_id, error=_("Not moved: %(why)s.", why=say(exc)), status=409)
     except MessageTooLarge as exc:
         return piece(piece_id, error=_("Not moved: %(why)s", why=too_large_text(exc)), status=413)
     moved = f"{piece_id}: {stage_label(event.from_stage or '')} → {stage_label(event.to_stage)}"
@@ -435,19 +450,19 @@ def reasons(piece_id: str) -> Answer:
     """Offer the rework targets (or scrap) with the route's reasons as big buttons."""
     kind = request.args.get("kind", REWORK)
     if kind not in (REWORK, SCRAP):
-        abort(400, description=f"kind must be {REWORK} or {SCRAP}")
+        abort(400, description=_("kind must be %(rework)s or %(scrap)s", rework=REWORK, scrap=SCRAP))
     operator = auth.current_operator()
     assert operator is not None
     try:
         current = get_ledger().piece(piece_id)
         options = get_ledger().options(piece_id, operator.operator_id, stages=ui_state().stages)
     except NotFound:
-        abort(404, description=f"Unknown piece {piece_id}: it is not in the ledger.")
+        abort(404, description=_("Unknown piece %(code)s: it is not in the ledger.", code=piece_id))
     of_kind = [o for o in options if o.kind == kind]
     allowed = [o for o in of_kind if o.allowed]
     if not allowed:
-        why = of_kind[0].why if of_kind else f"the route offers no {kind} from {stage_label(current.stage)}"
-        return piece(piece_id, error=f"Cannot {kind} {piece_id}: {why}.", status=409)
+        why = say(of_kind[0].why) if of_kind else _(NO_ROUTE_MOVE[kind], stage=stage_label(current.stage))
+        return piece(piece_id, error=_(CANNOT[kind], piece=piece_id, why=why), status=409)
     if kind == REWORK:
         return _rework(current, [o.to for o in allowed])
     suggested = sorted({r for o in options if o.kind == REWORK for r in o.reasons})
@@ -466,7 +481,8 @@ def _rework(current: Piece, allowed: list[str]) -> Answer:
         reasons = [r for r in rework.all_reasons() if set(rework.targets_for(r)) & set(allowed)]
         return render_screen("rework.html", step="reason", reasons=reasons, **common)
     if len(reason) > NOTE_MAX:
-        abort(400, description=f"The reason is {len(reason)} characters long; the most is {NOTE_MAX}.")
+        abort(400, description=_("The reason is %(length)d characters long; the most is %(most)d.",
+                                 length=len(reason), most=NOTE_MAX))
     targets = [t for t in rework.targets_for(reason) if t in allowed]
     return render_screen("rework.html", step="target", reason=reason, targets=targets or allowed, **common)
 
@@ -479,7 +495,7 @@ def tree(tree_id: str, error: str = "", status: int = 200) -> Answer:
     try:
         found = get_ledger().tree(tree_id)
     except NotFound:
-        abort(404, description=f"Unknown wax tree {tree_id}.")
+        abort(404, description=_("Unknown wax tree %(code)s: it is not in the ledger.", code=tree_id))
     live = [p for p in found.pieces if p.stage != SCRAPPED]
     return render_screen("tree.html", status=status, page="tree", tree=found, error=error,
                          live_count=len(live), following=_tree_next_stage(tree_id),
@@ -497,10 +513,10 @@ def _pour_chart(pour: dict[str, Any] | None) -> str:
     at = parse_ts(str(pour["ts"]))
     return furnace_svg(pour["curve"], window=(pour["min_c"], pour["max_c"]), mark=str(pour["ts"]),
                        start=utc_ts(at - timedelta(minutes=15)), end=utc_ts(at + timedelta(minutes=2)),
-                       title=f"the pour of {pour['tree_id']}")
+                       title=_("the pour of %(tree)s", tree=pour["tree_id"]))
 
 
-def _pour_here(found: Tree) -> str | tuple[str, tuple[float, float]] | None:
+def _pour_here(found: Tree) -> Say | tuple[str, tuple[float, float]] | None:
     """At a casting kiosk with a gateway: the tree's window (or why none); elsewhere None."""
     config = kiosk_state().config
     if CASTING not in ui_state().stages or not config.kiosk.gateway:  # type: ignore[union-attr]
@@ -520,29 +536,33 @@ def pour_tree(tree_id: str) -> Answer:
     try:
         found = get_ledger().tree(tree_id)
     except NotFound:
-        abort(404, description=f"Unknown wax tree {tree_id}.")
+        abort(404, description=_("Unknown wax tree %(code)s: it is not in the ledger.", code=tree_id))
     window = _pour_here(found)
     if not isinstance(window, tuple):
-        return tree(tree_id, error=f"Not poured: {window or 'this kiosk does not serve casting'}.", status=409)
+        why = say(window) if window is not None else _("this kiosk does not serve casting")
+        return tree(tree_id, error=_("Not poured: %(why)s.", why=why), status=409)
     metal, (low, high) = window
     reading = next((r for r in ui_state().live.temperatures() if r["probe"] == kiosk.furnace), None)
     fresh = reading is not None and time.time() * 1000 - reading["received_ms"] <= POUR_READING_MAX_AGE_S * 1000
     if reading is None or not fresh or reading["fault"] or reading["value_c"] is None:
-        return tree(tree_id, error=f"Not poured: no fresh reading from the furnace probe {kiosk.gateway}/{kiosk.furnace}.",
+        probe = kiosk.gateway + "/" + kiosk.furnace
+        return tree(tree_id, error=_("Not poured: no fresh reading from the furnace probe %(probe)s.", probe=probe),
                     status=409)
     value = float(reading["value_c"])
     reason = (request.form.get("reason") or "").strip()
     if not low <= value <= high and operator.role == "supervisor" and reason:
-        if (ask := confirm_pin(f"Pour {tree_id} at {value:g} °C, outside {low:g}–{high:g} °C: {reason}",
+        if (ask := confirm_pin(_("Pour %(tree)s at %(value)s °C, outside %(low)s–%(high)s °C: %(why)s", tree=tree_id,
+                                 value="%g" % value, low="%g" % low, high="%g" % high, why=reason),
                                cancel=url_for("ui.tree", tree_id=tree_id), scan_tree=tree_id)) is not None:
             return ask
     try:
         record = get_ledger().pour(tree_id, gateway=kiosk.gateway, probe=kiosk.furnace, value_c=value, metal=metal,
                                    window=(low, high), operator=operator.operator_id, station=kiosk.id, reason=reason)
     except MoveRefused as exc:
-        return tree(tree_id, error=f"Not poured: {exc}.", status=409)
-    flash(f"{tree_id} poured at {value:g} °C ({'inside' if record['inside'] else 'outside'} {low:g}–{high:g} °C).",
-          "done")
+        return tree(tree_id, error=_("Not poured: %(why)s.", why=say(exc)), status=409)
+    poured = (N_("%(tree)s poured at %(value)s °C (inside %(low)s–%(high)s °C).") if record["inside"]
+              else N_("%(tree)s poured at %(value)s °C (outside %(low)s–%(high)s °C)."))
+    flash(_(poured, tree=tree_id, value="%g" % value, low="%g" % low, high="%g" % high), "done")
     return see(url_for("ui.tree", tree_id=tree_id))
 
 
@@ -557,22 +577,23 @@ def weigh_tree(tree_id: str) -> Answer:
     try:
         if typed:
             if operator.role != "supervisor":
-                raise MoveRefused("only a supervisor may type a weight in (it is marked manual); use the scale")
+                raise MoveRefused(Say("only a supervisor may type a weight in (it is marked manual); use the scale"))
             try:
                 grams = float(typed.replace(",", "."))
             except ValueError:
-                raise MoveRefused(f"{typed[:20]!r} is not a number of grams") from None
+                raise MoveRefused(Say("%(typed)s is not a number of grams", typed=repr(typed[:20]))) from None
         else:
             stable = ui_state().live.stable_weight()
             if stable is None:
-                raise MoveRefused("the scale has no stable weight yet: wait until it reads stable")
+                raise MoveRefused(Say("the scale has no stable weight yet: wait until it reads stable"))
             grams = stable
         get_ledger().weigh_tree(tree_id, kind, grams, operator=operator.operator_id, manual=bool(typed))
     except NotFound:
-        abort(404, description=f"Unknown wax tree {tree_id}.")
+        abort(404, description=_("Unknown wax tree %(code)s: it is not in the ledger.", code=tree_id))
     except MoveRefused as exc:
-        return tree(tree_id, error=f"Not recorded: {exc}.", status=409)
-    flash(f"{tree_id}: {kind} {grams:g} g{' (typed in)' if typed else ''}.", "done")
+        return tree(tree_id, error=_("Not recorded: %(why)s.", why=say(exc)), status=409)
+    weighed = N_("%(tree)s: %(kind)s %(grams)s g (typed in).") if typed else N_("%(tree)s: %(kind)s %(grams)s g.")
+    flash(_(weighed, tree=tree_id, kind=names.weight_label(kind), grams="%g" % grams), "done")
     return see(url_for("ui.tree", tree_id=tree_id))
 
 
@@ -589,7 +610,7 @@ def _tree_next_stage(tree_id: str) -> str | None:
 def move_tree(tree_id: str) -> Answer:
     to = request.form.get("to", "")
     if not to:
-        abort(400, description="Which stage? The form did not say; scan the tree again.")
+        abort(400, description=_("Which stage? The form did not say; scan the tree again."))
     return _move_tree(tree_id, to)
 
 
@@ -601,11 +622,11 @@ def _move_tree(tree_id: str, to: str) -> Answer:
                                         station=kiosk_state().config.kiosk.id,  # type: ignore[union-attr]
                                         stages=ui_state().stages)
     except NotFound as exc:
-        abort(404, description=f"{exc}.")
+        abort(404, description=f"{say(exc)}.")
     except MoveRefused as exc:
-        return tree(tree_id, error=f"Nothing moved: {exc}.", status=409)
+        return tree(tree_id, error=_("Nothing moved: %(why)s.", why=say(exc)), status=409)
     except MessageTooLarge as exc:
-        return tree(tree_id, error=f"Nothing moved: {too_large_text(exc)}", status=413)
+        return tree(tree_id, error=_("Nothing moved: %(why)s", why=too_large_text(exc)), status=413)
     flash(ngettext("%(tree)s: %(num)d piece → %(stage)s.", "%(tree)s: %(num)d pieces → %(stage)s.", len(events),
                    tree=tree_id, num=len(events), stage=stage_label(to)), "done")
     return see(url_for("ui.tree", tree_id=tree_id))

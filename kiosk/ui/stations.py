@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 from benchpin.contract import EngraverAction, EngraverCommand, JobAction, JobDecision
 from benchpin.topics import utc_ts
 from kiosk.i18n import _
-from kiosk.ledger import MoveRefused, Operator
+from kiosk.ledger import MoveRefused, Operator, says
 from benchpin.contract import METALS
 from kiosk.ledger.metal import BY, REFINING_SOURCES
 from kiosk.reports import BadPeriod, csv_download, loss_csv, period, time_csv
@@ -22,13 +22,23 @@ from kiosk.ui import auth
 from kiosk.ui.pin import confirm_pin
 from kiosk.ui.state import ui_state
 from kiosk.ui.view import render_screen, see
+from kiosk.ui.names import job_state_label, metal_label, role_label, stage_label, weight_label
+from kiosk.ui.words import say
+from kiosk.ledger.says import N_, Say
 
 bp = Blueprint("station", __name__)
 
 JOB_ROLES = ("engraver", "supervisor")
 # The job states the engraver's gateway accepts each command in (the contract's rule).
 JOB_ACTIONS = {action.value: tuple(s.value for s in action.allowed_from) for action in JobAction}
-PAST = {action.value: action.past for action in JobAction}
+NOT_DONE = {"block": N_("Not blocked: %(why)s."), "unblock": N_("Not unblocked: %(why)s.")}
+MAY_NOT = {"retry": N_("role %(role)s may not retry a laser job (allowed: %(roles)s)"),
+           "cancel": N_("role %(role)s may not cancel a laser job (allowed: %(roles)s)")}
+ONLY_WHEN = {"retry": N_("job %(job)s is %(state)s: only a job that is %(states)s can be retried"),
+             "cancel": N_("job %(job)s is %(state)s: only a job that is %(states)s can be cancelled")}
+CONFIRM = {"retry": N_("Retry the laser job of %(piece)s"), "cancel": N_("Cancel the laser job of %(piece)s")}
+SENT = {"retry": N_("Retry sent for %(piece)s (job %(job)s)."), "cancel": N_("Cancel sent for %(piece)s (job %(job)s).")}
+NO_ENGRAVER = N_("this kiosk does not talk to an engraver (kiosk.engraver is not set)")
 
 
 @bp.get("/wip")
@@ -55,31 +65,32 @@ def wip() -> tuple[str, int]:
 def block_stage(stage: str, action: str) -> Response | tuple[str, int]:
     """Block a stage of this kiosk with a reason, or unblock it (a supervisor)."""
     if action not in ("block", "unblock"):
-        abort(404, description=f"Unknown action {action!r} (block or unblock).")
+        abort(404, description=_("Unknown action %(action)s (block or unblock).", action=repr(action)))
     operator = auth.current_operator()
     assert operator is not None
     ledger = get_ledger()
     reason = (request.form.get("reason") or "").strip()
     try:
         if stage not in ui_state().stages:
-            raise MoveRefused(f"{stage} is not a stage of this kiosk")
+            raise MoveRefused(Say("%(stage)s is not a stage of this kiosk", stage=says.stage(stage)))
         if len(reason) > 500:
-            raise MoveRefused("the reason is longer than 500 characters")
+            raise MoveRefused(Say("the reason is longer than 500 characters"))
         if action == "block":
             ledger.block_stage(stage, reason=reason, operator=operator.operator_id,
                                station=kiosk_state().config.kiosk.id)  # type: ignore[union-attr]
         elif not ledger.unblock_stage(stage, operator=operator.operator_id):
-            raise MoveRefused(f"{stage} was not blocked")
+            raise MoveRefused(Say("%(stage)s was not blocked", stage=says.stage(stage)))
     except MoveRefused as exc:
         board = [s for s in ledger.wip_board() if s.count or s.stage in ui_state().stages]
         stages = ui_state().stages
         return render_screen("wip.html", status=409, page="wip", stages=stages, pieces=ledger.wip(stages),
                              board=board, chosen="", age=age_text, blocks=ledger.blocks(),
-                             error=f"Not {action}ed: {exc}.")
+                             error=_(NOT_DONE[action], why=say(exc)))
     bridge = get_bridge()
     if bridge is not None:
         bridge.session.publish_status()  # the retained kiosk status says what is blocked
-    flash(f"{stage.replace('_', ' ')} {'blocked: ' + reason if action == 'block' else 'unblocked'}.", "done")
+    flash(_("%(stage)s blocked: %(why)s.", stage=stage_label(stage), why=reason) if action == "block"
+          else _("%(stage)s unblocked.", stage=stage_label(stage)), "done")
     return see(url_for("station.wip"))
 
 
@@ -87,7 +98,7 @@ def block_stage(stage: str, action: str) -> Response | tuple[str, int]:
 @auth.login_required
 def time_report() -> Response | tuple[str, int]:
     """Working time and dwell per stage and operator (a supervisor's screen), with its CSV."""
-    _supervisor_only("The time report is a supervisor's screen.")
+    _supervisor_only(_("The time report is a supervisor's screen."))
     tz = kiosk_state().config.site.timezone
     try:
         start, end = period(request.args, tz)
@@ -106,13 +117,13 @@ def time_report() -> Response | tuple[str, int]:
 @auth.login_required
 def metal_report() -> Response | tuple[str, int]:
     """Metal in, out and lost per stage, operator or metal with a bar per row (a supervisor's screen)."""
-    _supervisor_only("The metal loss report is a supervisor's screen.")
+    _supervisor_only(_("The metal loss report is a supervisor's screen."))
     by = request.args.get("by", "stage")
     try:
         start, end = period(request.args, kiosk_state().config.site.timezone)
         rows = get_ledger().metal_loss(start, end, by)
     except (BadPeriod, MoveRefused) as exc:
-        abort(400, description=f"{exc}.")
+        abort(400, description=f"{say(exc) if isinstance(exc, MoveRefused) else exc}.")
     chosen: dict[str, Any] = {key: request.args[key] for key in ("from", "to") if request.args.get(key)}
     if request.args.get("format") == "csv":
         return csv_download(loss_csv(rows), "metal-loss", start, end)
@@ -131,20 +142,20 @@ def metal_report() -> Response | tuple[str, int]:
 @auth.login_required
 def add_refining_lot() -> Response | tuple[str, int]:
     """Record metal returned to refining (a supervisor): metal, source, grams and a note."""
-    operator = _supervisor_only("Only a supervisor records metal returned to refining.")
+    operator = _supervisor_only(_("Only a supervisor records metal returned to refining."))
     try:
         grams = float((request.form.get("grams") or "").replace(",", "."))
     except ValueError:
-        abort(400, description="How many grams? The weight must be a number, like 12.35.")
+        abort(400, description=_("How many grams? The weight must be a number, like 12.35."))
     try:
         lot = get_ledger().add_refining_lot(metal=request.form.get("metal", ""), source=request.form.get("source", ""),
                                             grams=grams, operator=operator.operator_id,
                                             station=kiosk_state().config.kiosk.id,  # type: ignore[union-attr]
                                             note=(request.form.get("note") or "").strip())
     except MoveRefused as exc:
-        abort(409, description=f"Not recorded: {exc}.")
-    flash(f"Refining lot {lot['lot_id']}: {lot['grams']:g} g of {lot['metal'].replace('_', ' ')} ({lot['source']}).",
-          "done")
+        abort(409, description=_("Not recorded: %(why)s.", why=say(exc)))
+    flash(_("Refining lot %(lot)s: %(grams)s g of %(metal)s (%(source)s).", lot=lot["lot_id"], grams="%g" % lot["grams"],
+            metal=metal_label(lot["metal"]), source=weight_label(lot["source"])), "done")
     return see(url_for("station.metal_report"))
 
 
@@ -155,7 +166,7 @@ def furnace() -> tuple[str, int]:
     kiosk = kiosk_state().config.kiosk
     assert kiosk is not None
     if not kiosk.gateway:
-        abort(404, description="This kiosk has no gateway (kiosk.gateway): there is no furnace to show.")
+        abort(404, description=_("This kiosk has no gateway (kiosk.gateway): there is no furnace to show."))
     now = datetime.now(timezone.utc)
     start, end = utc_ts(now - timedelta(minutes=30)), utc_ts(now)
     points = get_ledger().readings(kiosk.gateway, kiosk.furnace, start, end, 10.0)
@@ -273,21 +284,23 @@ def unlock() -> Response | tuple[str, int]:
     bridge = get_bridge()
     problem = ""
     if operator.role not in JOB_ROLES:
-        problem = f"role {operator.role} may not unlock the laser (allowed: {', '.join(JOB_ROLES)})"
+        problem = _("role %(role)s may not unlock the laser (allowed: %(roles)s)", role=role_label(operator.role),
+                    roles=", ".join(role_label(r) for r in JOB_ROLES))
     elif request.form.get("safe") != "yes":
-        problem = "confirm first that the laser is safe to unlock"
+        problem = _("confirm first that the laser is safe to unlock")
     elif bridge is None or not bridge.engraver:
-        problem = "this kiosk does not talk to an engraver (kiosk.engraver is not set)"
+        problem = _(NO_ENGRAVER)
     elif machine_state() not in ("Alarm", ""):
-        problem = f"the laser is {machine_state()}, not in an alarm: nothing to unlock"
+        problem = _("the laser is %(state)s, not in an alarm: nothing to unlock", state=machine_state())
     if problem:
         return render_screen("unlock.html", status=409, page="engraving", machine=machine_state(),
-                             error=f"Not sent: {problem}.")
+                             error=_("Not sent: %(why)s.", why=problem))
     assert bridge is not None
     command = EngraverCommand(action=EngraverAction.UNLOCK, operator=operator.operator_id, ts=utc_ts())
     bridge.outbox.put(bridge.topics.engraver_command(bridge.gateway, bridge.engraver), command.to_payload(),
                       kind="command", wait=True)
-    flash(f"Unlock sent to {bridge.engraver}: the gateway sends $X unless the door is open.", "done")
+    flash(_("Unlock sent to %(engraver)s: the gateway sends $X unless the door is open.", engraver=bridge.engraver),
+          "done")
     return see(url_for("station.engraving"))
 
 
@@ -296,30 +309,30 @@ def unlock() -> Response | tuple[str, int]:
 def job_command(job_id: str, action: str) -> Response | tuple[str, int]:
     """Send retry or cancel for a laser job to the engraver's gateway (through the outbox)."""
     if action not in JOB_ACTIONS:
-        abort(404, description=f"Unknown job action {action!r} (retry or cancel).")
+        abort(404, description=_("Unknown job action %(action)s (retry or cancel).", action=repr(action)))
     operator = auth.current_operator()
     assert operator is not None
     problem = ""
     bridge = get_bridge()
     job = next((j for j in engraving_jobs() if j["job_id"] == job_id), None)
     if operator.role not in JOB_ROLES:
-        problem = f"role {operator.role} may not {action} a laser job (allowed: {', '.join(JOB_ROLES)})"
+        problem = _(MAY_NOT[action], role=role_label(operator.role), roles=", ".join(role_label(r) for r in JOB_ROLES))
     elif job is None:
-        problem = f"job {job_id} is not in the engraving queue (its piece has moved on)"
+        problem = _("job %(job)s is not in the engraving queue (its piece has moved on)", job=job_id)
     elif bridge is None or not bridge.engraver:
-        problem = "this kiosk does not talk to an engraver (kiosk.engraver is not set)"
+        problem = _(NO_ENGRAVER)
     elif job["state"] not in JOB_ACTIONS[action]:
-        problem = (f"job {job_id[:8]} is {job['state']}: only a job that is "
-                   f"{' or '.join(JOB_ACTIONS[action])} can be {PAST[action]}")
+        problem = _(ONLY_WHEN[action], job=job_id[:8], state=job_state_label(job["state"]),
+                    states=_(" or ").join(job_state_label(s) for s in JOB_ACTIONS[action]))
     if problem:
         return render_screen("engraving.html", status=409, page="engraving", jobs=engraving_jobs(),
-                             may_command=operator.role in JOB_ROLES, error=f"Not sent: {problem}.")
+                             may_command=operator.role in JOB_ROLES, error=_("Not sent: %(why)s.", why=problem))
     assert bridge is not None and job is not None
-    ask = confirm_pin(f"{action.title()} the laser job of {job['piece'].piece_id}", cancel=url_for("station.engraving"))
+    ask = confirm_pin(_(CONFIRM[action], piece=job["piece"].piece_id), cancel=url_for("station.engraving"))
     if ask is not None:
         return ask
     topic = bridge.topics.engraver_job_command(bridge.gateway, bridge.engraver, job_id)
     decision = JobDecision(job_id=job_id, action=JobAction(action), operator=operator.operator_id, ts=utc_ts())
     bridge.outbox.put(topic, decision.to_payload(), kind="command", wait=True)
-    flash(f"{action.title()} sent for {job['piece'].piece_id} (job {job_id[:8]}).", "done")
+    flash(_(SENT[action], piece=job["piece"].piece_id, job=job_id[:8]), "done")
     return see(url_for("station.engraving"))

@@ -8,10 +8,12 @@ from flask import redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from benchpin.contract import METALS
+from kiosk.i18n import _
 from kiosk.state import kiosk_state
 from kiosk.ui import auth, names
 from kiosk.ui.names import stage_label
 from kiosk.ui.state import ui_state
+from kiosk.ui.words import say
 
 SWATCHES = {metal.name: metal.swatch for metal in METALS.values()}
 
@@ -25,6 +27,30 @@ def hallmark(metal: str) -> str:
 def metal_label(metal: str) -> str:
     known = METALS.get(metal)
     return names.metal_label(metal, known.label if known else "")
+
+
+def script_text() -> dict[str, str]:
+    """The sentences kiosk.js writes, in this request's language (base.html hands them over as JSON).
+
+    Placeholders stay ``%(name)s`` for the script to fill; it writes numbers in the page's locale.
+    """
+    return {
+        "no_server": _("The kiosk server does not answer. Check the network, then scan again."),
+        "badge_scan": _("Badge scan: %(reason)s."),
+        "scan_problem": _("Scan “%(code)s”: %(problem)s."),
+        "not_valid": _("not a valid code"),
+        "stable": _("stable"),
+        "settling": _("settling…"),
+        "eta": _("about %(seconds)s s left"),
+        "no_camera_access": _("This browser gives no camera access here (the kiosk must be opened as localhost "
+                              "or https)."),
+        "no_camera": _("No camera (%(error)s): plug a USB (UVC) camera into the kiosk and allow it."),
+        "take_photo": _("Take the photo"),
+        "cancel": _("Cancel"),
+        "take_again": _("Take it again"),
+        "photo_not_kept": _("The photo was not kept."),
+        "photo_not_sent": _("The photo could not be sent: try again."),
+    }
 
 
 def render_screen(template: str, *, status: int = 200, **context: Any) -> tuple[str, int]:
@@ -43,7 +69,8 @@ def render_screen(template: str, *, status: int = 200, **context: Any) -> tuple[
                            stage_label=stage_label, metal_label=metal_label, hallmark=hallmark, swatches=SWATCHES,
                            role_label=names.role_label, route_label=names.route_label,
                            job_state_label=names.job_state_label, tree_weight_label=names.weight_label,
-                           check_label=names.check_label,
+                           check_label=names.check_label, reason_label=names.reason_label, say=say,
+                           script_text=script_text(),
                            **context), status
 
 
