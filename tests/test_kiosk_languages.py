@@ -15,12 +15,16 @@ from benchpin.config import LANGUAGES, ConfigError
 from kiosk.app import close_app, create_app
 from kiosk.catalogs import extract_messages, placeholders
 from kiosk.i18n import SOURCE_LANGUAGE, compile_catalog, day, decimal, read_catalog, when
-from kiosk.ledger import Ledger, Operator
+from kiosk.ledger import Ledger, MoveRefused, Operator
+from kiosk.ledger.says import Say, stage
 from kiosk.state import get_ledger
 from tests.kiosk_ui_support import SECRET, Kiosk, messages, seed, ui_config
+from kiosk.ui.words import say
 from tests.stations import station, station_file
 
 TRANSLATED = [language for language in LANGUAGES if language != SOURCE_LANGUAGE]
+TOKEN = "languages-api-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def _ids(message: Message) -> tuple[str, ...]:
@@ -64,6 +68,14 @@ def test_catalog_translates_every_message_id_with_its_placeholders(language: str
     assert _problems(extracted, catalog) == []
 
 
+def test_extraction_finds_the_ledger_sentences_and_the_route_reasons() -> None:
+    found = {_ids(m)[0]: m.locations for m in extract_messages() if m.id}
+    refused = "%(piece)s is at %(stage)s: it cannot go to %(to)s (from %(stage)s it can go to %(offered)s)"
+    assert [path for path, _ in found[refused]] == ["kiosk/ledger/workflow.py"]  # a Say("…") where it is raised
+    assert "role %(role)s may not scrap a piece at %(stage)s (allowed: %(roles)s)" in found  # N_ in a table
+    assert "porosity beyond repair" in found and "about %(seconds)s s left" in found  # a reason; a script's string
+
+
 @pytest.mark.parametrize("language", TRANSLATED)
 def test_catalog_holds_no_message_the_screens_no_longer_use(language: str) -> None:
     used = {_ids(m)[0] for m in extract_messages() if m.id}
@@ -103,7 +115,8 @@ def test_compiled_catalog_translates_and_fills_placeholders(language: str) -> No
 def app(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Flask]:
     """The seeded casting kiosk, with OP-HI (Hindi) and OP-TH (Thai) beside the role badges."""
     kiosk = getattr(request, "param", {})
-    app = create_app(ui_config(tmp_path, timezone="Asia/Kolkata", **kiosk),
+    (tmp_path / "api-token").write_text(TOKEN + "\n")
+    app = create_app(ui_config(tmp_path, timezone="Asia/Kolkata", api_token_file=str(tmp_path / "api-token"), **kiosk),
                      {"TESTING": True, "KIOSK_EVENTS": False, "KIOSK_LIVE": False, "SECRET_KEY": SECRET})
     with app.app_context():
         ledger = get_ledger()
@@ -185,3 +198,66 @@ def test_cli_operators_add_with_a_language(tmp_path: Path, capsys: pytest.Captur
         assert ledger.operator("OP-0011").language == "hi" and ledger.operator("OP-0012").language == ""
         with pytest.raises(ValueError, match="unknown language 'fr'"):
             ledger.add_operator("OP-0014", "Y", "qc", language="fr")
+
+
+# ------------------------------------------------------------------ the ledger's reasons in the operator's language
+
+def test_say_is_the_english_sentence_and_renders_its_words_in_the_request_language(app: Flask) -> None:
+    nested = Say("%(piece)s not moved: %(problems)s", piece="PC-1",
+                 problems=Say("%(stage)s is blocked: %(reason)s", stage=stage("casting_inspection", words=True),
+                              reason="mold cracked"))
+    assert nested == "PC-1 not moved: casting inspection is blocked: mold cracked"  # a str: what the API sends
+    assert str(MoveRefused(nested)) == nested and MoveRefused(nested).says is nested
+    with app.test_request_context():
+        g.operator = Operator("OP-X", "X", "artisan", language="hi")
+        assert say(nested) == "PC-1 आगे नहीं बढ़ा: ढलाई निरीक्षण रुका हुआ है: mold cracked"
+        assert say("a plain note") == "a plain note"  # text that is no Say stays as it is
+        g.operator = Operator("OP-X", "X", "artisan", language="en")
+        assert say(nested) == str(nested)
+
+
+def test_refused_move_shows_the_reason_in_hindi_and_thai_while_the_api_says_it_in_english(app: Flask) -> None:
+    with app.app_context():
+        ledger = get_ledger()
+        ledger.block_stage("filing", reason="furnace relining", operator="OP-SUP", station="casting")
+        version = ledger.piece("PC-1").version
+    hindi = Kiosk(app)
+    hindi.scan("OP-HI")
+    piece = hindi.get("/pieces/PC-1").get_data(as_text=True)
+    assert '<p class="why">रेतीकरण रुका हुआ है: furnace relining</p>' in piece  # why the button is off
+    refused = hindi.post("/pieces/PC-1/moves", version=str(version))
+    shown = messages(refused.get_data(as_text=True))
+    moment = r"\d+ \S+ 20\d\d, \d\d:\d\d"  # when the block began, in the Hindi locale
+    blocked = rf"रेतीकरण रुका हुआ है: furnace relining \(OP-SUP द्वारा, {moment} से\)"
+    assert refused.status_code == 409 and len(shown) == 1, shown
+    assert re.fullmatch(rf"आगे नहीं बढ़ा: {blocked}।", shown[0]), shown
+    stale = messages(hindi.post("/pieces/PC-1/moves", version=str(version - 1)).get_data(as_text=True))
+    assert len(stale) == 1 and re.fullmatch(rf"आगे नहीं बढ़ा: PC-1 को OP-SUP पहले ही {moment} पर ढलाई पर भेज चुके हैं "
+                                            r"\(स्टेशन setup\)।", stale[0]), stale
+    tree = messages(hindi.scan("CMD-ADVANCE", tree="TR-1").get_data(as_text=True))  # a sentence of sentences
+    assert len(tree) == 1 and re.fullmatch(
+        rf"कुछ भी आगे नहीं बढ़ा: मोम ट्री TR-1 आगे नहीं बढ़ा: PC-1: {blocked}; PC-2: {blocked}।", tree[0]), tree
+    thai = Kiosk(app)
+    thai.scan("OP-TH")
+    said = messages(thai.post("/pieces/PC-1/moves", version=str(version)).get_data(as_text=True))
+    assert len(said) == 1 and said[0].startswith("ไม่ได้ส่งต่อ: ตะไบ ถูกระงับ: furnace relining (โดย OP-SUP ตั้งแต่ "), said
+    english = Kiosk(app)
+    english.scan("OP-ART")
+    plain = messages(english.post("/pieces/PC-1/moves", version=str(version)).get_data(as_text=True))
+    assert len(plain) == 1 and plain[0].startswith("Not moved: filing is blocked: furnace relining (by OP-SUP since 20")
+    api = app.test_client().post("/api/pieces/PC-1/moves", json={"to": "filing", "operator": "OP-HI"}, headers=AUTH)
+    assert api.status_code == 409
+    assert re.fullmatch(r"filing is blocked: furnace relining \(by OP-SUP since 20\d\d-\d\d-\d\d \d\d:\d\d\)",
+                        api.json["error"]), api.json  # the API and the CLI stay English
+
+
+def test_a_failing_check_and_a_route_reason_show_in_hindi_the_note_stays_english(app: Flask) -> None:
+    kiosk = Kiosk(app)
+    kiosk.scan("OP-HI")
+    reasons = kiosk.get("/pieces/PC-3/reasons?kind=scrap").get_data(as_text=True)
+    with app.app_context():
+        scrap_reasons = get_ledger().workflow.route("bespoke").stage("casting").scrap_reasons
+    assert scrap_reasons, "the bespoke route offers scrap reasons at casting"
+    hindi = read_catalog("hi")
+    for reason in scrap_reasons:  # each button shows the Hindi reason and posts the English one
+        assert f'value="{reason}"' in reasons and f">{hindi.get(reason).string}</button>" in reasons

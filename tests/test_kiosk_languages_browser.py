@@ -31,6 +31,13 @@ HEADLINES = {  # what each screen's headline starts with, so a screenshot shows 
     "wip": {"en": "At casting", "hi": "ढलाई पर", "th": "ที่ หล่อ"},
     "metal": {"en": "Metal lost by stage", "hi": "चरण के अनुसार", "th": "โลหะสูญเสีย"},
 }
+NO_SERVER = {  # what kiosk.js writes when a fetch fails, from the table base.html renders
+    "en": "The kiosk server does not answer. Check the network, then scan again.",
+    "hi": "कियोस्क सर्वर जवाब नहीं दे रहा। नेटवर्क जाँचें, फिर से स्कैन करें।",
+    "th": "เซิร์ฟเวอร์คีออสก์ไม่ตอบ ตรวจเครือข่ายแล้วสแกนอีกครั้ง",
+}
+ALREADY_MOVED = {"en": "Not moved: PC-1 was already moved to filing by OP-ART", "hi": "आगे नहीं बढ़ा: PC-1 को OP-ART पहले ही",
+                 "th": "ไม่ได้ส่งต่อ: PC-1 ถูก OP-ART ส่งไป ตะไบ แล้วเมื่อ"}
 NO_SIDEWAYS_OVERFLOW = """() => [document.documentElement, ...document.querySelectorAll('header.bar, nav.tabs, main, main > *')]
     .filter(el => el.scrollWidth > el.clientWidth + 1)
     .map(el => `${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}.${el.className}: ${el.scrollWidth} > ${el.clientWidth}`)"""
@@ -105,5 +112,26 @@ def test_main_screens_in_each_language_fit_800x480_with_the_script_drawn(  # typ
     check("wip", "main > h1")
     page.locator("#metal-report").click()
     check("metal", "main h1")
+
+    # The page script's own sentence when the server cannot be reached, in the screen's language.
+    page.goto("/pieces/PC-1")
+    page.route("**/scan", lambda route: route.abort())
+    page.locator("#scan-input").fill("PC-2")
+    page.locator("#scan-input").press("Enter")
+    expect(page.locator("#messages .msg.error")).to_have_text(NO_SERVER[language])
+    page.screenshot(path=str(artifacts_dir / f"lang-{language}-no-server.png"))
+    assert page.evaluate(NO_SIDEWAYS_OVERFLOW) == [], f"the script's message overflows sideways in {language}"
+    page.unroute("**/scan")
+
+    # A stale screen: another kiosk moved the piece on; the refusal says so in the operator's language.
+    with server.app.app_context():
+        get_ledger().advance("PC-1", operator="OP-ART", station="casting")
+    page.locator("form:has(input[name=to]) button.go").first.click()
+    expect(page.locator("#messages .refused")).to_contain_text(ALREADY_MOVED[language])
+    page.screenshot(path=str(artifacts_dir / f"lang-{language}-refused.png"))
+    assert page.evaluate(NO_SIDEWAYS_OVERFLOW) == [], f"the refusal overflows sideways in {language}"
+    if covering:
+        used = headline_fonts(page, "#messages .refused")
+        assert used & covering, f"the refusal in {language} drawn with {used}, none of which covers the script"
     context.close()
     assert errors == [], f"JavaScript errors: {errors}"

@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import request
 
+from kiosk.i18n import _
 from kiosk.state import get_ledger
 from kiosk.ledger import Operator
 from kiosk.ledger.model import SUPERVISOR
@@ -42,19 +43,22 @@ def confirm_pin(what: str, *, cancel: str, **context: Any) -> tuple[str, int] | 
     throttle, client = failures(), client_address()
     if wait := throttle.wait_s(client):
         return _screen(what, cancel, 429, context,
-                       problem=f"Too many wrong PINs or badges here: wait {seconds(wait)} s, then try again.")
+                       problem=_("Too many wrong PINs or badges here: wait %(seconds)s s, then try again.",
+                                 seconds=seconds(wait)))
     pin = request.form.get(PIN_FIELD, "")
     if not pin:
         return _screen(what, cancel, 200, context)
     if problem := pin_problem(pin):
         throttle.failed(client)
-        return _screen(what, cancel, 400, context, problem=f"Nothing done: {problem}. Enter it again.")
+        return _screen(what, cancel, 400, context, problem=_("Nothing done: %(why)s. Enter it again.", why=problem))
     if get_ledger().check_pin(operator.operator_id, pin):
         return None
     wait = throttle.failed(client)
     log.warning("wrong PIN for %s from %s (%s)", operator.operator_id, client, what)
-    later = f" Too many wrong tries: wait {seconds(wait)} s." if wait else " Enter it again."
-    return _screen(what, cancel, 403, context, problem=f"Wrong PIN for {operator.name}: nothing done.{later}")
+    wrong = (_("Wrong PIN for %(name)s: nothing done. Too many wrong tries: wait %(seconds)s s.", name=operator.name,
+               seconds=seconds(wait)) if wait
+             else _("Wrong PIN for %(name)s: nothing done. Enter it again.", name=operator.name))
+    return _screen(what, cancel, 403, context, problem=wrong)
 
 
 def _screen(what: str, cancel: str, status: int, context: dict[str, Any], *, problem: str = "",
