@@ -90,3 +90,8 @@ def start_gateway_process(config_path: Path) -> subprocess.Popen[bytes]:
     """Run ``benchpin gateway`` as a separate process (so a test can SIGKILL it)."""
     return subprocess.Popen([sys.executable, "-m", "benchpin", "gateway", "--config", str(config_path)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+# Debian's Chromium, driven by Playwright (its own browser download does not work offline).
+CHROMIUM = {"executable_path": "/usr/bin/chromium", "headless": True,
+            "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]}

@@ -12,13 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Subscriber, wait_until
+from tests.helpers import CHROMIUM, Subscriber, wait_until
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = {"executable_path": "/usr/bin/chromium", "headless": True,
-            "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]}
 
 
 def processes_mentioning(text: str) -> list[str]:

@@ -17,7 +17,7 @@ from benchpin.broker import Mosquitto
 from benchpin.topics import Topics
 from kiosk.state import get_bridge, get_ledger
 from kiosk.server import KioskServer
-from tests.helpers import wait_until
+from tests.helpers import CHROMIUM, wait_until
 from tests.kiosk_support import SUPERVISOR_PIN, passing
 from tests.kiosk_ui_support import served_kiosk
 
@@ -25,8 +25,6 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 
 TOPICS = Topics("jaipur")
 SCAN_TOPIC = TOPICS.scan("casting-1", "bench-3")
-CHROMIUM = {"executable_path": "/usr/bin/chromium", "headless": True,
-            "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]}
 
 
 @pytest.fixture(scope="module")

@@ -292,7 +292,8 @@ def test_a_badge_nonce_expires(tmp_path: Path) -> None:
 def test_a_badge_scanned_over_mqtt_still_logs_the_screen_in(server: KioskServer, broker: Mosquitto,
                                                             tmp_path: Path) -> None:
     playwright_api = pytest.importorskip("playwright.sync_api")
-    from tests.test_kiosk_browser import CHROMIUM, open_kiosk, scan_over_mqtt
+    from tests.helpers import CHROMIUM
+    from tests.test_kiosk_browser import open_kiosk, scan_over_mqtt
 
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(**CHROMIUM)
@@ -314,7 +315,8 @@ def test_a_badge_scanned_over_mqtt_still_logs_the_screen_in(server: KioskServer,
 def test_the_screen_reopens_a_stream_that_was_refused(tmp_path: Path, broker: Mosquitto) -> None:
     """A 503 closes an EventSource for good: the page itself must open a new one later."""
     playwright_api = pytest.importorskip("playwright.sync_api")
-    from tests.test_kiosk_browser import CHROMIUM, open_kiosk
+    from tests.helpers import CHROMIUM
+    from tests.test_kiosk_browser import open_kiosk
 
     with served_kiosk(tmp_path, broker.port, max_streams=1, test_config={"KIOSK_STREAM_HEARTBEAT_S": 0.2}) \
             as server, playwright_api.sync_playwright() as p:
@@ -336,7 +338,8 @@ def test_the_screen_reopens_a_stream_that_was_refused(tmp_path: Path, broker: Mo
 
 def test_the_screen_keeps_getting_scans_across_stream_lifetimes(tmp_path: Path, broker: Mosquitto) -> None:
     playwright_api = pytest.importorskip("playwright.sync_api")
-    from tests.test_kiosk_browser import CHROMIUM, open_kiosk, scan_over_mqtt
+    from tests.helpers import CHROMIUM
+    from tests.test_kiosk_browser import open_kiosk, scan_over_mqtt
 
     with served_kiosk(tmp_path, broker.port, test_config={"KIOSK_STREAM_LIFETIME_S": 1.0}) as server, \
             playwright_api.sync_playwright() as p:

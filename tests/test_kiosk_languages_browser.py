@@ -17,12 +17,11 @@ import pytest
 from benchpin.broker import Mosquitto
 from kiosk.server import KioskServer
 from kiosk.state import get_ledger
+from tests.helpers import CHROMIUM
 from tests.kiosk_ui_support import served_kiosk
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = {"executable_path": "/usr/bin/chromium", "headless": True,
-            "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]}
 BADGES = {"en": "OP-SUP", "hi": "OP-HI", "th": "OP-TH"}  # a supervisor each: the reports are theirs
 SCRIPT_SAMPLE = {"hi": "क", "th": "ก"}  # a letter of Devanagari / Thai
 HEADLINES = {  # what each screen's headline starts with, so a screenshot shows the right screen

@@ -193,10 +193,12 @@ def test_readings_cross_a_real_bridge_with_no_loss_through_a_node_crash(
             publish(nats.brokers[2], "planner", read_password(plant, "planner"), job_topic, {"job_id": "J-1"})
             wait_until(lambda: job_reader.received, timeout=15, message="the plant's job at the station")
         assert job_reader.received == [(job_topic, {"job_id": "J-1"})]
-        # The bridge logged in to the crashed node first, then moved to another one.
+        # The bridge logged in to the crashed node first, then moved to another one (and may go
+        # back to the first once it is up again: mosquitto's bridge prefers its first address).
         connects = [line.rsplit(":", 1)[1].rstrip(")") for line in local.log_path.read_text().splitlines()
                     if line.startswith("Connecting bridge (step 1) plant")]
-        assert connects[0] == str(nats.nodes[0].mqtt_port) and str(nats.nodes[0].mqtt_port) != connects[-1]
+        first = str(nats.nodes[0].mqtt_port)
+        assert connects[0] == first and any(port != first for port in connects[1:]), connects
         sent = {payload["seq"] for _, payload in local_sub.received}
         last = max(sent)
         assert sent == set(range(1, last + 1))
