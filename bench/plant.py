@@ -427,30 +427,35 @@ def main() -> int:
             expected[f"{prefix}/probe/furnace-1/temperature"] = st.probe.sent
             expected[f"{prefix}/scanner/bench/scan"] = st.scanner.sent
 
-        def upto(topic: str) -> int:
-            # A device's last seq: what its simulator counted, or more when the plant saw a higher
-            # seq (the gateway published readings the simulator did not count).
-            return max([expected[topic], *sub.seqs(topic)])
+        def gap(topic: str) -> tuple[int, int]:
+            """(seqs missing at the plant, the device's last seq) from one snapshot of what arrived.
+
+            The last seq is what its simulator counted, or more when the plant saw a higher one
+            (the gateway published readings or faults the simulator did not count)."""
+            seen = sub.seqs(topic)
+            last = max([expected[topic], *seen])
+            return last - len(seen & set(range(1, last + 1))), last
 
         def missing() -> int:
-            return sum(upto(t) - len(sub.seqs(t) & set(range(1, upto(t) + 1))) for t in expected)
+            return sum(gap(t)[0] for t in expected)
 
         drain0 = time.monotonic()
         sub.wait_for(lambda: missing() == 0, args.drain_s)
         drained = time.monotonic() - drain0
-        lost = missing()
-        for topic in expected:
-            n = upto(topic)
-            gap = n - len(sub.seqs(topic) & set(range(1, n + 1)))
-            if gap:
-                print(f"  {topic}: {gap} of {n} missing")
-        sent = sum(upto(t) for t in expected)
+        gaps = {topic: gap(topic) for topic in expected}
+        lost = sum(g for g, _ in gaps.values())
+        for topic, (g, n) in gaps.items():
+            if g:
+                print(f"  {topic}: {g} of {n} missing")
+        sent = sum(n for _, n in gaps.values())
         extra = sum(1 for (t, s) in sub.counts if t in expected and s > expected[t])
         print()
         print(f"messages sent by the devices   {sent}  ({sent / load_s:.0f}/s over {load_s:.0f} s)")
         print(f"messages lost at the plant     {lost}   (goal 0; all in after {drained:.1f} s of drain)")
         print(f"duplicates at the plant        {sub.duplicates()}   (same topic and seq twice; "
               f"{extra} messages with a seq past the simulator's count)")
+        print(f"fault messages at the plant    {sum(sub.faults.values())}   "
+              f"({', '.join(f'{k}: {v}' for k, v in sorted(sub.faults.items())) or 'none'}; each takes a seq)")
         print(f"plant subscriber connections   {sub.connects}")
         print(f"end-to-end latency, plant      {quantiles_ms([x for _, x in latencies])}")
         print(f"  without the cut station      {quantiles_ms([x for t, x in latencies if cut_topic not in t])}")

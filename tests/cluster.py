@@ -172,6 +172,7 @@ class PlantSubscriber:
         self._next = 0
         self._cond = threading.Condition()
         self.counts: dict[tuple[str, int], int] = {}
+        self.faults: dict[str, int] = {}  # fault messages (they take a seq too), by fault
         self.connects = 0
         self._on_message_cb = on_message
         self._closing = False
@@ -220,6 +221,8 @@ class PlantSubscriber:
             with self._cond:
                 key = (msg.topic, seq)
                 self.counts[key] = self.counts.get(key, 0) + 1
+                if payload.get("fault"):
+                    self.faults[payload["fault"]] = self.faults.get(payload["fault"], 0) + 1
                 self._cond.notify_all()
         if self._on_message_cb is not None and isinstance(payload, dict):
             self._on_message_cb(msg.topic, payload, now)
