@@ -119,9 +119,11 @@ def test_a_steady_stream_is_sent_by_the_putting_thread_while_the_sender_sleeps(t
     """At a furnace's pace each put publishes from its own thread and reads the PUBACKs of the
     ones before: the sender's thread is not woken per message, and every message is acknowledged
     before the outbox would write it (no commit at all)."""
-    outbox = Outbox(tmp_path / "o.sqlite", commit_interval_ms=250)
+    # Margins for a busy machine: puts count as a stream up to 0.2 s apart, and the outbox
+    # writes what is unacknowledged after 1.25 s (a quarter of commit_interval_ms).
+    outbox = Outbox(tmp_path / "o.sqlite", commit_interval_ms=5000)
     session = MqttSession(MqttConfig(port=broker.port), client_id="direct-test")
-    sender = OutboxSender(outbox, session, window=1000, rate=0)
+    sender = OutboxSender(outbox, session, window=1000, rate=0, ack_linger_s=0.2)
     sub = Subscriber(broker.port, "direct/#")
     session.start()
     sender.start()
