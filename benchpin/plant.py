@@ -16,6 +16,7 @@ made by :func:`ensure_passwords`; the NATS side holds only its bcrypt hash.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import tomllib
 from dataclasses import dataclass
@@ -187,7 +188,12 @@ def load_plant(path: str | Path) -> Plant:
         raise ConfigError([f"cannot read the inventory: {exc.strerror or exc}"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"not valid TOML: {exc}"]) from None
-    return parse_plant(data)
+    plant = parse_plant(data)
+    if not Path(plant.secrets_dir).is_absolute():
+        # Next to the inventory, wherever the command runs: a secrets_dir taken from the current
+        # directory would make a fresh set of passwords and lock every station out.
+        plant = dataclasses.replace(plant, secrets_dir=str(Path(path).resolve().parent / plant.secrets_dir))
+    return plant
 
 
 # ----------------------------------------------------------------------------- topics and subjects
@@ -300,6 +306,11 @@ def hash_password(password: str, rounds: int) -> str:
 def bridge_conf(plant: Plant, station: PlantStation, password: str) -> str:
     """Render the mosquitto ``conf.d/plant-bridge.conf`` of one station."""
     site, gw = plant.site, station.gateway
+    # Each station starts on another node (the list turned by its place in the inventory), so the
+    # stations spread over the cluster; with round_robin false a bridge that had to move goes
+    # back to its first node once that node is up again.
+    turn = plant.stations.index(station) % len(plant.brokers) if plant.brokers else 0
+    brokers = plant.brokers[turn:] + plant.brokers[:turn]
     lines = [
         f"# /etc/mosquitto/conf.d/plant-bridge.conf of station {gw} (site {site}): made by",
         "# `benchpin plant bridge`; keep it mode 0640 root:mosquitto (it holds the plant password).",
@@ -308,7 +319,7 @@ def bridge_conf(plant: Plant, station: PlantStation, password: str) -> str:
         "",
         f"connection {BRIDGE_NAME}",
         # Every node of the cluster: the bridge moves to the next one when its node goes away.
-        f"address {' '.join(plant.brokers)}",
+        f"address {' '.join(brokers)}",
         "round_robin false",
         # NATS speaks MQTT 3.1.1 and knows nothing of mosquitto's private bridge flag.
         "bridge_protocol_version mqttv311",
@@ -323,8 +334,10 @@ def bridge_conf(plant: Plant, station: PlantStation, password: str) -> str:
         "notifications true",
         f"notification_topic benchpin/{site}/{gw}/bridge/{BRIDGE_NAME}",
         # QoS 1 messages queued for the plant while it is unreachable (0: no limit). The default
-        # (1000) would drop readings after a couple of minutes of outage. They are on disk with
-        # persistence, saved every autosave_interval seconds.
+        # (1000) would drop readings after a couple of minutes of outage. These two options are
+        # global: they replace the station's own values for every client of its mosquitto. The
+        # queue is held in memory (about 0.5 KB a reading) and written to mosquitto.db every
+        # autosave_interval seconds: size it to the Pi's RAM and the longest outage to ride out.
         f"max_queued_messages {plant.max_queued_messages}",
         "max_queued_bytes 0",
     ]

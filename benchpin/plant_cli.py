@@ -52,6 +52,10 @@ def _bridge(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print_problems(args.inventory, exc)
         return EXIT_CONFIG
+    if not plant.ca_file:
+        print(f"benchpin: {args.inventory}: plant.ca_file is not set, so this bridge logs in without TLS and "
+              f"sends {station.gateway}'s password in clear; set it unless the plant network is trusted",
+              file=sys.stderr)
     _write(text, args.output, secret=True)
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -99,12 +100,35 @@ class NatsCluster:
 
     def __init__(self, workdir: Path, *, size: int = 3) -> None:
         self.workdir = workdir
+        self.route_password = secrets.token_hex(16)  # the example's ROUTE-PASSWORD
         self.nodes = []
         for i in range(1, size + 1):
             node_dir = workdir / f"plant-{i}"
             (node_dir / "jetstream").mkdir(parents=True, exist_ok=True)
             self.nodes.append(NatsNode(f"plant-{i}", node_dir, port=free_port(), http_port=free_port(),
                                        cluster_port=free_port(), mqtt_port=free_port()))
+
+    def routes(self, node: NatsNode) -> int:
+        """How many routes to other servers ``node`` has (its /routez)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{node.http_port}/routez", timeout=2) as r:
+            return int(json.load(r)["num_routes"])
+
+    def outsider(self, name: str, *, password: str | None) -> NatsNode:
+        """A server of nobody's plant that tries to join the cluster as a route (``password``: the
+        route password it knows, None: none); started, for the caller to stop."""
+        node_dir = self.workdir / name
+        node_dir.mkdir(parents=True, exist_ok=True)
+        node = NatsNode(name, node_dir, port=free_port(), http_port=free_port(), cluster_port=free_port(),
+                        mqtt_port=0)
+        login = f"route:{password}@" if password is not None else ""
+        node.config_path.write_text(
+            f"server_name: {name}\nlisten: 127.0.0.1:{node.port}\nhttp: 127.0.0.1:{node.http_port}\n"
+            f"cluster {{\n  name: benchpin-plant\n  listen: 127.0.0.1:{node.cluster_port}\n"
+            f"  authorization {{ user: route, password: \"{password or 'none'}\" }}\n"
+            f"  routes: [ nats-route://{login}127.0.0.1:{self.nodes[0].cluster_port} ]\n}}\n")
+        node.start()
+        node.wait_healthy()
+        return node
 
     @property
     def brokers(self) -> tuple[str, ...]:
@@ -115,7 +139,8 @@ class NatsCluster:
         ensure_passwords(plant)
         hashes = {user: hash_password(read_password(plant, user), plant.bcrypt_rounds) for user in plant.users()}
         users = nats_users(plant, hashes)
-        routes = "\n".join(f"    nats-route://127.0.0.1:{n.cluster_port}" for n in self.nodes)
+        routes = "\n".join(f"    nats-route://route:{self.route_password}@127.0.0.1:{n.cluster_port}"
+                           for n in self.nodes)
         shipped = NATS_CONF.read_text()
         tls = shipped[shipped.index("  tls {"):shipped.index("  }\n", shipped.index("  tls {")) + 4]
         for node in self.nodes:
@@ -126,8 +151,10 @@ class NatsCluster:
                 'store_dir: "/var/lib/nats/jetstream"': f'store_dir: "{node.workdir / "jetstream"}"',
                 "max_file_store: 20GB": "max_file_store: 2GB",
                 "listen: 0.0.0.0:6222": f"listen: 127.0.0.1:{node.cluster_port}",
-                "    nats-route://plant-1.example.com:6222\n    nats-route://plant-2.example.com:6222\n"
-                "    nats-route://plant-3.example.com:6222": routes,
+                "    nats-route://route:ROUTE-PASSWORD@plant-1.example.com:6222\n"
+                "    nats-route://route:ROUTE-PASSWORD@plant-2.example.com:6222\n"
+                "    nats-route://route:ROUTE-PASSWORD@plant-3.example.com:6222": routes,
+                'password: "ROUTE-PASSWORD"': f'password: "{self.route_password}"',
                 "listen: 0.0.0.0:8883": f"listen: 127.0.0.1:{node.mqtt_port}",
                 tls: "",  # loopback: no TLS in the test
             }

@@ -102,6 +102,29 @@ def test_bridge_forwards_exactly_the_station_topics(tmp_path: Path) -> None:
     # A station without a kiosk writes no piece events.
     other = bridge_conf(plant, plant.station("casting-2"), "pw")
     assert "pieces" not in other and "casting-1" not in other
+    # The second station starts on the second node: the stations spread over the cluster.
+    assert "address p2:1883 p3:1883 p1:1883" in other.splitlines()
+
+
+def test_a_relative_secrets_dir_is_next_to_the_inventory_and_a_bridge_without_tls_is_warned_of(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    data = inventory(tmp_path)
+    data["plant"]["secrets_dir"] = "secrets"
+    (tmp_path / "plant").mkdir()
+    path = tmp_path / "plant" / "plant.toml"
+    write_toml(path, data)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert main(["plant", "acl", str(path), "--output", str(tmp_path / "users.conf")]) == 0
+    assert (tmp_path / "plant" / "secrets" / "casting-1.password").exists()
+    assert not (tmp_path / "elsewhere" / "secrets").exists()  # not a fresh set that locks stations out
+    capsys.readouterr()
+    assert main(["plant", "bridge", str(path), "casting-1", "--output", str(tmp_path / "bridge.conf")]) == 0
+    assert "plant.ca_file is not set" in capsys.readouterr().err
+    data["plant"]["ca_file"] = "/etc/mosquitto/certs/plant-ca.crt"
+    write_toml(path, data)
+    assert main(["plant", "bridge", str(path), "casting-1", "--output", str(tmp_path / "bridge.conf")]) == 0
+    assert "ca_file" not in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------- on a real cluster
@@ -157,6 +180,26 @@ def test_a_station_user_publishes_only_under_its_own_gateway_id(cluster: tuple[N
         reader.close()
     log = "".join(node.log_path.read_text() for node in nats.nodes)
     assert 'Publish Violation - User "casting-2", Subject "benchpin.jaipur.casting-1.probe.furnace-1' in log
+
+
+def test_only_a_server_with_the_route_password_joins_the_cluster(cluster: tuple[NatsCluster, Plant]) -> None:
+    """A server that joins the cluster bypasses every user's permissions: routes log in."""
+    nats, _ = cluster
+    first = nats.nodes[0]
+    peers = nats.routes(first)
+    rogue = nats.outsider("rogue", password=None)
+    try:
+        wait_until(lambda: "authorization violation" in rogue.log_path.read_text().lower(),
+                   timeout=20, message="the cluster refusing the route without a password")
+        assert nats.routes(rogue) == 0
+        assert nats.routes(first) == peers
+    finally:
+        rogue.stop()
+    member = nats.outsider("member", password=nats.route_password)  # what the password is for
+    try:
+        wait_until(lambda: nats.routes(member) >= 1, timeout=20, message="a route with the password joining")
+    finally:
+        member.stop()
 
 
 def test_readings_cross_a_real_bridge_with_no_loss_through_a_node_crash(
