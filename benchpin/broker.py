@@ -30,6 +30,17 @@ def find_mosquitto() -> str:
     raise FileNotFoundError("mosquitto is not installed (apt-get install -y mosquitto)")
 
 
+def end_process(process: subprocess.Popen[bytes], *, kill: bool = False, timeout: float = 10.0) -> None:
+    """Stop a broker process: SIGTERM (or SIGKILL, a crash), then SIGKILL after ``timeout``."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class Mosquitto:
     """A mosquitto process of our own that can be stopped and started again on the same port.
 
@@ -94,13 +105,7 @@ class Mosquitto:
         """Stop the broker (SIGTERM lets it save its persistence file; ``kill`` does not)."""
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end_process(self.process, kill=kill, timeout=10.0)
         if self.process.stderr:
             self.process.stderr.close()
         self.process = None

@@ -7,7 +7,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import threading
 import time
@@ -19,7 +18,7 @@ from typing import Any, Callable
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from benchpin.broker import free_port
+from benchpin.broker import end_process, free_port
 from benchpin.plant import Plant, ensure_passwords, hash_password, nats_users, read_password
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,13 +77,7 @@ class NatsNode:
     def stop(self, *, kill: bool = False) -> None:
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end_process(self.process, kill=kill, timeout=15.0)
         self.process = None
 
     def __repr__(self) -> str:

@@ -60,6 +60,18 @@ def mock_factory() -> Iterator[object]:
     Device.pin_factory = previous
 
 
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Debian's Chromium under Playwright, one per test module (skipped without Playwright)."""
+    from tests.helpers import CHROMIUM
+
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as p:
+        launched = p.chromium.launch(**CHROMIUM)
+        yield launched
+        launched.close()
+
+
 @pytest.fixture
 def artifacts_dir() -> Path:
     path = Path(__file__).parent / "artifacts"

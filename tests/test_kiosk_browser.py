@@ -27,14 +27,6 @@ TOPICS = Topics("jaipur")
 SCAN_TOPIC = TOPICS.scan("casting-1", "bench-3")
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(**CHROMIUM)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
 def server(tmp_path: Path, broker: Mosquitto, request: pytest.FixtureRequest) -> Iterator[KioskServer]:
     """The seeded casting kiosk (``parametrize("server", [{kiosk keys}], indirect=True)`` changes it)."""

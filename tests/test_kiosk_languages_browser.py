@@ -17,7 +17,6 @@ import pytest
 from benchpin.broker import Mosquitto
 from kiosk.server import KioskServer
 from kiosk.state import get_ledger
-from tests.helpers import CHROMIUM
 from tests.kiosk_ui_support import served_kiosk
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -47,14 +46,6 @@ def fonts_covering(char: str) -> set[str]:
     found = subprocess.run(["fc-list", f":charset={ord(char):x}", "family"], capture_output=True, text=True,
                            check=True).stdout
     return {family.strip() for line in found.splitlines() for family in line.split(",") if family.strip()}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(**CHROMIUM)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
