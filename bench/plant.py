@@ -28,7 +28,6 @@ import argparse
 import http.client
 import json
 import os
-import signal
 import socket
 import statistics
 import subprocess
@@ -48,7 +47,7 @@ import paho.mqtt.client as paho  # noqa: E402
 import tomli_w  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
-from benchpin.broker import Mosquitto, free_port  # noqa: E402
+from benchpin.broker import Mosquitto, end_process, free_port  # noqa: E402
 from benchpin.plant import bridge_conf, parse_plant, read_password  # noqa: E402
 from firmware_bridge.sim.probe import ProbeBoardSim  # noqa: E402
 from firmware_bridge.sim.scanner import SerialScannerSim  # noqa: E402
@@ -169,12 +168,8 @@ class Station:
     def stop(self) -> None:
         self.probe.close()
         self.scanner.close()
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        if self.process is not None:
+            end_process(self.process, timeout=20.0)
         self.broker.close()
 
 
@@ -251,12 +246,7 @@ class KioskDriver:
                 stages[piece] = route.stages[-1].name  # leave the piece where it is
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        end_process(self.process, timeout=20.0)
 
 
 class LocalLatency:
