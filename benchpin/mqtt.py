@@ -21,11 +21,12 @@ import logging
 import os
 import queue
 import select
+import socket
 import ssl
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -33,13 +34,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from benchpin import __version__
 from benchpin.config import MqttConfig
 from benchpin.contract import GatewayState, GatewayStatus, Message
-from benchpin.outbox import Outbox
-from benchpin.paho_batching import BatchingClient, supported
+from benchpin.outbox import Outbox, OutboxMessage
 from benchpin.topics import encode, utc_ts
 
 log = logging.getLogger(__name__)
 
-_BATCHING = supported()  # this paho has the internals BatchingClient overrides
 MessageHandler = Callable[[str, bytes], None]
 
 
@@ -66,7 +65,7 @@ class MqttSession:
         self._status_extra = status_extra or (lambda: {})
         self._status_message = status_message
         self.counters = SessionCounters()
-        self.connected = threading.Event()
+        self.connected = _Connected()
         self._handlers: dict[str, list[MessageHandler]] = {}
         self._ack_listeners: list[Callable[[int], None]] = []
         self._connect_listeners: list[Callable[[], None]] = []
@@ -92,11 +91,8 @@ class MqttSession:
 
     def _make_client(self) -> paho.Client:
         """Build a paho client with our will, credentials, TLS and callbacks."""
-        kind = BatchingClient if _BATCHING else paho.Client
-        client = kind(CallbackAPIVersion.VERSION2, client_id=self.client_id,
-                      protocol=paho.MQTTv311, clean_session=True)
-        if isinstance(client, BatchingClient):
-            client.batching = self._driven  # one thread drives the socket: batch its reads and writes
+        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
+                             protocol=paho.MQTTv311, clean_session=True)
         if logging.getLogger("paho").isEnabledFor(logging.DEBUG):
             # paho logs a bare ERROR on every failed connect attempt; ours say it once, clearly.
             client.enable_logger(logging.getLogger("paho"))
@@ -153,15 +149,18 @@ class MqttSession:
         if self._started:
             raise RuntimeError("drive_externally() must be called before start()")
         self._driven = True
-        if isinstance(self.client, BatchingClient):
-            self.client.batching = True
 
     def corked(self) -> contextlib.AbstractContextManager[None]:
-        """A block whose publishes leave in as few socket writes as possible (driven mode)."""
-        client = self.client
-        if isinstance(client, BatchingClient) and client.batching:
-            return client.corked()
-        return contextlib.nullcontext()
+        """A block whose publishes leave the host in as few TCP segments as the socket allows.
+
+        paho writes each packet with a ``send`` of its own; on Linux the block holds them in
+        the kernel (``TCP_CORK`` on :meth:`paho.Client.socket`) and sends them together when
+        it ends, so a burst costs the broker and the network a few large segments.
+        """
+        sock = self.client.socket()
+        if _TCP_CORK is None or not isinstance(sock, socket.socket) or sock.family == socket.AF_UNIX:
+            return contextlib.nullcontext()
+        return _corked(sock)
 
     def wake(self) -> None:
         """Wake :meth:`poll` if it sleeps in ``select`` (one byte; none while it is busy)."""
@@ -245,7 +244,7 @@ class MqttSession:
         """
         client = self.client
         sock = client.socket()
-        if sock is None or not self.connected.is_set():
+        if sock is None or not self.connected.up:
             return False
         self._read(client, sock)
         if client.socket() is None:
@@ -440,10 +439,43 @@ class MqttSession:
                 log.exception("handler for %s failed on a message", message.topic)
 
 
+class _Connected(threading.Event):
+    """An Event whose state is also the plain attribute ``up`` (read on every put, without a call)."""
+
+    up = False
+
+    def set(self) -> None:
+        self.up = True
+        super().set()
+
+    def clear(self) -> None:
+        self.up = False
+        super().clear()
+
+
 def _input_waiting(client: paho.Client, sock: Any) -> bool:
-    if isinstance(client, BatchingClient) and client.buffered_input():
-        return True
+    """Bytes TLS has already decrypted, which ``select`` on the socket cannot see."""
     return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+
+
+_TCP_CORK: int | None = getattr(socket, "TCP_CORK", None)  # Linux
+
+
+@contextlib.contextmanager
+def _corked(sock: socket.socket) -> Iterator[None]:
+    assert _TCP_CORK is not None
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, _TCP_CORK, 1)
+    except OSError:  # closed meanwhile: paho sees it on its next read or write
+        yield
+        return
+    try:
+        yield
+    finally:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, _TCP_CORK, 0)  # sends what the block held
+        except OSError:
+            pass
 
 
 @dataclass
@@ -491,7 +523,6 @@ class OutboxSender:
         self.refusal_window_s = refusal_window_s
         self.ack_linger_s = ack_linger_s
         self.direct = direct  # puts may send from their own thread when the socket is free
-        self._read_at = 0.0  # when a put last read the socket itself
         self._put_at = 0.0  # when the last message was put, and the gap before it
         self._put_gap = float("inf")
         self._limited = False  # the replay rate ran out of tokens: pause briefly, unlocked
@@ -512,6 +543,7 @@ class OutboxSender:
         session.when_connected(self._on_connected)
         session.when_disconnected(self._on_disconnected)
         outbox.when_put(self._on_put)
+        outbox.before_commit(self._read_before_commit)
         self._thread = threading.Thread(target=self._run, name="outbox-sender", daemon=True)
 
     def start(self) -> None:
@@ -526,13 +558,12 @@ class OutboxSender:
             # furnace's rate that saves the sender thread a wake-up per reading; the PUBACKs of
             # earlier readings are read here too, so it sleeps through a steady stream.
             try:
-                # Read the socket only every ack_linger_s/2 (or when the window fills): one read
-                # then takes the PUBACKs of several readings.
-                due = now - self._read_at >= self.ack_linger_s / 2 or len(self._inflight) >= self.window // 4
-                if due:
-                    self._read_at = now
-                if self.session.connected.is_set() and (not due or self.session.read_now()):
-                    self._settle_acks()
+                # A stream's PUBACKs are read before the outbox would write (_read_before_commit),
+                # a tick's worth at a time; here only when the window fills.
+                due = len(self._inflight) >= self.window // 4
+                if self.session.connected.up and (not due or self.session.read_now()):
+                    if self._acked:
+                        self._settle_acks()
                     self._send_some()
                 done = not self._work and not self.session.client.want_write()
             finally:
@@ -540,6 +571,16 @@ class OutboxSender:
             if done:
                 return
         self.session.wake()
+
+    def _read_before_commit(self) -> None:
+        """The outbox is about to write messages that waited: take the PUBACKs that arrived first."""
+        if not self.direct or not self.session.io_lock.acquire(timeout=0.1):
+            return  # stopping, or the socket is busy for long: whoever has it reads them
+        try:
+            if self.session.connected.up and self.session.read_now():
+                self._settle_acks()
+        finally:
+            self.session.io_lock.release()
 
     def _on_ack(self, mid: int) -> None:
         # On this thread (paho runs inside poll()): no hand-off, no lock.
@@ -613,7 +654,7 @@ class OutboxSender:
 
     def _send_some(self) -> None:
         self._work = False
-        if not self.session.connected.is_set():
+        if not self.session.connected.up:
             return
         room = self.window - len(self._inflight)
         if self._inflight and room < min(250, self.window // 4 or 1):
@@ -627,24 +668,32 @@ class OutboxSender:
         rows = self.outbox.fetch(self._last_id, budget)
         if not rows:
             return
-        publish = self.session.publish
-        inflight = self._inflight
-        now = time.monotonic()
-        generation = self._generation
-        last = self._last_id
-        with self.session.corked():
-            for row in rows:
-                mid = publish(row.topic, row.payload, qos=row.qos, retain=row.retain)
-                if self._generation != generation:
-                    # The connection dropped inside publish(): the cursor was rewound, keep it there.
-                    return
-                inflight[mid] = (row.id, now)
-                last = row.id
-        self._last_id = last
+        if len(rows) == 1:  # a furnace's steady rate: one at a time, nothing to cork
+            sent = self._publish_rows(rows)
+        else:
+            with self.session.corked():
+                sent = self._publish_rows(rows)
+        if not sent:
+            return
         self._limiter.take(len(rows))
         self.sent += len(rows)
         if len(rows) == budget:
             self._work = True  # more may be waiting
+
+    def _publish_rows(self, rows: list[OutboxMessage]) -> bool:
+        """Hand ``rows`` to paho in order; False if the connection dropped meanwhile."""
+        publish = self.session.publish
+        inflight = self._inflight
+        now = time.monotonic()
+        generation = self._generation
+        for row in rows:
+            mid = publish(row.topic, row.payload, qos=row.qos, retain=row.retain)
+            if self._generation != generation:
+                # The connection dropped inside publish(): the cursor was rewound, keep it there.
+                return False
+            inflight[mid] = (row.id, now)
+            self._last_id = row.id
+        return True
 
     def stop(self, timeout: float = 5.0) -> None:
         self.direct = False  # from here on only the stopping thread touches the session

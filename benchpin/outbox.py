@@ -54,7 +54,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 from benchpin.topics import encode
 
@@ -121,8 +121,7 @@ def mqtt_packet_size(topic: str, payload_len: int, qos: int) -> int:
     return 1 + length_bytes + remaining
 
 
-@dataclass(frozen=True)
-class OutboxMessage:
+class OutboxMessage(NamedTuple):
     id: int
     topic: str
     payload: bytes
@@ -234,7 +233,9 @@ class Outbox:
         row = self._db.execute("SELECT value FROM meta WHERE key='dropped'").fetchone()
         self._dropped: int = row[0] if row else 0
         self._dead: int = self._db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0]
-        self._cond = threading.Condition()
+        # Held with `with self._lock` (a C-level enter); waited on and notified through _cond.
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
         self._mem: dict[int, _Entry] = {}
         self._deletes: set[int] = set()
         self._dead_requests: list[tuple[int, str, _Entry | None]] = []
@@ -243,7 +244,9 @@ class Outbox:
         self._write_error: str | None = None
         self._closed = False
         self._listeners: list[_Listener] = []
+        self._before_commit: list[_Listener] = []
         self._local = threading.local()  # per thread: inside batch()?
+        self._room: dict[str, int] = {}  # topic -> payload bytes that surely fit (check_size)
         self.db_bytes_written = 0  # bytes of rows written (payload + topic), for the status
         self.commits = 0
         self._writer = threading.Thread(target=self._write_loop, name="outbox-writer", daemon=True)
@@ -298,6 +301,12 @@ class Outbox:
     def check_size(self, topic: str, payload: bytes, qos: int) -> None:
         """Raise :class:`MessageTooLarge` if the message's MQTT packet exceeds the limit."""
         if self.max_packet_bytes > 0:
+            # What a topic leaves for the payload, allowing the longest length field: within it, it fits.
+            room = self._room.get(topic)
+            if room is None:
+                room = self._room[topic] = self.max_packet_bytes - mqtt_packet_size(topic, 0, 2) - 3
+            if len(payload) <= room:
+                return
             size = mqtt_packet_size(topic, len(payload), qos)
             if size > self.max_packet_bytes:
                 raise MessageTooLarge(topic, size, self.max_packet_bytes)
@@ -328,7 +337,7 @@ class Outbox:
                     qos: int = 1, retain: bool = False, kind: str = TELEMETRY,
                     wait: bool = False) -> int | None:
         """Accept a message whose payload ``build(seq)`` encodes (the hot path: no dict, no copy)."""
-        with self._cond:
+        with self._lock:
             if self._closed:
                 raise OutboxClosed(f"outbox {self.path} is closed")
             if self._write_error is not None:
@@ -336,7 +345,9 @@ class Outbox:
                                        f"message for {topic} not accepted")
             seq = None if seq_key is None else self._seqs.get(seq_key, 0) + 1
             data = build(seq)
-            self.check_size(topic, data, qos)
+            room = self._room.get(topic)
+            if room is None or len(data) > room:
+                self.check_size(topic, data, qos)
             if seq is not None and seq_key is not None:
                 if seq > self._hwm.reserved.get(seq_key, 0):
                     try:
@@ -387,7 +398,7 @@ class Outbox:
     def flush(self, timeout: float | None = None) -> bool:
         """Commit everything put so far that is not acknowledged; return False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
+        with self._lock:
             target = self._next_id - 1
             self._urgent = True
             self._cond.notify_all()
@@ -406,6 +417,21 @@ class Outbox:
         """Call ``callback`` (from the putting thread) after each put; it must not block."""
         self._listeners.append(callback)
 
+    def before_commit(self, callback: _Listener) -> None:
+        """Call ``callback`` (on the writer's thread, no lock held) before it writes messages
+        that have waited: a sender reads the broker's acknowledgements there, so the readings
+        the broker has are dropped instead of written, and it need not read them any sooner."""
+        self._before_commit.append(callback)
+
+    def _waited_unacked(self, cutoff: float) -> bool:
+        """Whether an unacknowledged message put before ``cutoff`` is in memory (lock held)."""
+        for entry in self._mem.values():
+            if entry.put_at > cutoff:
+                return False
+            if not entry.acked and not entry.writing:
+                return True
+        return False
+
     def when_committed(self, callback: _Listener) -> None:
         """Kept for callers of the older API: messages are deliverable as soon as they are put."""
         self._listeners.append(callback)
@@ -417,12 +443,23 @@ class Outbox:
         # or more: a message is on disk (or acknowledged) within 3/4 of commit_interval_ms, the
         # young ones are usually acknowledged by then (never written), and a put never has to
         # wake this thread (that would cost a context switch per reading).
+        # Before it writes what has waited, it lets the sender take the acknowledgements that
+        # arrived meanwhile (before_commit): the sender reads them a tick's worth at a time.
         tick = self.commit_interval_s / 2
         backoff = 0.1
         while True:
-            with self._cond:
+            with self._lock:
                 if not (self._closed or self._urgent or self._dead_requests):
                     self._cond.wait(tick if tick > 0 else None)
+                due = (tick > 0 and not self._closed and not self._urgent and bool(self._before_commit)
+                       and self._waited_unacked(time.monotonic() - tick / 2))
+            if due:
+                for hook in self._before_commit:
+                    try:
+                        hook()
+                    except Exception:  # a sender's failure must not stop the writing
+                        log.exception("outbox %s: reading acknowledgements before a commit failed", self.path)
+            with self._lock:
                 closing = self._closed
                 everything = closing or self._urgent or tick <= 0
                 self._urgent = False
@@ -442,7 +479,7 @@ class Outbox:
                 if batch or deletes or dead:
                     self._commit(batch, deletes, dead)
             except sqlite3.Error as exc:
-                with self._cond:
+                with self._lock:
                     for entry in batch:
                         entry.writing = False
                         if entry.acked:  # acknowledged while the failed write ran: it is not on disk
@@ -464,7 +501,7 @@ class Outbox:
                 backoff = min(backoff * 2, 2.0)
                 continue
             backoff = 0.1
-            with self._cond:
+            with self._lock:
                 if self._write_error is not None:
                     log.warning("outbox %s: writing again after: %s", self.path, self._write_error)
                     self._write_error = None
@@ -482,7 +519,7 @@ class Outbox:
 
     def _give_up(self, exc: sqlite3.Error) -> None:
         """Closing while the disk refuses writes: say exactly what is lost."""
-        with self._cond:
+        with self._lock:
             lost = [e for e in self._mem.values() if not e.acked]
             self._cond.notify_all()
         if lost:
@@ -542,7 +579,7 @@ class Outbox:
                 raise
         self.commits += 1
         self.db_bytes_written += sum(len(r[1]) + len(r[2]) for r in rows)
-        with self._cond:
+        with self._lock:
             # Rows this batch adds are counted by the caller as it settles each entry.
             self._disk_rows -= removed + dropped
             self._dead += dead_moved
@@ -557,7 +594,7 @@ class Outbox:
     def fetch(self, after_id: int, limit: int) -> list[OutboxMessage]:
         """Return up to ``limit`` unacknowledged messages with an id above ``after_id``, oldest first."""
         while True:
-            with self._cond:
+            with self._lock:
                 disk_max = self._max_disk_id
                 if after_id >= disk_max:
                     # Every id on disk is older than every id in memory (commits take the oldest).
@@ -579,7 +616,7 @@ class Outbox:
             if not rows:
                 after_id = disk_max  # nothing left on disk up to what we saw: newer ones follow
                 continue
-            with self._cond:
+            with self._lock:
                 deletes = self._deletes  # acknowledged, deleted at the next tick: skip them
                 out = [OutboxMessage(r[0], r[1], bytes(r[2]), r[3], bool(r[4])) for r in rows
                        if r[0] not in deletes]
@@ -589,7 +626,7 @@ class Outbox:
 
     def ack(self, ids: Iterable[int]) -> None:
         """Forget messages the broker has acknowledged (never written if still in memory)."""
-        with self._cond:
+        with self._lock:
             for ident in ids:
                 entry = self._mem.get(ident)
                 if entry is not None:
@@ -606,7 +643,7 @@ class Outbox:
 
     def dead_letter(self, ident: int, reason: str) -> None:
         """Move a message the broker keeps refusing out of the queue into ``dead_letters``."""
-        with self._cond:
+        with self._lock:
             entry = self._mem.get(ident)
             if entry is not None and not entry.writing and not entry.acked:
                 entry.acked = True
@@ -634,7 +671,7 @@ class Outbox:
     @property
     def pending(self) -> int:
         """Messages accepted and not yet acknowledged by the broker."""
-        with self._cond:
+        with self._lock:
             return len(self._mem) + self._disk_rows - len(self._deletes) - sum(
                 1 for e in self._mem.values() if e.acked)
 
@@ -659,18 +696,18 @@ class Outbox:
         return self._write_error
 
     def last_seq(self, seq_key: str) -> int:
-        with self._cond:
+        with self._lock:
             return self._seqs.get(seq_key, 0)
 
     def close(self, timeout: float = 5.0) -> None:
         """Commit what was put, stop the writer and close the file; safe to call twice."""
-        with self._cond:
+        with self._lock:
             if self._closed:
                 return
             self._closed = True
             self._cond.notify_all()
         self._writer.join(timeout)
-        with self._cond:
+        with self._lock:
             exact = dict(self._seqs) if not self._mem else None
         if exact is not None and not self._writer.is_alive():
             try:

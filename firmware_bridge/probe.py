@@ -8,8 +8,10 @@ thermocouple fault reads ``T1=FAULT:OC`` (open), ``FAULT:SCG`` (short to ground)
 
 from __future__ import annotations
 
+import operator
 import re
 from dataclasses import dataclass
+from functools import reduce
 
 MAX_LINE = 64  # bytes without the terminator; a real line is under 20
 
@@ -18,6 +20,8 @@ _FAULT_CODES = {v: k for k, v in FAULTS.items()}
 
 _LINE = re.compile(r"T(\d{1,2})=([^*]*)(?:\*([0-9A-Fa-f]{2}))?")
 _NUMBER = re.compile(r"-?\d{1,5}(?:\.\d{1,4})?")
+# A well-formed temperature line, as bytes (the hot path of :func:`quick_value`).
+_QUICK = re.compile(rb"(T(\d{1,2})=(-?\d{1,5}(?:\.\d{1,4})?))(?:\*([0-9A-Fa-f]{2}))?\r?\n?")
 
 
 class ProbeLineError(ValueError):
@@ -35,10 +39,23 @@ class ProbeReading:
 
 def checksum(body: bytes) -> int:
     """XOR of every byte of ``body`` (the characters before ``*``)."""
-    value = 0
-    for byte in body:
-        value ^= byte
-    return value
+    return reduce(operator.xor, body, 0)
+
+
+def quick_value(line: bytes) -> tuple[int, float] | None:
+    """``(channel, celsius)`` of a well-formed temperature line; ``None`` for anything else.
+
+    The same answer as :func:`parse_line` for every temperature it accepts, in a fraction of
+    its time (one match, no decoding): a device calls this first and :func:`parse_line` only
+    for what this declines (faults, and every bad line, which then gets its clear error).
+    """
+    match = _QUICK.fullmatch(line)
+    if match is None:
+        return None
+    body, channel, value, sum_hex = match.groups()
+    if sum_hex is not None and int(sum_hex, 16) != reduce(operator.xor, body, 0):
+        return None
+    return int(channel), float(value)
 
 
 def parse_line(line: bytes) -> ProbeReading:

@@ -22,13 +22,15 @@ from benchpin.config import ProbeConfig
 from benchpin.contract import ProbeFault, Temperature
 from benchpin.outbox import Outbox, OutboxWriteError
 from firmware_bridge.max31855 import Max31855Error, decode_frame
-from firmware_bridge.probe import LineFramer, ProbeLineError, parse_line
+from firmware_bridge.probe import LineFramer, ProbeLineError, parse_line, quick_value
 from gateway.max31855_chip import MAX31855
-from gateway.serialport import open_port, read_available
+from gateway.serialport import open_port, port_fd, read_available
 from gateway.supervisor import Device, DeviceFailure, Stalled, Supervisor
 from gateway.wiring import Wiring
 
 log = logging.getLogger(__name__)
+
+READ_TIMEOUT_S = 0.2  # how long one poll waits for data (the stall check runs in between)
 
 
 @dataclass
@@ -78,12 +80,34 @@ class ProbeBridge:
         self.listeners: list[Callable[[float | None, str | None], None]] = []
 
     def handle_reading(self, value_c: float | None, fault: str | None) -> None:
+        if fault is None and value_c is not None:
+            self.handle_value(value_c)
+            return
         with self._lock:
             self._in_bad_streak = False
             self.counters.readings += 1
             if fault:
                 self.counters.faults += 1
         self._publish(value_c, fault)
+
+    def handle_value(self, value_c: float) -> None:
+        """One temperature (no fault): the hot path, a reading a furnace sends many times a second."""
+        with self._lock:
+            self._in_bad_streak = False
+            self.counters.readings += 1
+        for listener in self.listeners:
+            listener(value_c, None)
+        if not math.isfinite(value_c):
+            self._put_or_count(value_c, None)
+            return
+        # Encoded straight into bytes: the same JSON as encode() of the Temperature payload
+        # (keys in contract order; repr() is JSON's float form).
+        head = b'{"ts":"%s","seq":' % self._clock.now().encode()
+        tail = b',"value_c":%s,"fault":null}' % repr(value_c).encode()
+        try:
+            self.outbox.put_encoded(self.topic, lambda seq: head + str(seq).encode() + tail, seq_key=self.seq_key)
+        except OutboxWriteError as exc:
+            self._count_rejected(exc)
 
     def handle_bad_input(self, problem: str, fault: str = "bad_line") -> None:
         with self._lock:
@@ -109,25 +133,21 @@ class ProbeBridge:
     def _publish(self, value_c: float | None, fault: str | None) -> None:
         for listener in self.listeners:
             listener(value_c, fault)
-        try:
-            self._put(value_c, fault)
-        except OutboxWriteError as exc:
-            # The reading is refused, not lost silently: counted, and the outbox logs the disk's error.
-            self.counters.rejected += 1
-            if self.counters.rejected == 1:
-                log.error("%s: reading not accepted: %s", self.topic, exc)
+        self._put_or_count(value_c, fault)
 
-    def _put(self, value_c: float | None, fault: str | None) -> None:
-        ts = self._clock.now()
-        if fault is None and value_c is not None and math.isfinite(value_c):
-            # The hot path: one reading, encoded straight into bytes. Same JSON as encode() of
-            # the Temperature payload (keys in contract order; repr() is JSON's float form).
-            head = f'{{"ts":"{ts}","seq":'.encode()
-            tail = f',"value_c":{value_c!r},"fault":null}}'.encode()
-            self.outbox.put_encoded(self.topic, lambda seq: head + str(seq).encode() + tail, seq_key=self.seq_key)
-            return
-        reading = Temperature(ts=ts, seq=None, value_c=value_c, fault=ProbeFault(fault) if fault else None)
-        self.outbox.put(self.topic, reading.to_payload(), seq_key=self.seq_key)
+    def _put_or_count(self, value_c: float | None, fault: str | None) -> None:
+        reading = Temperature(ts=self._clock.now(), seq=None, value_c=value_c,
+                              fault=ProbeFault(fault) if fault else None)
+        try:
+            self.outbox.put(self.topic, reading.to_payload(), seq_key=self.seq_key)
+        except OutboxWriteError as exc:
+            self._count_rejected(exc)
+
+    def _count_rejected(self, exc: OutboxWriteError) -> None:
+        # The reading is refused, not lost silently: counted, and the outbox logs the disk's error.
+        self.counters.rejected += 1
+        if self.counters.rejected == 1:
+            log.error("%s: reading not accepted: %s", self.topic, exc)
 
 
 class SerialProbe:
@@ -145,28 +165,42 @@ class SerialProbe:
         self.bridge = bridge
         self._serial_factory = serial_factory
         self._serial: serial.Serial | None = None
+        self._fd = -1
         self._framer = LineFramer()
         self._last_data = time.monotonic()
 
     def open(self) -> None:
-        self._serial = open_port(self._serial_factory, self.config.port, self.config.baudrate, 0.2)
+        self._serial = open_port(self._serial_factory, self.config.port, self.config.baudrate, READ_TIMEOUT_S)
+        self._fd = port_fd(self._serial)
         self._framer = LineFramer()
         self._last_data = time.monotonic()
 
     def poll(self) -> None:
         assert self._serial is not None
-        data = read_available(self._serial, self.config.port)
+        data = read_available(self._serial, self.config.port, self._fd, READ_TIMEOUT_S)
         now = time.monotonic()
         if not data:
             if now - self._last_data > self.config.stall_timeout_s:
                 raise Stalled(f"no data from {self.config.port} for {self.config.stall_timeout_s:g}s")
             return
         self._last_data = now
+        lines = self._framer.feed(data)
+        if len(lines) == 1:  # a furnace's usual read: one line, usually a temperature
+            quick = quick_value(lines[0])
+            if quick is not None and (not self.config.channel or quick[0] == self.config.channel):
+                self.bridge.handle_value(quick[1])
+            else:
+                self.handle_line(lines[0])
+            return
         with self.bridge.outbox.batch():  # what one read brought leaves for the broker together
-            for line in self._framer.feed(data):
+            for line in lines:
                 self.handle_line(line)
 
     def handle_line(self, line: bytes) -> None:
+        quick = quick_value(line)
+        if quick is not None and (not self.config.channel or quick[0] == self.config.channel):
+            self.bridge.handle_value(quick[1])
+            return
         try:
             reading = parse_line(line)
         except ProbeLineError as exc:

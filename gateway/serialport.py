@@ -25,21 +25,29 @@ def open_port(factory: SerialFactory, port: str, baudrate: int, timeout: float) 
 READ_CHUNK = 4096
 
 
-def read_available(port: serial.Serial, name: str) -> bytes:
+def port_fd(port: serial.Serial) -> int:
+    """The port's file descriptor, or -1 for a port without one (a test double, a URL handler)."""
+    try:
+        return int(port.fileno())
+    except (AttributeError, io.UnsupportedOperation, serial.SerialException, ValueError, TypeError):
+        return -1
+
+
+def read_available(port: serial.Serial, name: str, fd: int | None = None,
+                   timeout: float | None = None) -> bytes:
     """Return what arrived (waiting at most the port's timeout for the first byte).
 
     A port with a file descriptor is read with one ``select`` and one ``read`` of everything
     that waits: pyserial's ``read(in_waiting or 1)`` takes a line in two wake-ups (the first
-    byte, then the rest), which at a furnace's rate is most of a probe thread's CPU.
+    byte, then the rest), which at a furnace's rate is most of a probe thread's CPU. A caller
+    that reads often passes the descriptor (:func:`port_fd`) and the timeout, taken once per open.
     """
-    try:
-        fd = port.fileno()
-    except (AttributeError, io.UnsupportedOperation, serial.SerialException, ValueError):
-        fd = -1  # a port without a descriptor (a test double, a URL handler): pyserial's way
+    if fd is None:
+        fd = port_fd(port)
     try:
         if fd < 0:
             return port.read(port.in_waiting or 1)
-        readable, _, _ = select.select([fd], [], [], port.timeout)
+        readable, _, _ = select.select([fd], [], [], port.timeout if timeout is None else timeout)
         if not readable:
             return b""
         data = os.read(fd, READ_CHUNK)

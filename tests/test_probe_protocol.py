@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from firmware_bridge.probe import (MAX_LINE, LineFramer, ProbeLineError, ProbeReading, checksum,
-                                   format_line, parse_line)
+                                   format_line, parse_line, quick_value)
 
 temperatures = st.integers(min_value=-27_000, max_value=180_000).map(lambda n: n / 100)
 faults = st.sampled_from(["open", "short_gnd", "short_vcc"])
@@ -74,6 +74,31 @@ def test_fuzz_parse_line_raises_only_its_own_error(data):
     except ProbeLineError:
         return
     assert isinstance(result, ProbeReading)
+
+
+@given(readings, st.booleans(), st.booleans())
+def test_the_quick_path_takes_every_temperature_the_board_sends_and_no_fault(reading, with_checksum, crlf):
+    line = format_line(reading, with_checksum=with_checksum, crlf=crlf)
+    if reading.fault is None:
+        assert quick_value(line) == (reading.channel, reading.value_c)
+    else:
+        assert quick_value(line) is None  # faults go the long way, to parse_line
+
+
+@given(st.one_of(st.binary(max_size=40),
+                 st.builds(lambda r, junk, at: (lambda b: b[:at] + junk + b[at:])(format_line(r)),
+                           readings, st.binary(min_size=1, max_size=3), st.integers(0, 20))))
+def test_the_quick_path_agrees_with_parse_line_on_whatever_it_accepts(data):
+    quick = quick_value(data)
+    if quick is None:
+        return  # declined: the caller asks parse_line, which reads it or names what is wrong
+    assert parse_line(data) == ProbeReading(quick[0], quick[1])
+
+
+def test_the_quick_path_declines_a_wrong_checksum():
+    assert quick_value(b"T1=1052.25*77\n") == (1, 1052.25)
+    assert quick_value(b"T1=1052.25*78\n") is None
+    assert quick_value(b"T1=1052.25*7\n") is None
 
 
 @given(st.lists(readings, max_size=20), st.data())

@@ -1,4 +1,4 @@
-"""The batching paho client: few system calls, every byte in order, every PUBACK seen (real mosquitto)."""
+"""The sender's batching through paho's public API: corked bursts, PUBACKs read a tick at a time (real mosquitto)."""
 
 from __future__ import annotations
 
@@ -6,23 +6,22 @@ import json
 import os
 import signal
 import socket
+import struct
 import time
-
-from paho.mqtt.enums import CallbackAPIVersion
 
 from benchpin.config import MqttConfig
 from benchpin.mqtt import MqttSession, OutboxSender
 from benchpin.outbox import Outbox
-from benchpin.paho_batching import BatchingClient, supported
 from tests.helpers import Subscriber, wait_until
 
 
-def test_this_paho_has_what_the_batching_client_builds_on() -> None:
-    # An upgrade of paho that renames its internals fails here, not silently in the field.
-    assert supported()
+def segments_out(sock: socket.socket) -> int:
+    """TCP segments the kernel has sent on ``sock`` (Linux ``tcp_info.tcpi_segs_out``)."""
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+    return struct.unpack_from("I", info, 136)[0]
 
 
-def test_a_burst_leaves_in_few_sends_arrives_in_order_and_is_acknowledged(tmp_path, broker) -> None:
+def test_a_burst_leaves_in_few_segments_arrives_in_order_and_is_acknowledged(tmp_path, broker) -> None:
     outbox = Outbox(tmp_path / "o.sqlite")
     session = MqttSession(MqttConfig(port=broker.port), client_id="batch-test")
     sender = OutboxSender(outbox, session, window=1000, rate=0)
@@ -30,21 +29,23 @@ def test_a_burst_leaves_in_few_sends_arrives_in_order_and_is_acknowledged(tmp_pa
     session.start()
     sender.start()
     assert session.connected.wait(10)
-    client = session.client
-    assert isinstance(client, BatchingClient) and client.batching
-    sends_before = client.sends
-    for value in range(5000):
-        outbox.put("batch/t", {"seq": None, "v": value}, seq_key="k")
+    wait_until(lambda: sender.inflight == 0, timeout=10, message="connected and idle")
+    sock = session.client.socket()
+    assert isinstance(sock, socket.socket)
+    before = segments_out(sock)
+    with outbox.batch():  # what one serial read brought, told to the sender at once
+        for value in range(5000):
+            outbox.put("batch/t", {"seq": None, "v": value}, seq_key="k")
     wait_until(lambda: outbox.pending == 0, timeout=30, message="every message acknowledged")
     received = sub.wait_for(lambda p: len(p) >= 5000 and p, "batch/t", timeout=30)
-    sends = session.client.sends - sends_before
+    segments = segments_out(sock) - before
     sender.stop()
     session.stop()
     outbox.close()
     sub.close()
     assert [m["v"] for m in received] == list(range(5000))
     assert session.counters.acknowledged >= 5000
-    assert sends < 5000 / 10, sends  # one write per publish would be 5,000
+    assert segments < 5000 / 10, segments  # a segment per publish would be 5,000
 
 
 def test_bytes_held_back_by_a_full_socket_stay_ahead_of_later_packets(tmp_path, broker) -> None:
@@ -64,7 +65,6 @@ def test_bytes_held_back_by_a_full_socket_stay_ahead_of_later_packets(tmp_path, 
             outbox.put("order/t", {"seq": None, "v": value, "pad": pad}, seq_key="k")
         wait_until(lambda: sender.sent >= 5000, message="all handed to paho")
         client = session.client
-        assert isinstance(client, BatchingClient)
         wait_until(lambda: client.want_write(), timeout=5, message="bytes waiting for the socket")
         session.publish_status()  # a packet made while the burst waits
         time.sleep(0.3)
@@ -84,41 +84,10 @@ def test_bytes_held_back_by_a_full_socket_stay_ahead_of_later_packets(tmp_path, 
     assert second_status > max(i for i, t in enumerate(topics) if t == "order/t")  # behind the whole burst
 
 
-def test_a_packet_sent_while_bytes_wait_goes_behind_them_even_when_the_socket_has_room() -> None:
-    """At the socket: what paho sends while a corked burst still waits may not cut into it."""
-    ours, peer = socket.socketpair()
-    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-    ours.setblocking(False)
-    client = BatchingClient(CallbackAPIVersion.VERSION2)
-    client.batching = True
-    client._sock = ours  # the socket paho would have opened (a test stands in for connect())
-    burst = bytes(range(256)) * 4096  # 1 MiB: far more than the socket takes at once
-    try:
-        with client.corked():
-            assert client._sock_send(burst) == len(burst)
-        assert client.want_write()  # the rest waits for the socket
-        got = bytearray(peer.recv(65536))  # the peer reads a little: the socket has room again
-        assert client._sock_send(b"STATUS") == 6  # paho writing on its own, outside any cork
-        peer.setblocking(False)
-        deadline = time.monotonic() + 10
-        while len(got) < len(burst) + 6 and time.monotonic() < deadline:
-            client.loop_write()
-            try:
-                got += peer.recv(1 << 20)
-            except BlockingIOError:
-                time.sleep(0.001)
-        assert bytes(got) == burst + b"STATUS"
-        assert not client.want_write()
-    finally:
-        client._sock = None
-        ours.close()
-        peer.close()
-
-
 def test_a_steady_stream_is_sent_by_the_putting_thread_while_the_sender_sleeps(tmp_path, broker) -> None:
-    """At a furnace's pace each put publishes from its own thread and reads the PUBACKs of the
-    ones before: the sender's thread is not woken per message, and every message is acknowledged
-    before the outbox would write it (no commit at all)."""
+    """At a furnace's pace each put publishes from its own thread: the sender's thread is not
+    woken per message, and every message is acknowledged before the outbox would write it (no
+    commit at all)."""
     # Margins for a busy machine: puts count as a stream up to 0.2 s apart, and the outbox
     # writes what is unacknowledged after 1.25 s (a quarter of commit_interval_ms).
     outbox = Outbox(tmp_path / "o.sqlite", commit_interval_ms=5000)
@@ -144,6 +113,29 @@ def test_a_steady_stream_is_sent_by_the_putting_thread_while_the_sender_sleeps(t
     assert [m["v"] for m in received] == list(range(n))
     assert outbox.commits == 0  # acknowledged in memory: nothing reached the disk
     assert woken < n / 4, woken  # woken per message would be ~n
+
+
+def test_a_stream_is_acknowledged_before_the_outbox_would_write_it(tmp_path, broker) -> None:
+    """Nobody reads the PUBACKs of a stream one by one: the outbox's writer has the sender read
+    them just before it would write what has waited, so a healthy broker costs no disk at all."""
+    # The writer ticks every 0.2 s and writes what waited 0.1 s; the sender's thread, asleep
+    # through the stream, would read the PUBACKs only every 0.25 s.
+    outbox = Outbox(tmp_path / "o.sqlite", commit_interval_ms=400)
+    session = MqttSession(MqttConfig(port=broker.port), client_id="tick-test")
+    sender = OutboxSender(outbox, session, window=1000, rate=0)
+    session.start()
+    sender.start()
+    assert session.connected.wait(10)
+    wait_until(lambda: sender.inflight == 0, timeout=10, message="connected and idle")
+    for value in range(300):
+        outbox.put("tick/t", {"seq": None, "v": value}, seq_key="k")
+        time.sleep(0.005)
+    wait_until(lambda: outbox.pending == 0, timeout=30, message="every message acknowledged")
+    sender.stop()
+    session.stop()
+    outbox.close()
+    assert session.counters.acknowledged >= 300
+    assert outbox.commits == 0, outbox.commits
 
 
 def test_a_batch_of_puts_tells_the_listeners_once_and_other_threads_at_once(tmp_path) -> None:
