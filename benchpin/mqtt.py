@@ -494,10 +494,6 @@ class _RateLimiter:
         self.stamp = now
         return int(self.tokens)
 
-    def take(self, n: int) -> None:
-        if self.rate > 0:
-            self.tokens -= n
-
 
 STREAM_LINGER_S = 0.25  # how long the sender's thread sleeps while puts send by themselves
 
@@ -574,8 +570,9 @@ class OutboxSender:
 
     def _read_before_commit(self) -> None:
         """The outbox is about to write messages that waited: take the PUBACKs that arrived first."""
-        if not self.direct or not self.session.io_lock.acquire(timeout=0.1):
-            return  # stopping, or the socket is busy for long: whoever has it reads them
+        # A short wait: the writer must not run late; whoever has the socket reads them anyway.
+        if not self.direct or not self.session.io_lock.acquire(timeout=0.02):
+            return
         try:
             if self.session.connected.up and self.session.read_now():
                 self._settle_acks()
@@ -659,7 +656,10 @@ class OutboxSender:
         room = self.window - len(self._inflight)
         if self._inflight and room < min(250, self.window // 4 or 1):
             return  # wait for acks to free a useful batch: fewer, larger fetches while draining
-        budget = min(room, self._limiter.available(), 1000)
+        limiter = self._limiter
+        budget = min(room, 1000)
+        if limiter.rate > 0 and limiter.tokens < budget:  # refill only when short (no call per reading)
+            budget = min(budget, limiter.available())
         if budget <= 0:
             if room > 0:  # rate-limited: the sender comes back once tokens have refilled
                 self._limited = True
@@ -675,7 +675,8 @@ class OutboxSender:
                 sent = self._publish_rows(rows)
         if not sent:
             return
-        self._limiter.take(len(rows))
+        if limiter.rate > 0:
+            limiter.tokens -= len(rows)
         self.sent += len(rows)
         if len(rows) == budget:
             self._work = True  # more may be waiting
