@@ -10,7 +10,10 @@ for the naive chunked pyserial + paho QoS 0 loop in ``bench/naive_gateway.py``:
   with the CPU seconds per 10,000 readings and the bytes the process wrote to disk per reading
   (``/proc/<pid>/io`` ``write_bytes``) at that rate, broker healthy;
 - drain rate after a 100,000-reading backlog built while the broker was down (for the naive
-  loop the backlog sits in paho's memory; how many arrive is reported too).
+  loop the backlog sits in paho's memory; how many arrive is reported too);
+- below the table, paho-mqtt alone publishing QoS 1 (``bench/paho_qos1.py``): the floor for any
+  gateway sending each reading as its own QoS 1 message through paho, and the same with ten
+  readings per message.
 
 Figures are printed, never asserted; the machine is shared, so compare within one run.
 """
@@ -289,6 +292,18 @@ def drain(kind: str, workdir: Path, n: int) -> dict[str, str]:
         rig.close()
 
 
+def paho_alone(workdir: Path, n: int, per_message: int = 1) -> dict[str, float]:
+    """paho-mqtt alone, QoS 1, on a fresh broker (``bench/paho_qos1.py``): the floor below us."""
+    broker = Mosquitto(workdir=workdir / "mqtt")
+    broker.start()
+    try:
+        out = subprocess.run([sys.executable, str(ROOT / "bench" / "paho_qos1.py"), str(broker.port), str(n),
+                              str(per_message)], capture_output=True, text=True, timeout=300, check=True)
+        return dict(json.loads(out.stdout.splitlines()[-1]))
+    finally:
+        broker.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller counts, for a smoke run")
@@ -306,6 +321,10 @@ def main() -> None:
             print(f"[{kind}] backlog drain…", flush=True)
             figures.update(drain(kind, work / "drain", n_drain))
             results.append(Result(kind, figures))
+    with tempfile.TemporaryDirectory(prefix="bench-paho-") as tmp:
+        print("[paho alone] QoS 1, one reading per message, then ten…", flush=True)
+        alone = paho_alone(Path(tmp) / "one", n_tp)
+        batched = paho_alone(Path(tmp) / "ten", n_tp * 10, 10)
     keys = list(results[0].figures)
     width = max(len(k) for k in keys)
     print()
@@ -314,6 +333,11 @@ def main() -> None:
     for key in keys:
         ours, theirs = results[0].figures.get(key, "-"), results[1].figures.get(key, "-")
         print(f"{key:{width}}  {ours:>22}  {theirs:>22}  {ratio(ours, theirs):>7}")
+    print()
+    print("paho-mqtt alone, QoS 1, no serial port, no outbox (bench/paho_qos1.py), same machine:")
+    for label, figures in (("one reading per message", alone), ("ten readings per message", batched)):
+        print(f"  {label}: {figures['readings_per_s']:,.0f} readings/s, "
+              f"{figures['cpu_s_per_10k']:.3f} CPU s per 10,000 readings")
 
 
 def ratio(ours: str, theirs: str) -> str:

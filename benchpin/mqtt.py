@@ -522,6 +522,7 @@ class OutboxSender:
         self._put_at = 0.0  # when the last message was put, and the gap before it
         self._put_gap = float("inf")
         self._limited = False  # the replay rate ran out of tokens: pause briefly, unlocked
+        self._backlog = False  # the last fetch may have left messages waiting (a full window or batch)
         self._limiter = _RateLimiter(rate)
         self._acked: list[int] = []
         self._work = True
@@ -628,15 +629,17 @@ class OutboxSender:
                     self._limited = False
                     self._stop.wait(0.01)
                     continue
-                # While a few messages await their PUBACK, read the acknowledgements on the next
-                # put or wake-up (after ack_linger_s at most, well before the outbox would write
-                # them) rather than waking for each one. While puts come faster than that they
-                # read the socket themselves: sleep longer (a stream that stops leaves at most its
-                # last few readings to be written). A slow trickle, or nothing: watch the socket.
+                # While a few messages await their PUBACK and nothing more waits, read the
+                # acknowledgements on the next put or wake-up (after ack_linger_s at most; the
+                # outbox's writer reads them before it would write them) rather than waking for
+                # each one. While puts come faster than that they send by themselves: sleep
+                # longer. A backlog (a replay after an outage), a slow trickle, or nothing: watch
+                # the socket, so each batch of acknowledgements makes room for the next at once.
                 streaming = (self._put_gap < self.ack_linger_s
                              and time.monotonic() - self._put_at < self.ack_linger_s)
                 linger = (STREAM_LINGER_S if streaming else
-                          self.ack_linger_s if 0 < inflight <= self.window // 2 else 0.0)
+                          self.ack_linger_s if 0 < inflight <= self.window // 2 and not self._backlog
+                          else 0.0)
                 self.session.poll(0.5, self._has_work, linger=linger)
             except Exception:  # keep delivering: log and retry after a pause
                 log.exception("outbox sender failed; retrying")
@@ -655,6 +658,7 @@ class OutboxSender:
             return
         room = self.window - len(self._inflight)
         if self._inflight and room < min(250, self.window // 4 or 1):
+            self._backlog = True  # maybe more to send: watch for the acks that make room
             return  # wait for acks to free a useful batch: fewer, larger fetches while draining
         limiter = self._limiter
         budget = min(room, 1000)
@@ -666,6 +670,7 @@ class OutboxSender:
                 self._work = True
             return
         rows = self.outbox.fetch(self._last_id, budget)
+        self._backlog = len(rows) == budget
         if not rows:
             return
         if len(rows) == 1:  # a furnace's steady rate: one at a time, nothing to cork

@@ -129,6 +129,26 @@ class OutboxMessage(NamedTuple):
     retain: bool
 
 
+def id_runs(ids: Iterable[int], min_run: int = 8) -> tuple[list[tuple[int, int]], list[int]]:
+    """Split ``ids`` into runs of consecutive ids (``min_run`` or longer) and the rest, sorted.
+
+    Every id is in exactly one: in a run ``(first, last)``, every id from ``first`` to ``last``
+    is one of ``ids``.
+    """
+    ranges: list[tuple[int, int]] = []
+    scattered: list[int] = []
+    ordered = sorted(ids)
+    start = 0
+    for i in range(1, len(ordered) + 1):
+        if i == len(ordered) or ordered[i] != ordered[i - 1] + 1:
+            if i - start >= min_run:
+                ranges.append((ordered[start], ordered[i - 1]))
+            else:
+                scattered.extend(ordered[start:i])
+            start = i
+    return ranges, scattered
+
+
 @dataclass(frozen=True)
 class DeadLetter:
     id: int
@@ -555,9 +575,13 @@ class Outbox:
                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                             (m.id, m.topic, m.payload, m.qos, int(m.retain), entry.kind, reason, now)).rowcount
                 if deletes:
-                    ids = sorted(deletes)
-                    for start in range(0, len(ids), 500):
-                        chunk = ids[start:start + 500]
+                    # Acknowledgements come in order: most deletes are runs of ids, one range each.
+                    ranges, scattered = id_runs(deletes)
+                    for first, last in ranges:
+                        removed += db.execute("DELETE FROM outbox WHERE id BETWEEN ? AND ?",
+                                              (first, last)).rowcount
+                    for start in range(0, len(scattered), 500):
+                        chunk = scattered[start:start + 500]
                         removed += db.execute(
                             f"DELETE FROM outbox WHERE id IN ({','.join('?' * len(chunk))})", chunk).rowcount
                 count = self._disk_rows + len(rows) - removed

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
+
+from hypothesis import given, strategies as st
 
 from benchpin.config import MqttConfig
 from benchpin.mqtt import MqttSession, OutboxSender
-from benchpin.outbox import Outbox
+from benchpin.outbox import Outbox, id_runs
 from tests.helpers import Subscriber, wait_until
 
 
@@ -130,3 +133,25 @@ def test_sender_honours_the_replay_rate(tmp_path, broker):
     outbox.close()
     sub.close()
     assert sent_early < 300
+
+
+@given(st.sets(st.integers(1, 400), max_size=300), st.integers(1, 10))
+def test_id_runs_cover_every_id_once_and_nothing_else(ids, min_run):
+    ranges, scattered = id_runs(ids, min_run)
+    covered = [i for first, last in ranges for i in range(first, last + 1)] + scattered
+    assert sorted(covered) == sorted(ids)  # each exactly once, nothing between that is not an id
+    assert all(last - first + 1 >= min_run for first, last in ranges)
+    assert scattered == sorted(scattered)
+
+
+def test_acknowledged_runs_and_stragglers_are_deleted_from_disk(tmp_path):
+    outbox = Outbox(tmp_path / "o.sqlite", commit_interval_ms=0)
+    for value in range(100):
+        outbox.put("r/t", {"v": value})
+    assert outbox.flush(5)
+    outbox.ack(list(range(1, 41)) + [45, 47, 60] + list(range(70, 101)))  # two runs, three stragglers
+    left = [i for i in range(1, 101) if not (i <= 40 or i in (45, 47, 60) or i >= 70)]
+    assert outbox.pending == len(left)
+    outbox.close()  # the writer's last commit deletes what was acknowledged
+    with sqlite3.connect(tmp_path / "o.sqlite") as db:
+        assert [r[0] for r in db.execute("SELECT id FROM outbox ORDER BY id")] == left
