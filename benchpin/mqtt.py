@@ -552,8 +552,8 @@ class OutboxSender:
         self._put_gap, self._put_at = now - self._put_at, now
         if self.direct and self.session.io_lock.acquire(blocking=False):
             # Nobody works the socket right now: send from this (the putting) thread. At a
-            # furnace's rate that saves the sender thread a wake-up per reading; the PUBACKs of
-            # earlier readings are read here too, so it sleeps through a steady stream.
+            # furnace's rate that saves the sender thread a wake-up per reading, so it sleeps
+            # through a steady stream.
             try:
                 # A stream's PUBACKs are read before the outbox would write (_read_before_commit),
                 # a tick's worth at a time; here only when the window fills.
