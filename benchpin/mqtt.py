@@ -34,6 +34,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from benchpin import __version__
 from benchpin.config import MqttConfig
 from benchpin.contract import GatewayState, GatewayStatus, Message
+from benchpin.flag import Flag
 from benchpin.outbox import Outbox, OutboxMessage
 from benchpin.topics import encode, utc_ts
 
@@ -65,7 +66,7 @@ class MqttSession:
         self._status_extra = status_extra or (lambda: {})
         self._status_message = status_message
         self.counters = SessionCounters()
-        self.connected = _Connected()
+        self.connected = Flag()  # .up is read on every put, without a call
         self._handlers: dict[str, list[MessageHandler]] = {}
         self._ack_listeners: list[Callable[[int], None]] = []
         self._connect_listeners: list[Callable[[], None]] = []
@@ -439,20 +440,6 @@ class MqttSession:
                 log.exception("handler for %s failed on a message", message.topic)
 
 
-class _Connected(threading.Event):
-    """An Event whose state is also the plain attribute ``up`` (read on every put, without a call)."""
-
-    up = False
-
-    def set(self) -> None:
-        self.up = True
-        super().set()
-
-    def clear(self) -> None:
-        self.up = False
-        super().clear()
-
-
 def _input_waiting(client: paho.Client, sock: Any) -> bool:
     """Bytes TLS has already decrypted, which ``select`` on the socket cannot see."""
     return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
@@ -673,8 +660,14 @@ class OutboxSender:
         self._backlog = len(rows) == budget
         if not rows:
             return
-        if len(rows) == 1:  # a furnace's steady rate: one at a time, nothing to cork
-            sent = self._publish_rows(rows)
+        if len(rows) == 1:  # a furnace's steady rate: one at a time, nothing to cork, no loop
+            row = rows[0]
+            generation = self._generation
+            mid = self.session.publish(row.topic, row.payload, qos=row.qos, retain=row.retain)
+            sent = self._generation == generation  # else dropped inside publish(): cursor rewound
+            if sent:
+                self._inflight[mid] = (row.id, time.monotonic())
+                self._last_id = row.id
         else:
             with self.session.corked():
                 sent = self._publish_rows(rows)

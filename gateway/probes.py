@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import select
 import threading
 import time
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ from benchpin.outbox import Outbox, OutboxWriteError
 from firmware_bridge.max31855 import Max31855Error, decode_frame
 from firmware_bridge.probe import LineFramer, ProbeLineError, parse_line, quick_value
 from gateway.max31855_chip import MAX31855
-from gateway.serialport import open_port, port_fd, read_available
+from gateway.serialport import READ_CHUNK, open_port, port_fd, read_available, vanished
 from gateway.supervisor import Device, DeviceFailure, Stalled, Supervisor
 from gateway.wiring import Wiring
 
@@ -105,7 +107,7 @@ class ProbeBridge:
         head = b'{"ts":"%s","seq":' % self._clock.now().encode()
         tail = b',"value_c":%s,"fault":null}' % repr(value_c).encode()
         try:
-            self.outbox.put_encoded(self.topic, lambda seq: head + str(seq).encode() + tail, seq_key=self.seq_key)
+            self.outbox.put_reading(self.topic, head, tail, self.seq_key)
         except OutboxWriteError as exc:
             self._count_rejected(exc)
 
@@ -177,7 +179,17 @@ class SerialProbe:
 
     def poll(self) -> None:
         assert self._serial is not None
-        data = read_available(self._serial, self.config.port, self._fd, READ_TIMEOUT_S)
+        fd = self._fd
+        if fd < 0:  # a port without a descriptor (a test double)
+            data = read_available(self._serial, self.config.port)
+        else:  # read_available's select and read, inline: this runs for every reading
+            try:
+                ready = select.select((fd,), (), (), READ_TIMEOUT_S)[0]
+                data = os.read(fd, READ_CHUNK) if ready else b""
+            except (OSError, ValueError) as exc:
+                raise DeviceFailure(f"read from {self.config.port} failed: {exc}") from exc
+            if ready and not data:
+                raise vanished(self.config.port)
         now = time.monotonic()
         if not data:
             if now - self._last_data > self.config.stall_timeout_s:

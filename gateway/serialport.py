@@ -54,7 +54,11 @@ def read_available(port: serial.Serial, name: str, fd: int | None = None,
     except (serial.SerialException, OSError, ValueError) as exc:
         raise DeviceFailure(f"read from {name} failed: {exc}") from exc
     if not data:
-        # What pyserial says too: Linux reports a vanished device as readable with nothing to read.
-        raise DeviceFailure(f"read from {name} failed: the device reports data but returned none "
-                            f"(disconnected, or another program has the port open?)")
+        raise vanished(name)
     return data
+
+
+def vanished(name: str) -> DeviceFailure:
+    """What pyserial says too: Linux reports a vanished device as readable with nothing to read."""
+    return DeviceFailure(f"read from {name} failed: the device reports data but returned none "
+                         f"(disconnected, or another program has the port open?)")

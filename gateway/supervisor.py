@@ -7,6 +7,8 @@ import threading
 import time
 from typing import Callable, Protocol
 
+from benchpin.flag import Flag
+
 log = logging.getLogger(__name__)
 
 
@@ -58,7 +60,7 @@ class Supervisor:
         self.last_error: BaseException | None = None
         self.failures = 0
         self.heartbeat = time.monotonic()
-        self._stop = threading.Event()
+        self._stop = Flag()
         self._thread = threading.Thread(target=self._run, name=f"device-{device.name}", daemon=True)
 
     @property
@@ -98,7 +100,8 @@ class Supervisor:
                     log.info("%s: open again after %d failed attempts", self.name, self.failures)
                 self._up_since = time.monotonic()
                 self._set_state("up", None)
-                while not self._stop.is_set():
+                stop = self._stop
+                while not stop.up:  # an attribute, not a call: this runs per reading
                     self.device.poll()
                     self.heartbeat = time.monotonic()
                     if self.failures and self.heartbeat - self._up_since >= self.stable_s:

@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOOR = ("benchpin.config", "benchpin.tables", "benchpin.commands", "benchpin.contract", "benchpin.topics", "benchpin.outbox",
-         "benchpin.mqtt", "benchpin.sdnotify", "benchpin.broker",
+         "benchpin.mqtt", "benchpin.flag", "benchpin.sdnotify", "benchpin.broker",
          "benchpin.plant", "benchpin.plant_cli")
 TOP = ("benchpin.cli", "benchpin.demo", "benchpin.demo_seed", "benchpin.__main__")
 

@@ -10,7 +10,7 @@ from hypothesis import given, strategies as st
 
 from benchpin.config import MqttConfig
 from benchpin.mqtt import MqttSession, OutboxSender
-from benchpin.outbox import Outbox, id_runs
+from benchpin.outbox import Outbox, OutboxClosed, id_runs
 from tests.helpers import Subscriber, wait_until
 
 
@@ -155,3 +155,25 @@ def test_acknowledged_runs_and_stragglers_are_deleted_from_disk(tmp_path):
     outbox.close()  # the writer's last commit deletes what was acknowledged
     with sqlite3.connect(tmp_path / "o.sqlite") as db:
         assert [r[0] for r in db.execute("SELECT id FROM outbox ORDER BY id")] == left
+
+
+def test_put_reading_numbers_and_stores_a_reading_as_put_does(tmp_path):
+    outbox = Outbox(tmp_path / "o.sqlite")
+    outbox.put_reading("p/t", b'{"seq":', b',"v":1}', "probe/p1")
+    outbox.put("p/t", {"seq": None, "v": 2}, seq_key="probe/p1")  # one sequence per key, either way
+    outbox.put_reading("p/t", b'{"seq":', b',"v":3}', "probe/p1")
+    rows = outbox.fetch(0, 10)
+    assert [json.loads(r.payload) for r in rows] == [{"seq": 1, "v": 1}, {"seq": 2, "v": 2}, {"seq": 3, "v": 3}]
+    assert [(r.topic, r.qos, r.retain) for r in rows] == [("p/t", 1, False)] * 3
+    outbox.close()
+    reopened = Outbox(tmp_path / "o.sqlite")  # the seqs continue after a restart, never repeat
+    reopened.put_reading("p/t", b'{"seq":', b"}", "probe/p1")
+    assert [json.loads(r.payload) for r in reopened.fetch(3, 10)] == [{"seq": 4}]
+    assert reopened.pending == 4
+    reopened.close()
+    try:
+        reopened.put_reading("p/t", b'{"seq":', b"}", "probe/p1")
+    except OutboxClosed:
+        pass
+    else:
+        raise AssertionError("a closed outbox accepted a reading")
