@@ -11,7 +11,9 @@ for the naive chunked pyserial + paho QoS 0 loop in ``bench/naive_gateway.py``:
   (``/proc/<pid>/io`` ``write_bytes``) at that rate, broker healthy;
 - drain rate after a 100,000-reading backlog built while the broker was down (for the naive
   loop the backlog sits in paho's memory; how many arrive is reported too);
-- below the table, paho-mqtt alone publishing QoS 1 (``bench/paho_qos1.py``): the floor for any
+- below the table, the CPU at 100 readings/s of both side by side (running at once, fed
+  together, the order turned every round), which one machine state affects alike; and
+  paho-mqtt alone publishing QoS 1 (``bench/paho_qos1.py``): the floor for any
   gateway sending each reading as its own QoS 1 message through paho, and the same with ten
   readings per message.
 
@@ -292,6 +294,46 @@ def drain(kind: str, workdir: Path, n: int) -> dict[str, str]:
         rig.close()
 
 
+def side_by_side(workdir: Path, n: int, rounds: int, rate: float = 100.0) -> dict[str, list[float]]:
+    """CPU s per 10,000 readings at ``rate``, both gateways running at once, fed together.
+
+    Two sequential runs see a machine in two states; side by side, both see the same one. The
+    gateway written to first each tick pays a little more (measured: about a tenth), so the
+    order turns every round.
+    """
+    kinds = ["benchpin", "naive"]
+    cpu: dict[str, list[float]] = {kind: [] for kind in kinds}
+    for round_ in range(rounds):
+        order = kinds[round_ % 2:] + kinds[:round_ % 2]
+        rigs = [(kind, Rig(kind, workdir / f"{round_}-{kind}")) for kind in order]
+        counters = []
+        try:
+            for _, rig in rigs:
+                rig.start_gateway()
+                counters.append(Counter(rig.broker.port))
+            time.sleep(0.5)
+            start_cpu = {kind: cpu_seconds(rig.process.pid) for kind, rig in rigs if rig.process}
+            start = time.monotonic()
+            for i in range(n):
+                delay = start + i / rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                for _, rig in rigs:
+                    rig.send(range(i, i + 1))
+            for counter in counters:
+                counter.wait(n, timeout=30)
+            time.sleep(0.5)
+            for kind, rig in rigs:
+                assert rig.process
+                cpu[kind].append((cpu_seconds(rig.process.pid) - start_cpu[kind]) / n * 10_000)
+        finally:
+            for counter in counters:
+                counter.close()
+            for _, rig in rigs:
+                rig.close()
+    return cpu
+
+
 def paho_alone(workdir: Path, n: int, per_message: int = 1) -> dict[str, float]:
     """paho-mqtt alone, QoS 1, on a fresh broker (``bench/paho_qos1.py``): the floor below us."""
     broker = Mosquitto(workdir=workdir / "mqtt")
@@ -309,6 +351,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller counts, for a smoke run")
     args = parser.parse_args()
     n_tp, n_lat, n_drain = (2_000, 200, 10_000) if args.quick else (20_000, 1_000, 100_000)
+    rounds = 2 if args.quick else 4
     results = []
     for kind in ("benchpin", "naive"):
         with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as tmp:
@@ -321,6 +364,9 @@ def main() -> None:
             print(f"[{kind}] backlog drain…", flush=True)
             figures.update(drain(kind, work / "drain", n_drain))
             results.append(Result(kind, figures))
+    with tempfile.TemporaryDirectory(prefix="bench-side-") as tmp:
+        print(f"[side by side] both at {100:g}/s, {rounds} rounds…", flush=True)
+        side = side_by_side(Path(tmp), n_lat, rounds)
     with tempfile.TemporaryDirectory(prefix="bench-paho-") as tmp:
         print("[paho alone] QoS 1, one reading per message, then ten…", flush=True)
         alone = paho_alone(Path(tmp) / "one", n_tp)
@@ -333,6 +379,12 @@ def main() -> None:
     for key in keys:
         ours, theirs = results[0].figures.get(key, "-"), results[1].figures.get(key, "-")
         print(f"{key:{width}}  {ours:>22}  {theirs:>22}  {ratio(ours, theirs):>7}")
+    ours, theirs = statistics.median(side["benchpin"]), statistics.median(side["naive"])
+    print()
+    print(f"side by side at 100/s (both fed at once, order turned each round, median of {rounds}): "
+          f"CPU s per 10,000 readings {ours:.2f} vs {theirs:.2f}, {ours / theirs:.2f}x")
+    print("  rounds, benchpin: " + ", ".join(f"{x:.2f}" for x in side["benchpin"])
+          + "; naive: " + ", ".join(f"{x:.2f}" for x in side["naive"]))
     print()
     print("paho-mqtt alone, QoS 1, no serial port, no outbox (bench/paho_qos1.py), same machine:")
     for label, figures in (("one reading per message", alone), ("ten readings per message", batched)):
