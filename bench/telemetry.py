@@ -312,7 +312,7 @@ def drains(kind: str, workdir: Path, n: int, times: int) -> dict[str, str]:
             continue
         numbers = [float(v.split()[0].replace(",", "")) for v in values]
         merged[key] = f"{statistics.median(numbers):,.0f} readings/s"
-        merged[f"  {key.split(',')[0]}: range of {times}"] = f"{min(numbers):,.0f}-{max(numbers):,.0f}"
+        merged[f"  {key}: range of {times}"] = f"{min(numbers):,.0f}-{max(numbers):,.0f}"
     return merged
 
 
