@@ -51,11 +51,11 @@ while acked < messages:
     room = min(window - (sent - acked), messages - sent)
     if room >= window // 4 or (room > 0 and sent == acked):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
-        for _ in range(room):
+        for _message in range(room):
             client.publish("benchpin/bench/gw/probe/p1/temperature", payload, qos=1)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
         sent += room
-    readable, _, _ = select.select([sock], [sock] if client.want_write() else [], [], 1.0)
+    readable = select.select([sock], [sock] if client.want_write() else [], [], 1.0)[0]
     if readable:
         client.loop_read()
     if client.want_write():

@@ -171,7 +171,7 @@ class Rig:
             return 0
         try:
             with sqlite3.connect(path) as db:
-                return db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+                return int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
         except sqlite3.OperationalError:  # created a moment ago, schema not there yet
             return 0
 
@@ -403,17 +403,17 @@ def main() -> None:
     for key in keys:
         ours, theirs = results[0].figures.get(key, "-"), results[1].figures.get(key, "-")
         print(f"{key:{width}}  {ours:>22}  {theirs:>22}  {ratio(ours, theirs):>7}")
-    ours, theirs = statistics.median(side["benchpin"]), statistics.median(side["naive"])
+    side_ours, side_theirs = statistics.median(side["benchpin"]), statistics.median(side["naive"])
     print()
     print(f"side by side at 100/s (both fed at once, order turned each round, median of {rounds}): "
-          f"CPU s per 10,000 readings {ours:.2f} vs {theirs:.2f}, {ours / theirs:.2f}x")
+          f"CPU s per 10,000 readings {side_ours:.2f} vs {side_theirs:.2f}, {side_ours / side_theirs:.2f}x")
     print("  rounds, benchpin: " + ", ".join(f"{x:.2f}" for x in side["benchpin"])
           + "; naive: " + ", ".join(f"{x:.2f}" for x in side["naive"]))
     print()
     print("paho-mqtt alone, QoS 1, no serial port, no outbox (bench/paho_qos1.py), same machine:")
-    for label, figures in (("one reading per message", alone), ("ten readings per message", batched)):
-        print(f"  {label}: {figures['readings_per_s']:,.0f} readings/s, "
-              f"{figures['cpu_s_per_10k']:.3f} CPU s per 10,000 readings")
+    for label, paho_figures in (("one reading per message", alone), ("ten readings per message", batched)):
+        print(f"  {label}: {paho_figures['readings_per_s']:,.0f} readings/s, "
+              f"{paho_figures['cpu_s_per_10k']:.3f} CPU s per 10,000 readings")
 
 
 def ratio(ours: str, theirs: str) -> str:
