@@ -492,6 +492,14 @@ class OutboxSender:
     the oldest in flight at ``refusals`` consecutive disconnects, each within
     ``refusal_window_s`` of sending it, is one the broker refuses (too large, not allowed):
     it is moved to the outbox's dead letters so the messages behind it flow again.
+
+    A broker that crashes, hangs or loses its link right after a connection looks the same
+    from here, so after the first such disconnect the message is *probed*: on each new
+    connection the sender first waits for the broker to acknowledge the session's retained
+    status (published on every connect), proof that this broker answers, and then sends the
+    suspect alone. Only a disconnect that follows that proof, within ``refusal_window_s`` of
+    the suspect, counts again; its acknowledgement clears it. A session without a status
+    topic has nothing to prove the connection with, and counts every quick disconnect.
     """
 
     def __init__(self, outbox: Outbox, session: MqttSession, *, window: int = 1000,
@@ -517,10 +525,14 @@ class OutboxSender:
         self._inflight: dict[int, tuple[int, float]] = {}  # mid -> (outbox id, sent at)
         self._last_id = 0
         self._suspect: tuple[int, int] = (0, 0)  # (outbox id, strikes)
+        self._probing = False  # a suspect waits to be sent alone on a connection proven to answer
+        self._proven = False  # the broker acknowledged something on this connection
+        self._probe: tuple[int, float] | None = None  # (outbox id, sent at) of the suspect sent alone
         self._generation = 0  # connections lost so far
         self.sent = 0
         self.rounds = 0  # times the sender's thread went round its loop (woke up), for tests
         self.dead_lettered = 0
+        self.probes = 0  # suspects sent alone to see whether the broker refuses them
         self.heartbeat = time.monotonic()
         session.drive_externally()
         session.when_acknowledged(self._on_ack)
@@ -569,12 +581,25 @@ class OutboxSender:
 
     def _on_ack(self, mid: int) -> None:
         # On this thread (paho runs inside poll()): no hand-off, no lock.
+        if self._probing and not self._proven:
+            self._work = True  # the broker answered: the suspect may go now
+        self._proven = True  # the status published on connect, or one of ours
         entry = self._inflight.pop(mid, None)
         if entry is not None:
             self._acked.append(entry[0])
+            if self._probe is not None and entry[0] == self._probe[0]:
+                self._end_probe()
+
+    def _end_probe(self) -> None:
+        """The suspect went through, or left the queue: back to a full window."""
+        self._probing, self._probe, self._suspect = False, None, (0, 0)
+        self._work = True
 
     def _on_connected(self) -> None:
         self._work = True
+        self._proven = False
+        self._probe = None
+        self._probing = self._suspect[1] > 0 and self.session.status_topic is not None
 
     def _on_disconnected(self) -> None:
         """Rewind to the oldest message in flight: the next connection sends it again."""
@@ -586,8 +611,16 @@ class OutboxSender:
         head, sent_at = min(self._inflight.values())  # the oldest outbox id, sent first
         suspect, strikes = self._suspect
         quick = time.monotonic() - sent_at < self.refusal_window_s
-        strikes = strikes + 1 if (head == suspect and quick) else (1 if quick else 0)
+        if self._probing:
+            # Only the suspect, sent alone after the broker had answered, counts again; a
+            # connection lost before that proves nothing either way.
+            probe = self._probe
+            if probe is not None and probe[0] == suspect == head:
+                strikes = strikes + 1 if time.monotonic() - probe[1] < self.refusal_window_s else 0
+        else:
+            strikes = strikes + 1 if (head == suspect and quick) else (1 if quick else 0)
         self._suspect = (head, strikes)
+        self._probe = None
         self._last_id = head - 1
         self._inflight.clear()
         if strikes >= self.refusals:
@@ -622,7 +655,7 @@ class OutboxSender:
                 # each one. While puts come faster than that they send by themselves: sleep
                 # longer. A backlog (a replay after an outage), a slow trickle, or nothing: watch
                 # the socket, so each batch of acknowledgements makes room for the next at once.
-                streaming = (self._put_gap < self.ack_linger_s
+                streaming = (self._put_gap < self.ack_linger_s and not self._probing
                              and time.monotonic() - self._put_at < self.ack_linger_s)
                 linger = (STREAM_LINGER_S if streaming else
                           self.ack_linger_s if 0 < inflight <= self.window // 2 and not self._backlog
@@ -642,6 +675,8 @@ class OutboxSender:
     def _send_some(self) -> None:
         self._work = False
         if not self.session.connected.up:
+            return
+        if self._probing and not self._send_probe():
             return
         room = self.window - len(self._inflight)
         if self._inflight and room < min(250, self.window // 4 or 1):
@@ -666,8 +701,7 @@ class OutboxSender:
             mid = self.session.publish(row.topic, row.payload, qos=row.qos, retain=row.retain)
             sent = self._generation == generation  # else dropped inside publish(): cursor rewound
             if sent:
-                self._inflight[mid] = (row.id, time.monotonic())
-                self._last_id = row.id
+                self._record(mid, row, time.monotonic())
         else:
             with self.session.corked():
                 sent = self._publish_rows(rows)
@@ -678,6 +712,33 @@ class OutboxSender:
         self.sent += len(rows)
         if len(rows) == budget:
             self._work = True  # more may be waiting
+
+    def _send_probe(self) -> bool:
+        """Send the suspect alone once the broker has answered; True when probing is over."""
+        if self._probe is not None or not self._proven:
+            return False  # the suspect is in flight alone, or the broker has not answered yet
+        rows = self.outbox.fetch(self._last_id, 1)
+        if not rows or rows[0].id != self._suspect[0]:
+            self._end_probe()  # the suspect is gone (acknowledged, dead-lettered): nothing to probe
+            return True
+        row = rows[0]
+        generation = self._generation
+        mid = self.session.publish(row.topic, row.payload, qos=row.qos, retain=row.retain)
+        if self._generation == generation:
+            now = time.monotonic()
+            self._record(mid, row, now)
+            self._probe = (row.id, now)
+            self.sent += 1
+            self.probes += 1
+        return False
+
+    def _record(self, mid: int, row: OutboxMessage, now: float) -> None:
+        """Note a message handed to paho: in flight until its PUBACK (QoS 0 has none)."""
+        if row.qos:
+            self._inflight[mid] = (row.id, now)
+        else:
+            self._acked.append(row.id)  # paho has written it: that is all QoS 0 gets
+        self._last_id = row.id
 
     def _publish_rows(self, rows: list[OutboxMessage]) -> bool:
         """Hand ``rows`` to paho in order; False if the connection dropped meanwhile."""
@@ -690,8 +751,11 @@ class OutboxSender:
             if self._generation != generation:
                 # The connection dropped inside publish(): the cursor was rewound, keep it there.
                 return False
-            inflight[mid] = (row.id, now)
-            self._last_id = row.id
+            if row.qos:
+                inflight[mid] = (row.id, now)
+                self._last_id = row.id
+            else:
+                self._record(mid, row, now)
         return True
 
     def stop(self, timeout: float = 5.0) -> None:

@@ -187,14 +187,17 @@ def test_the_size_check_matches_the_broker_limit_to_the_byte(tmp_path, small_bro
     outbox.close()
 
 
-def test_a_message_the_broker_keeps_refusing_goes_to_dead_letters_and_the_rest_flow(tmp_path, small_broker):
+@pytest.mark.parametrize("status_topic", ["status/dead-letter-test", None], ids=["probed", "no-status"])
+def test_a_message_the_broker_keeps_refusing_goes_to_dead_letters_and_the_rest_flow(tmp_path, small_broker,
+                                                                                     status_topic):
     outbox = Unchecked(tmp_path / "o.sqlite", max_packet_bytes=2000)
     sub = Subscriber(small_broker.port, "dl/#")
     outbox.put("dl/t", {"v": "before"}, wait=True)
     outbox.put("dl/t", {"v": "poison", "blob": "x" * 3000}, wait=True)
     for value in range(3):
         outbox.put("dl/t", {"v": value})
-    session = MqttSession(MqttConfig(port=small_broker.port), client_id="dead-letter-test")
+    session = MqttSession(MqttConfig(port=small_broker.port), client_id="dead-letter-test",
+                          status_topic=status_topic)
     sender = OutboxSender(outbox, session, rate=0)
     session.start()
     sender.start()
@@ -207,6 +210,8 @@ def test_a_message_the_broker_keeps_refusing_goes_to_dead_letters_and_the_rest_f
     sub.close()
     dead = outbox.dead_letters()
     assert outbox.dead == 1 and len(dead) == 1
+    # With a status to prove each connection by, the last two strikes were the poison sent alone.
+    assert sender.probes == (2 if status_topic else 0)
     assert json.loads(dead[0].payload)["v"] == "poison" and "disconnected" in dead[0].reason
     assert "poison" not in values and values[0] == "before"
     outbox.close()
@@ -220,6 +225,76 @@ def test_a_message_the_broker_keeps_refusing_goes_to_dead_letters_and_the_rest_f
                              cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert listing.returncode == 0, listing.stderr
     assert "1 dead letter(s)" in listing.stdout and "dl/t" in listing.stdout and "poison" in listing.stdout
+
+
+def test_a_broker_that_hangs_and_crashes_right_after_each_connect_dead_letters_nothing(tmp_path, broker):
+    """Three connections in a row die with the same message unacknowledged, as a refusal would:
+    the broker froze right after its CONNACK (SIGSTOP) and was then killed. Nothing proved the
+    broker answered, so the message is not taken for one it refuses: it is delivered later."""
+    outbox = Outbox(tmp_path / "o.sqlite")
+    sub = Subscriber(broker.port, "flap/t")
+    session = MqttSession(MqttConfig(port=broker.port, keepalive_s=30), client_id="flap-test",
+                          status_topic="flap/status")
+    sender = OutboxSender(outbox, session, window=100, rate=0)
+    armed: list[bool] = []
+
+    def freeze_on_connect() -> None:  # runs inside paho's CONNACK handling, before anything is sent
+        if armed:
+            armed.pop()
+            assert broker.process is not None
+            os.kill(broker.process.pid, signal.SIGSTOP)
+
+    session.when_connected(freeze_on_connect)
+    session.start()
+    sender.start()
+    try:
+        for value in range(1, 6):
+            outbox.put("flap/t", {"v": value}, kind="event", wait=True)
+        sub.wait_for(lambda p: len(p) == 5, "flap/t", message="the first five")
+        for round_ in range(3):
+            connects = session.counters.connects
+            armed.append(True)
+            broker.restart()
+            wait_until(lambda: session.counters.connects > connects, message="the gateway reconnecting")
+            if round_ == 0:  # accepted (on disk) while the broker hangs
+                outbox.put("flap/t", {"v": 6}, kind="event", wait=True)
+            time.sleep(1.0)  # the connection hangs; well within refusal_window_s
+            broker.stop(kill=True)
+        broker.start()
+        for value in range(7, 11):
+            outbox.put("flap/t", {"v": value}, kind="event", wait=True)
+        sub.wait_for(lambda p: {r["v"] for r in p} >= set(range(1, 11)), "flap/t", timeout=30,
+                     message="every accepted message")
+        assert outbox.dead == 0 and sender.dead_lettered == 0
+        wait_until(lambda: outbox.pending == 0, message="the outbox empty")
+    finally:
+        sender.stop()
+        session.stop()
+        sub.close()
+        outbox.close()
+
+
+def test_qos0_messages_do_not_hold_the_window(tmp_path, broker):
+    """paho reports a QoS 0 message published as soon as it writes it, inside publish()."""
+    outbox = Outbox(tmp_path / "o.sqlite")
+    sub = Subscriber(broker.port, "q/#")
+    session = MqttSession(MqttConfig(port=broker.port), client_id="qos0-test")
+    sender = OutboxSender(outbox, session, window=10, rate=0)
+    session.start()
+    sender.start()
+    try:
+        assert session.connected.wait(10)
+        for value in range(25):
+            outbox.put("q/zero", {"v": value}, qos=0)
+        for value in range(5):
+            outbox.put("q/one", {"v": value}, kind="event", wait=True)
+        sub.wait_for(lambda p: len(p) == 5, "q/one", message="the QoS 1 messages behind 25 QoS 0 ones")
+        wait_until(lambda: outbox.pending == 0 and sender.inflight == 0, message="nothing left in flight")
+    finally:
+        sender.stop()
+        session.stop()
+        sub.close()
+        outbox.close()
 
 
 # ---------------------------------------------------------------------- corrupt or deleted files
