@@ -482,6 +482,7 @@ class _RateLimiter:
         return int(self.tokens)
 
 
+PROBE_WINDOW_S = 1.0  # a broker refusing a message sent alone disconnects well within this
 STREAM_LINGER_S = 0.25  # how long the sender's thread sleeps while puts send by themselves
 
 
@@ -497,9 +498,10 @@ class OutboxSender:
     from here, so after the first such disconnect the message is *probed*: on each new
     connection the sender first waits for the broker to acknowledge the session's retained
     status (published on every connect), proof that this broker answers, and then sends the
-    suspect alone. Only a disconnect that follows that proof, within ``refusal_window_s`` of
-    the suspect, counts again; its acknowledgement clears it. A session without a status
-    topic has nothing to prove the connection with, and counts every quick disconnect.
+    suspect alone. Only a disconnect that follows that proof, within ``PROBE_WINDOW_S`` of
+    the suspect, counts again; its acknowledgement clears it; ``refusals`` such probes in a row
+    move it aside. A session without a status topic has nothing to prove the connection with,
+    and counts every quick disconnect.
     """
 
     def __init__(self, outbox: Outbox, session: MqttSession, *, window: int = 1000,
@@ -616,14 +618,17 @@ class OutboxSender:
             # connection lost before that proves nothing either way.
             probe = self._probe
             if probe is not None and probe[0] == suspect == head:
-                strikes = strikes + 1 if time.monotonic() - probe[1] < self.refusal_window_s else 0
+                strikes = strikes + 1 if time.monotonic() - probe[1] < PROBE_WINDOW_S else 0
         else:
             strikes = strikes + 1 if (head == suspect and quick) else (1 if quick else 0)
         self._suspect = (head, strikes)
         self._probe = None
         self._last_id = head - 1
         self._inflight.clear()
-        if strikes >= self.refusals:
+        # Probed: the first strike and then `refusals` probes in a row. A link that drops at
+        # random can still fall between a probe and its PUBACK; it must do so every time.
+        needed = self.refusals + 1 if self.session.status_topic is not None else self.refusals
+        if strikes >= needed:
             self.outbox.dead_letter(head, f"the broker disconnected {strikes} times in a row right after it "
                                           f"was sent (over its max_packet_size, or not allowed by its ACL?)")
             self.dead_lettered += 1
