@@ -482,6 +482,7 @@ class _RateLimiter:
         return int(self.tokens)
 
 
+PROOF_TIMEOUT_S = 5.0  # how long a probing sender waits for the status PUBACK before sending anyway
 PROBE_WINDOW_S = 1.0  # a broker refusing a message sent alone disconnects well within this
 STREAM_LINGER_S = 0.25  # how long the sender's thread sleeps while puts send by themselves
 
@@ -530,6 +531,9 @@ class OutboxSender:
         self._probing = False  # a suspect waits to be sent alone on a connection proven to answer
         self._proven = False  # the broker acknowledged something on this connection
         self._probe: tuple[int, float] | None = None  # (outbox id, sent at) of the suspect sent alone
+        self._unproven = False  # no proof came in time: sending as usual, counting no strike
+        self._connected_at = 0.0
+        self.proof_timeout_s = PROOF_TIMEOUT_S
         self._generation = 0  # connections lost so far
         self.sent = 0
         self.rounds = 0  # times the sender's thread went round its loop (woke up), for tests
@@ -601,30 +605,35 @@ class OutboxSender:
         self._work = True
         self._proven = False
         self._probe = None
+        self._unproven = False
+        self._connected_at = time.monotonic()
         self._probing = self._suspect[1] > 0 and self.session.status_topic is not None
 
     def _on_disconnected(self) -> None:
         """Rewind to the oldest message in flight: the next connection sends it again."""
         self._generation += 1
         self._settle_acks()
+        unproven, self._unproven = self._unproven, False
+        probe, self._probe = self._probe, None
         if not self._inflight:
-            self._suspect = (0, 0)
+            if not unproven:
+                self._suspect = (0, 0)
             return
         head, sent_at = min(self._inflight.values())  # the oldest outbox id, sent first
+        self._last_id = head - 1
+        self._inflight.clear()
+        if unproven:
+            return  # nothing proved this broker answers: the disconnect says nothing of the message
         suspect, strikes = self._suspect
-        quick = time.monotonic() - sent_at < self.refusal_window_s
         if self._probing:
             # Only the suspect, sent alone after the broker had answered, counts again; a
             # connection lost before that proves nothing either way.
-            probe = self._probe
             if probe is not None and probe[0] == suspect == head:
                 strikes = strikes + 1 if time.monotonic() - probe[1] < PROBE_WINDOW_S else 0
         else:
+            quick = time.monotonic() - sent_at < self.refusal_window_s
             strikes = strikes + 1 if (head == suspect and quick) else (1 if quick else 0)
         self._suspect = (head, strikes)
-        self._probe = None
-        self._last_id = head - 1
-        self._inflight.clear()
         # Probed: the first strike and then `refusals` probes in a row. A link that drops at
         # random can still fall between a probe and its PUBACK; it must do so every time.
         needed = self.refusals + 1 if self.session.status_topic is not None else self.refusals
@@ -720,6 +729,12 @@ class OutboxSender:
 
     def _send_probe(self) -> bool:
         """Send the suspect alone once the broker has answered; True when probing is over."""
+        if not self._proven and self._probe is None and (
+                time.monotonic() - self._connected_at > self.proof_timeout_s):
+            # The broker takes our messages but never acknowledged the status (an ACL that drops
+            # it without a word?): send as usual rather than not at all, and count nothing.
+            self._probing, self._unproven = False, True
+            return True
         if self._probe is not None or not self._proven:
             return False  # the suspect is in flight alone, or the broker has not answered yet
         rows = self.outbox.fetch(self._last_id, 1)

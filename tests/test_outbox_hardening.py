@@ -7,13 +7,15 @@ import json
 import logging
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -272,6 +274,88 @@ def test_a_broker_that_hangs_and_crashes_right_after_each_connect_dead_letters_n
         session.stop()
         sub.close()
         outbox.close()
+
+
+class SilentBroker:
+    """Speaks just enough MQTT 3.1.1 to connect a client, acknowledges no PUBLISH, and drops the
+    connection 0.3 s after the first one on ``topic``: a broker that never proves it answers."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sent_per_connection: list[int] = []
+        self._closed = False
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while not self._closed:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.sent_per_connection.append(0)
+            threading.Thread(target=self._handle, args=(conn, len(self.sent_per_connection) - 1), daemon=True).start()
+
+    @staticmethod
+    def _packet(reader: Any) -> tuple[int, bytes] | None:
+        head = reader.read(1)
+        if not head:
+            return None
+        length, shift = 0, 0
+        while True:
+            byte = reader.read(1)
+            if not byte:
+                return None
+            length |= (byte[0] & 0x7F) << shift
+            shift += 7
+            if not byte[0] & 0x80:
+                break
+        return head[0] >> 4, reader.read(length)
+
+    def _handle(self, conn: socket.socket, index: int) -> None:
+        reader = conn.makefile("rb")
+        try:
+            while (packet := self._packet(reader)) is not None:
+                kind, body = packet
+                if kind == 1:  # CONNECT
+                    conn.sendall(b"\x20\x02\x00\x00")
+                elif kind == 3 and body[2:2 + int.from_bytes(body[:2], "big")].decode() == self.topic:
+                    self.sent_per_connection[index] += 1
+                    if self.sent_per_connection[index] == 1:
+                        threading.Timer(0.3, lambda: conn.shutdown(socket.SHUT_RDWR)).start()
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self._closed = True
+        self.listener.close()
+
+
+def test_a_broker_that_never_acknowledges_the_status_still_gets_every_message_and_dead_letters_nothing(tmp_path):
+    """Probing waits for the status's PUBACK; if it never comes, the sender sends anyway (and
+    counts no strike), instead of holding the queue for ever."""
+    broker = SilentBroker("silent/t")
+    outbox = Outbox(tmp_path / "o.sqlite")
+    outbox.put("silent/t", {"v": 1}, kind="event", wait=True)
+    session = MqttSession(MqttConfig(port=broker.port), client_id="silent-test", status_topic="silent/status")
+    sender = OutboxSender(outbox, session, rate=0)
+    sender.proof_timeout_s = 0.5
+    session.start()
+    sender.start()
+    try:
+        # Connection 1 earns the message its first strike; on every later one the sender probes,
+        # gets no proof, and sends it after proof_timeout_s all the same.
+        wait_until(lambda: sum(1 for n in broker.sent_per_connection if n) >= 4, timeout=30,
+                   message="the message sent on four connections")
+        assert outbox.dead == 0 and sender.dead_lettered == 0 and outbox.pending == 1
+    finally:
+        sender.stop()
+        session.stop()
+        outbox.close()
+        broker.close()
 
 
 def test_qos0_messages_do_not_hold_the_window(tmp_path, broker):
