@@ -738,7 +738,7 @@ class OutboxSender:
         if self._probe is not None or not self._proven:
             return False  # the suspect is in flight alone, or the broker has not answered yet
         rows = self.outbox.fetch(self._last_id, 1)
-        if not rows or rows[0].id != self._suspect[0]:
+        if not rows or rows[0].id != self._suspect[0] or not rows[0].qos:
             self._end_probe()  # the suspect is gone (acknowledged, dead-lettered): nothing to probe
             return True
         row = rows[0]
