@@ -710,12 +710,7 @@ class OutboxSender:
         if not rows:
             return
         if len(rows) == 1:  # a furnace's steady rate: one at a time, nothing to cork, no loop
-            row = rows[0]
-            generation = self._generation
-            mid = self.session.publish(row.topic, row.payload, qos=row.qos, retain=row.retain)
-            sent = self._generation == generation  # else dropped inside publish(): cursor rewound
-            if sent:
-                self._record(mid, row, time.monotonic())
+            sent = self._publish_one(rows[0])
         else:
             with self.session.corked():
                 sent = self._publish_rows(rows)
@@ -741,16 +736,20 @@ class OutboxSender:
         if not rows or rows[0].id != self._suspect[0] or not rows[0].qos:
             self._end_probe()  # the suspect is gone (acknowledged, dead-lettered): nothing to probe
             return True
-        row = rows[0]
-        generation = self._generation
-        mid = self.session.publish(row.topic, row.payload, qos=row.qos, retain=row.retain)
-        if self._generation == generation:
-            now = time.monotonic()
-            self._record(mid, row, now)
-            self._probe = (row.id, now)
+        if self._publish_one(rows[0]):
+            self._probe = (rows[0].id, time.monotonic())
             self.sent += 1
             self.probes += 1
         return False
+
+    def _publish_one(self, row: OutboxMessage) -> bool:
+        """Hand one row to paho; False if the connection dropped inside publish() (cursor rewound)."""
+        generation = self._generation
+        mid = self.session.publish(row.topic, row.payload, qos=row.qos, retain=row.retain)
+        if self._generation != generation:
+            return False
+        self._record(mid, row, time.monotonic())
+        return True
 
     def _record(self, mid: int, row: OutboxMessage, now: float) -> None:
         """Note a message handed to paho: in flight until its PUBACK (QoS 0 has none)."""
