@@ -285,6 +285,7 @@ class GatewayStatus(Message):
     uptime_s: float | None = None
     load_1m: float | None = None  # the host's os.getloadavg()[0]
     disk_free_bytes: int | None = None  # free space where the outbox lives (gateway.state_dir)
+    disk_bytes_written: int | None = None  # the process's write_bytes (/proc/self/io) since start
 
     def to_payload(self) -> dict[str, Any]:
         payload = super().to_payload()
@@ -298,7 +299,8 @@ class GatewayStatus(Message):
                    devices=_opt(p, cls.NAME, "devices", dict),
                    uptime_s=_opt(p, cls.NAME, "uptime_s", (int, float)),
                    load_1m=_opt(p, cls.NAME, "load_1m", (int, float)),
-                   disk_free_bytes=_opt(p, cls.NAME, "disk_free_bytes", int))
+                   disk_free_bytes=_opt(p, cls.NAME, "disk_free_bytes", int),
+                   disk_bytes_written=_opt(p, cls.NAME, "disk_bytes_written", int))
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,40 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Protocol
 
 from benchpin.config import StationConfig
 from benchpin.mqtt import MqttSession, OutboxSender
 from benchpin.sdnotify import ServiceWatch, watchdog_interval
 from gateway.supervisor import Supervisor
+
+
+PROC_IO = Path("/proc/self/io")
+
+
+def parse_write_bytes(text: str) -> int | None:
+    """``write_bytes`` of a ``/proc/<pid>/io`` text: bytes the process sent to storage; None if absent."""
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name == "write_bytes":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def process_write_bytes(path: Path = PROC_IO) -> int | None:
+    """Bytes this process has caused to be written to storage (SQLite's pages, its WAL, logs).
+
+    The kernel's count (``/proc/self/io``), which is what wears an SD card, unlike the
+    outbox's own count of the message bytes it stored. None where the kernel does not say.
+    """
+    try:
+        return parse_write_bytes(path.read_text(encoding="ascii"))
+    except (OSError, ValueError):
+        return None
 
 
 class Watched(Protocol):

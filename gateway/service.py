@@ -16,7 +16,7 @@ from benchpin.mqtt import MqttSession, OutboxSender
 from benchpin.outbox import Outbox
 from benchpin.topics import Topics
 from gateway.engravers import build_engravers, journal_path
-from gateway.health import systemd_watch
+from gateway.health import process_write_bytes, systemd_watch
 from gateway.probes import build_probes
 from gateway.scales import build_scales
 from gateway.scanners import build_scanners
@@ -49,6 +49,7 @@ class Gateway:
                              commit_interval_ms=self.gw.outbox.commit_interval_ms,
                              max_packet_bytes=config.mqtt.max_packet_bytes)
         self._started_at = time.monotonic()
+        self._write_bytes_at_start = process_write_bytes()
         self.session = MqttSession(config.mqtt, client_id=f"benchpin-{config.site.id}-{self.gw.id}",
                                    status_topic=self.topics.status(self.gw.id),
                                    status_extra=self.status_extra)
@@ -143,12 +144,14 @@ class Gateway:
             disk_free: int | None = shutil.disk_usage(self.outbox.path.parent).free
         except OSError:
             disk_free = None
+        written, start = process_write_bytes(), self._write_bytes_at_start
         return {
             "outbox": outbox,
             "devices": devices,
             "uptime_s": round(time.monotonic() - self._started_at, 1),
             "load_1m": round(os.getloadavg()[0], 2),
             "disk_free_bytes": disk_free,
+            "disk_bytes_written": written - start if written is not None and start is not None else None,
         }
 
     def stop(self) -> None:

@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from hypothesis import given, strategies as st
 
 from benchpin.config import parse_config
+from gateway.health import parse_write_bytes, process_write_bytes
 from gateway.service import Gateway
 from gateway.supervisor import DeviceFailure
 from tests import stations
@@ -196,3 +198,21 @@ def test_gateway_process_notifies_an_abstract_socket_and_stops_cleanly(tmp_path,
                 process.stderr.close()
         assert notify.count("STOPPING") == 1, stderr
         assert "Traceback" not in stderr
+
+
+PROC_IO_SAMPLE = ("rchar: 6976\nwchar: 120\nsyscr: 10\nsyscw: 2\nread_bytes: 0\n"
+                  "write_bytes: 409600\ncancelled_write_bytes: 4096\n")
+
+
+def test_write_bytes_is_read_from_proc_io_text() -> None:
+    assert parse_write_bytes(PROC_IO_SAMPLE) == 409600
+    assert parse_write_bytes(PROC_IO_SAMPLE.replace("write_bytes: 409600", "write_bytes: lots")) is None
+    assert parse_write_bytes("rchar: 1\n") is None
+    assert process_write_bytes(Path("/nonexistent/io")) is None
+    assert isinstance(process_write_bytes(), int)  # Linux: /proc/self/io
+
+
+@given(st.text())
+def test_write_bytes_never_raises_on_any_text(text: str) -> None:
+    value = parse_write_bytes(text)
+    assert value is None or isinstance(value, int)

@@ -36,6 +36,7 @@ def test_gateway_status_goes_offline_by_last_will_when_killed(tmp_path, broker):
         "pending": 0, "dropped": 0, "inflight": 0, "dead_letters": 0}
     assert outbox["bytes_written"] >= 0 and "recovered_from" not in outbox
     assert online[0]["uptime_s"] >= 0 and online[0]["load_1m"] >= 0 and online[0]["disk_free_bytes"] > 0
+    assert online[0]["disk_bytes_written"] >= 0
     # A late subscriber sees the retained offline status at once.
     late = Subscriber(broker.port, STATUS)
     statuses = late.wait_for(lambda p: p, STATUS)
