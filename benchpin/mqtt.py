@@ -35,7 +35,7 @@ from benchpin import __version__
 from benchpin.config import MqttConfig
 from benchpin.contract import GatewayState, GatewayStatus, Message
 from benchpin.flag import Flag
-from benchpin.outbox import Outbox, OutboxMessage
+from benchpin.outbox import Outbox, OutboxMessage, mqtt_packet_size
 from benchpin.topics import encode, utc_ts
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ class MqttSession:
         self._lock = threading.Lock()
         self._started = False
         self._disconnect_logged = False
+        self._status_trimmed = False  # warned once that the status was too big for the broker
         self._max_inflight = max_inflight
         self._disconnect_listeners: list[Callable[[], None]] = []
         # Driven mode (an OutboxSender calls poll() on its own thread instead of loop_start()).
@@ -376,8 +377,45 @@ class MqttSession:
 
     def _status_payload(self, state: str) -> bytes:
         extra = self._status_extra() if state == "online" else {}
+        payload = self._encode_status(state, extra)
+        if self.status_topic and not self._fits(payload):
+            payload = self._smaller_status(state, extra, len(payload))
+        return payload
+
+    def _encode_status(self, state: str, extra: dict[str, Any]) -> bytes:
         status = self._status_message(state=GatewayState(state), ts=utc_ts(), version=__version__, **extra)
         return encode(status.to_payload())
+
+    def _fits(self, payload: bytes) -> bool:
+        assert self.status_topic is not None
+        return mqtt_packet_size(self.status_topic, len(payload), 1) <= self.config.max_packet_bytes
+
+    def _smaller_status(self, state: str, extra: dict[str, Any], size: int) -> bytes:
+        """The status without what makes it too big for the broker.
+
+        A status over the broker's ``max_packet_size`` would get the session disconnected on
+        every connect, and nothing else would ever be delivered. First the devices' counters go
+        (each device keeps ``state`` and ``detail``), then the devices, then everything but
+        ``state``, ``ts`` and ``version``.
+        """
+        devices = extra.get("devices")
+        smaller: list[tuple[str, dict[str, Any]]] = []
+        if isinstance(devices, dict):
+            states = {name: {k: v for k, v in entry.items() if k in ("state", "detail")}
+                      for name, entry in devices.items() if isinstance(entry, dict)}
+            smaller.append(("the devices' counters", {**extra, "devices": states}))
+            smaller.append(("the devices", {k: v for k, v in extra.items() if k != "devices"}))
+        smaller.append(("everything but its state", {}))
+        for left_out, fewer in smaller:
+            payload = self._encode_status(state, fewer)
+            if self._fits(payload):
+                break
+        if not self._status_trimmed:
+            log.warning("the status on %s (%d bytes) is over mqtt.max_packet_bytes (%d): publishing it "
+                        "without %s; raise mqtt.max_packet_bytes and the broker's max_packet_size",
+                        self.status_topic, size, self.config.max_packet_bytes, left_out)
+            self._status_trimmed = True
+        return payload
 
     def on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any,
                    properties: Any) -> None:

@@ -229,6 +229,47 @@ def test_a_message_the_broker_keeps_refusing_goes_to_dead_letters_and_the_rest_f
     assert "1 dead letter(s)" in listing.stdout and "dl/t" in listing.stdout and "poison" in listing.stdout
 
 
+def test_a_status_too_big_for_the_broker_goes_without_the_counters_and_the_session_stays_up(tmp_path, small_broker,
+                                                                                               caplog):
+    """Published as it is, a 3 kB status would get the gateway disconnected on every connect."""
+    devices = {f"probe:furnace-{i}": {"state": "up", "readings": 123456, "faults": 0, "bad_lines": 0,
+                                      "other_channel": 0, "reopens": 0, "rejected": 0} for i in range(30)}
+    devices["probe:furnace-0"] = {"state": "down", "detail": "cannot open /dev/ttyUSB0", "readings": 0}
+    outbox = Outbox(tmp_path / "o.sqlite", max_packet_bytes=2000)
+    sub = Subscriber(small_broker.port, "big-status/#")
+    session = MqttSession(MqttConfig(port=small_broker.port, max_packet_bytes=2000), client_id="big-status",
+                          status_topic="big-status/status",
+                          status_extra=lambda: {"outbox": {"pending": outbox.pending}, "devices": devices})
+    assert len(json.dumps(devices)) > 2000
+    sender = OutboxSender(outbox, session, rate=0)
+    session.start()
+    sender.start()
+    for value in range(20):
+        outbox.put("big-status/t", {"v": value})
+    sub.wait_for(lambda p: len(p) >= 20, "big-status/t", message="the readings")
+    statuses = sub.wait_for(lambda p: p, "big-status/status", message="the status")
+    session.publish_status()  # the periodic refresh is trimmed the same way
+    sub.wait_for(lambda p: len(p) >= 2, "big-status/status", message="the refreshed status")
+    assert session.counters.connects == 1 and session.counters.disconnects == 0
+    sender.stop()
+    session.stop()
+    outbox.close()
+    sub.close()
+    online = statuses[0]
+    assert online["state"] == "online" and online["outbox"] == {"pending": online["outbox"]["pending"]}
+    assert online["devices"]["probe:furnace-1"] == {"state": "up"}
+    assert online["devices"]["probe:furnace-0"] == {"state": "down", "detail": "cannot open /dev/ttyUSB0"}
+    warnings = [r.getMessage() for r in caplog.records if "max_packet_bytes" in r.getMessage()]
+    assert len(warnings) == 1 and "without the devices' counters" in warnings[0]
+
+
+def test_a_status_is_trimmed_to_its_state_when_nothing_else_fits() -> None:
+    session = MqttSession(MqttConfig(max_packet_bytes=1024), client_id="tiny", status_topic="tiny/status",
+                          status_extra=lambda: {"outbox": {"note": "x" * 2000}, "devices": {}})
+    payload = json.loads(session._status_payload("online"))
+    assert set(payload) == {"state", "ts", "version"}
+
+
 def test_a_broker_that_hangs_and_crashes_right_after_each_connect_dead_letters_nothing(tmp_path, broker):
     """Three connections in a row die with the same message unacknowledged, as a refusal would:
     the broker froze right after its CONNACK (SIGSTOP) and was then killed. Nothing proved the
