@@ -22,7 +22,7 @@ import serial
 
 from benchpin.config import ScaleConfig
 from benchpin.contract import ContractError, ScaleCommand, ScaleFault, ScaleState, ScaleWeight
-from benchpin.outbox import Outbox
+from benchpin.outbox import Outbox, OutboxWriteError
 from benchpin.topics import utc_ts
 from firmware_bridge.scales import (BalanceError, CommandReply, ScaleLineError, ScaleLineFramer, Weight,
                                     even_parity, protocol_for)
@@ -52,6 +52,7 @@ class ScaleCounters:
     commands_dropped: int = 0
     bad_commands: int = 0
     reopens: int = 0
+    rejected: int = 0  # weights the outbox refused (its disk failing): sent again once it writes
 
 
 class ScaleBridge:
@@ -77,6 +78,7 @@ class ScaleBridge:
         self.fault: str | None = None
         self._clock = clock
         self._published_at = -float("inf")
+        self._refused = False  # the last weight was not accepted: the next stable one goes, changed or not
         self._unstable_since: float | None = None
         self._lock = threading.Lock()
 
@@ -96,7 +98,7 @@ class ScaleBridge:
                 return
             self._unstable_since = None
             assert weight.grams is not None
-            if self.fault is None:
+            if self.fault is None and not self._refused:
                 step = max(weight.resolution_g, 1e-9) * (1 - 1e-6)  # a whole step, float noise aside
                 if self.last_grams is not None and abs(weight.grams - self.last_grams) < step:
                     return
@@ -133,15 +135,24 @@ class ScaleBridge:
 
     def _publish(self, grams: float | None, stable: bool, fault: str | None, now: float) -> None:
         self._published_at = now
-        self.counters.published += 1
         ts = utc_ts()
         scale_fault = ScaleFault(fault) if fault else None
         weight = ScaleWeight(ts=ts, seq=None, grams=grams, stable=stable, fault=scale_fault)
-        # Weights are what the metal ledger is built on: never dropped when the outbox is full.
-        self.outbox.put(self.weight_topic, weight.to_payload(), seq_key=self.seq_key, kind="weight")
         state = ScaleState(ts=ts, seq=None, grams=self.last_grams, fault=scale_fault)
-        self.outbox.put(self.state_topic, state.to_payload(), seq_key=self.seq_key + "/state", retain=True,
-                        kind="state")
+        try:
+            # Weights are what the metal ledger is built on: never dropped when the outbox is full.
+            self.outbox.put(self.weight_topic, weight.to_payload(), seq_key=self.seq_key, kind="weight")
+            self.outbox.put(self.state_topic, state.to_payload(), seq_key=self.seq_key + "/state", retain=True,
+                            kind="state")
+        except OutboxWriteError as exc:
+            # Refused, not lost silently: counted, and the next stable weight is sent even if unchanged.
+            self.counters.rejected += 1
+            if not self._refused:
+                log.error("%s: weight not accepted: %s", self.weight_topic, exc)
+            self._refused = True
+            return
+        self._refused = False
+        self.counters.published += 1
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,13 @@ with a recording outbox, a hand-driven clock and a fake serial port: no threads,
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
 
 from benchpin.config import ScaleConfig
+from benchpin.outbox import OutboxWriteError
 from firmware_bridge.scales import Weight, even_parity
 from gateway.scales import COMMAND_TTL_S, BenchScale, ScaleBridge
 
@@ -219,3 +221,33 @@ def test_device_falls_back_to_seven_bits_when_bit_7_arrives(bridge, outbox):
     device._next_poll = 0.0
     device.poll()
     assert port.written[-1] == even_parity(b"SI\r\n") != b"SI\r\n"
+
+
+class FullDiskOutbox(RecordingOutbox):
+    """An outbox whose disk refuses writes while ``full`` is set, as the real one then does."""
+
+    full = False
+
+    def put(self, topic: str, payload: dict[str, Any], **options: Any) -> None:
+        if self.full:
+            raise OutboxWriteError("outbox o.sqlite cannot write to disk (database or disk is full); "
+                                   f"message for {topic} not accepted")
+        super().put(topic, payload, **options)
+
+
+def test_a_weight_the_full_disk_refuses_is_counted_and_sent_once_it_writes_again(clock, caplog):
+    outbox = FullDiskOutbox()
+    bridge = ScaleBridge(outbox, "w", "s", "balance-1", poll_s=0.5, unstable_timeout_s=10.0,  # type: ignore[arg-type]
+                         clock=clock)
+    feed(bridge, clock, stable(10.0))
+    outbox.full = True
+    with caplog.at_level(logging.ERROR, logger="gateway.scales"):
+        feed(bridge, clock, stable(12.5), stable(12.5), stable(12.5))
+    assert bridge.counters.rejected == 3 and bridge.counters.published == 1
+    assert len([r for r in caplog.records if "not accepted" in r.getMessage()]) == 1  # logged once per streak
+    outbox.full = False
+    feed(bridge, clock, stable(12.5))  # unchanged, yet never published: it goes now
+    feed(bridge, clock, stable(12.5))  # and then, as ever, not again
+    assert outbox.weights() == [(10.0, True, None), (12.5, True, None)]
+    assert outbox.states() == [(10.0, None), (12.5, None)]
+    assert bridge.counters.published == 2
