@@ -42,6 +42,7 @@ class Gateway:
         self.pin_factory = pin_factory
         self.usb_backend = usb_backend
         self.topics = Topics(config.site.id)
+        self._write_bytes_at_start = process_write_bytes()  # before the outbox opens: its writes count
         state_dir = Path(self.gw.state_dir)
         state_dir.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(state_dir / "outbox.sqlite", max_messages=self.gw.outbox.max_messages,
@@ -49,7 +50,6 @@ class Gateway:
                              commit_interval_ms=self.gw.outbox.commit_interval_ms,
                              max_packet_bytes=config.mqtt.max_packet_bytes)
         self._started_at = time.monotonic()
-        self._write_bytes_at_start = process_write_bytes()
         self.session = MqttSession(config.mqtt, client_id=f"benchpin-{config.site.id}-{self.gw.id}",
                                    status_topic=self.topics.status(self.gw.id),
                                    status_extra=self.status_extra)
