@@ -75,6 +75,7 @@ class ProbeBridge:
         self.seq_key = f"probe/{probe_id}"
         self.counters = ProbeCounters()
         self._in_bad_streak = False
+        self._failure_told = False  # a port failure was published and no reading has come since
         self._lock = threading.Lock()
         self._clock = _Clock()
         # Called with (value_c, fault) for every reading or fault, on the probe's thread,
@@ -86,7 +87,7 @@ class ProbeBridge:
             self.handle_value(value_c)
             return
         with self._lock:
-            self._in_bad_streak = False
+            self._in_bad_streak = self._failure_told = False
             self.counters.readings += 1
             if fault:
                 self.counters.faults += 1
@@ -95,7 +96,7 @@ class ProbeBridge:
     def handle_value(self, value_c: float) -> None:
         """One temperature (no fault): the hot path, a reading a furnace sends many times a second."""
         with self._lock:
-            self._in_bad_streak = False
+            self._in_bad_streak = self._failure_told = False
             self.counters.readings += 1
         for listener in self.listeners:
             listener(value_c, None)
@@ -121,15 +122,22 @@ class ProbeBridge:
             self._publish(None, fault)
 
     def when_state_changed(self, supervisor: Supervisor) -> None:
-        """Publish a port failure once per streak: ``stalled`` for silence, else ``disconnected``."""
+        """Publish a port failure: ``stalled`` for silence, else ``disconnected``."""
         if supervisor.state == "down":
             self.counters.reopens += 1
             self.handle_failure("stalled" if isinstance(supervisor.last_error, Stalled) else "disconnected")
 
     def handle_failure(self, fault: str) -> None:
-        """The port failed (``disconnected``) or went silent (``stalled``): publish it once."""
+        """The port failed (``disconnected``) or went silent (``stalled``): publish it once.
+
+        Once until a reading comes: a port that keeps failing on every reopen is one message,
+        a port that failed again after readings flowed is another.
+        """
         with self._lock:
             self._in_bad_streak = False
+            if self._failure_told:
+                return
+            self._failure_told = True
         self._publish(None, fault)
 
     def _publish(self, value_c: float | None, fault: str | None) -> None:

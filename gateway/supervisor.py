@@ -43,8 +43,11 @@ class Supervisor:
 
     States: ``starting`` → ``up`` ⇄ ``down``. A failure streak ends only once the device has
     run ``stable_s`` without failing, so a port that opens but fails again at once (a stalled
-    adapter) is one streak: logged once (retries go to the debug log) and reported once to
-    ``when_state_changed``. The rest of the gateway never sees a raw exception from hardware.
+    adapter) is one streak: logged once (retries go to the debug log). ``when_state_changed``
+    sees every change, each ``up`` followed by its ``down``, so what it tells the broker (a
+    laser ``offline``, a probe's fault) never stays ``up`` for a device that is down; reopen
+    attempts that fail without the device coming up tell it nothing more. The rest of the
+    gateway never sees a raw exception from hardware.
     """
 
     def __init__(self, device: Device, *, backoff_initial: float = 0.5, backoff_max: float = 30.0,
@@ -123,7 +126,10 @@ class Supervisor:
                     self._set_state("down", detail)
                 else:
                     log.debug("%s still failing (attempt %d): %s", self.name, self.failures, detail)
-                    self.state, self.detail = "down", detail  # same streak: no second report
+                    if self.state == "up":  # it was reported up: the listeners learn it is down again
+                        self._set_state("down", detail)
+                    else:
+                        self.state, self.detail = "down", detail  # same streak, never up: nothing to tell
             finally:
                 self._close_device()
             if self._stop.is_set():

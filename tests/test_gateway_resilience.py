@@ -132,6 +132,30 @@ def test_gateway_reports_a_vanished_port_and_resumes_when_it_returns(tmp_path, b
     assert [r["seq"] for r in payloads] == list(range(1, len(payloads) + 1))
 
 
+def test_a_port_that_fails_again_soon_after_readings_resumed_is_reported_again(tmp_path, broker, pty_link):
+    """A loose connector: the second failure comes within the supervisor's 5 s streak, after readings."""
+    sub = Subscriber(broker.port, TOPIC)
+    config = parse_config(station(tmp_path, broker.port, pty_link.link))
+    with Gateway(config) as gateway:
+        supervisor = gateway.supervisors[0]
+        wait_until(lambda: supervisor.state == "up", message="probe open")
+        for round_ in range(2):
+            pty_link.unplug()
+            sub.wait_for(lambda p: [r["fault"] for r in p].count("disconnected") == round_ + 1, TOPIC,
+                         message=f"disconnected fault {round_ + 1}")
+            pty_link.replug()
+            wait_until(lambda: supervisor.state == "up", message="probe reopened by itself")
+            first = 100 * (round_ + 1)
+            wait_until(lambda: stream(pty_link, range(first, first + 1)) or
+                       any(r["value_c"] == first for r in sub.payloads(TOPIC)), interval=0.1,
+                       message="a reading after the replug")
+        assert supervisor.failures >= 2  # one streak for the supervisor's backoff, two for the subscriber
+    payloads = sub.payloads(TOPIC)
+    sub.close()
+    assert [r["fault"] for r in payloads if r["fault"]] == ["disconnected", "disconnected"]
+    assert gateway.counters["probe furnace-1"].reopens == 2
+
+
 def test_gateway_reopens_a_port_that_goes_silent(tmp_path, broker, pty_link):
     sub = Subscriber(broker.port, TOPIC)
     config = parse_config(station(tmp_path, broker.port, pty_link.link, stall_timeout_s=0.3))

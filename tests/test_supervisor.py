@@ -58,7 +58,24 @@ def test_supervisor_logs_a_hardware_streak_once_without_a_traceback(caplog):
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert [r.getMessage() for r in warnings] == ["flaky 1 failed: port vanished; reopening with backoff"]
     assert warnings[0].exc_info is None
-    assert reports.count("down:port vanished") == 1
+    # Logged once, but the listeners see every change: each time it came up, then down again.
+    assert reports[:10] == ["up:", "down:port vanished"] * 5 and reports[10] == "up:"
+
+
+def test_supervisor_tells_nothing_more_while_the_device_cannot_even_be_opened():
+    class Unopenable(FlakyDevice):
+        def open(self) -> None:
+            self.opened += 1
+            if self.opened <= 5:
+                raise DeviceFailure("no such port")
+
+    device, reports = Unopenable(), []
+    supervisor = run_supervisor(device, reports)
+    try:
+        wait_until(lambda: supervisor.state == "up", timeout=10)
+    finally:
+        supervisor.stop()
+    assert reports == ["down:no such port", "up:", "stopped:"]
 
 
 def test_supervisor_logs_a_bug_with_its_traceback(caplog):
