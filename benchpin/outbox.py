@@ -164,7 +164,7 @@ class DeadLetter:
 class _Entry:
     """A message accepted and held in memory until it is acknowledged or committed."""
 
-    __slots__ = ("message", "kind", "put_at", "writing", "acked")
+    __slots__ = ("message", "kind", "put_at", "writing", "acked", "fetched")
 
     def __init__(self, message: OutboxMessage, kind: str, put_at: float) -> None:
         self.message = message
@@ -172,6 +172,7 @@ class _Entry:
         self.put_at = put_at
         self.writing = False
         self.acked = False
+        self.fetched = False  # handed to a sender (fetch): it may reach the broker
 
 
 class SeqReservations:
@@ -379,8 +380,7 @@ class Outbox:
             if wait:
                 while self._settled_id < ident and not self._closed:
                     if self._write_error is not None:
-                        raise OutboxWriteError(f"outbox {self.path} cannot write to disk "
-                                               f"({self._write_error}); message for {topic} not accepted")
+                        self._withdraw(ident, topic)
                     self._cond.wait(0.5)
         local = self._local
         if getattr(local, "depth", 0):
@@ -422,6 +422,20 @@ class Outbox:
         else:
             for listener in self._listeners:
                 listener()
+
+    def _withdraw(self, ident: int, topic: str) -> None:
+        """A ``put(wait=True)`` whose commit failed: take the message back and raise (lock held).
+
+        Refused means never sent: a message no sender has fetched yet leaves the queue, so the
+        caller's retry (an artisan's rescan) is the only copy that reaches the broker.
+        """
+        entry = self._mem.get(ident)
+        if entry is not None and not (entry.fetched or entry.acked or entry.writing):
+            del self._mem[ident]
+            raise OutboxWriteError(f"outbox {self.path} cannot write to disk ({self._write_error}); "
+                                   f"message for {topic} not accepted")
+        raise OutboxWriteError(f"outbox {self.path} cannot write to disk ({self._write_error}); "
+                               f"message for {topic} not stored (already handed to the broker: it may arrive)")
 
     def _refuse(self, topic: str) -> None:
         """Raise why nothing is accepted now: closed, or the disk refuses writes (lock held)."""
@@ -671,6 +685,7 @@ class Outbox:
                     while ident < end and len(out) < limit:
                         entry = mem.get(ident)
                         if entry is not None and not entry.acked:
+                            entry.fetched = True
                             out.append(entry.message)
                         ident += 1
                     return out

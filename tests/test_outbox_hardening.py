@@ -510,6 +510,25 @@ def test_a_full_disk_refuses_puts_clearly_keeps_what_was_accepted_and_closes_fas
     assert set(accepted) <= on_disk  # everything put(wait=True) returned for is on disk
 
 
+def test_a_put_whose_own_commit_fails_is_taken_back_and_never_sent(tiny_disk):
+    """Refused means never sent: else an artisan's rescan of a refused scan reaches the kiosk twice."""
+    outbox = Outbox(tiny_disk / "state" / "outbox.sqlite", seq_block=1_000_000)
+    accepted: list[int] = []
+    with pytest.raises(OutboxWriteError) as caught:
+        for number in range(10_000):
+            outbox.put("t", {"n": number, "pad": "x" * 4000}, wait=True)
+            accepted.append(number)
+    assert "not accepted" in str(caught.value)
+    refused = len(accepted)  # the put that raised: its own commit failed
+    queued, after = [], 0
+    while batch := outbox.fetch(after, 1000):  # what a sender would send, from disk, then memory
+        queued += [json.loads(m.payload)["n"] for m in batch]
+        after = batch[-1].id
+    assert refused not in queued and queued == accepted
+    assert outbox.pending == len(accepted)
+    outbox.close()
+
+
 def fill_up(disk: Path) -> Path:
     """Fill the disk behind the gateway's back; return the filler file (unlink it to free the disk)."""
     filler = disk / "filler"
