@@ -36,7 +36,7 @@ STAGES_PER_PIECE = 11  # production route without enamel: design … shipped
 TOKEN = "bench-token-0123456789abcdef"
 
 
-def run_clients(clients: int, advances: int, advance: Callable[[int, str], None]) -> tuple[float, list[float]]:
+def run_clients(clients: int, advances: int, advance: Callable[[int, str], object]) -> tuple[float, list[float]]:
     """Run ``clients`` threads each making ``advances`` advances; return (seconds, latencies)."""
     latencies: list[list[float]] = [[] for _ in range(clients)]
     start_gate = threading.Barrier(clients + 1)

@@ -295,11 +295,12 @@ def main() -> int:
     workdir = Path(tmp.name)
     nats = NatsCluster(workdir / "nats")
     cut_station = args.stations
-    inventory = {"plant": {"site": SITE, "brokers": list(nats.brokers), "secrets_dir": str(workdir / "secrets"),
-                           "bcrypt_rounds": 6},
-                 "stations": [{"gateway": f"st-{n:02d}"} | ({"kiosks": [f"k-{n:02d}"]} if n <= args.kiosks else {})
-                              for n in range(1, args.stations + 1)],
-                 "readers": [{"user": "plant", "scans": True}]}
+    inventory: dict[str, Any] = {
+        "plant": {"site": SITE, "brokers": list(nats.brokers), "secrets_dir": str(workdir / "secrets"),
+                  "bcrypt_rounds": 6},
+        "stations": [{"gateway": f"st-{n:02d}"} | ({"kiosks": [f"k-{n:02d}"]} if n <= args.kiosks else {})
+                     for n in range(1, args.stations + 1)],
+        "readers": [{"user": "plant", "scans": True}]}
     plant = parse_plant(inventory)
     nats.configure(plant)
     stations: list[Station] = []

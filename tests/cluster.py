@@ -200,7 +200,7 @@ class PlantSubscriber:
                                   protocol=paho.MQTTv311)
         self.client.username_pw_set(user, password)
         self.client.max_queued_messages_set(0)
-        self.client.reconnect_delay_set(0.2, 1)
+        self.client.reconnect_delay_set(0.2, 1)  # type: ignore[arg-type]  # paho takes seconds as a float
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
