@@ -88,6 +88,12 @@ class MqttSession:
         self.io_lock = threading.Lock()
         self._next_attempt = 0.0
         self._retry_delay = 1.0
+        self._attempts = 0  # connection attempts so far
+        self._retry_for = -1  # the attempt whose loss is already scheduled for a retry
+        self._up_at: float | None = None  # when the current connection was accepted (CONNACK)
+        self._answered = False  # the broker acknowledged a message on the current connection
+        self._status_drops = 0  # connections in a row lost soon after the status, before any PUBACK
+        self._status_level = 0  # how much the status leaves out (see _status_variants)
         self._last_misc = 0.0
         self.client = self._make_client()
 
@@ -273,6 +279,7 @@ class MqttSession:
 
     def _connect_now(self) -> None:
         """Open a fresh connection (a fresh paho client: nothing of the old one is resent by paho)."""
+        self._attempts += 1
         self.client = self._make_client()
         try:
             self.client.connect(self.config.host, self.config.port, keepalive=self.config.keepalive_s)
@@ -284,8 +291,43 @@ class MqttSession:
         self._last_misc = time.monotonic()
 
     def _schedule_retry(self) -> None:
-        self._next_attempt = time.monotonic() + self._retry_delay
+        """Set when to connect again after this attempt failed or its connection was lost (once each).
+
+        Whoever notices the loss calls this: the driver's poll, or paho inside a publish on
+        another thread. The wait doubles, up to 10 s, and starts again at 1 s only after a
+        connection the broker answered (a PUBACK) or that lasted 10 s: a broker that drops every
+        connection at once (a status over its max_packet_size) is not reconnected to in a loop.
+        """
+        if self._retry_for == self._attempts:
+            return
+        self._retry_for = self._attempts
+        now = time.monotonic()
+        if self._up_at is not None:
+            lasted, self._up_at = now - self._up_at, None
+            if self._answered or lasted >= 10.0:
+                self._retry_delay = 1.0
+            self._count_status_drop(lasted)
+        self._next_attempt = now + self._retry_delay
         self._retry_delay = min(self._retry_delay * 2, 10.0)
+
+    def _count_status_drop(self, lasted: float) -> None:
+        """A connection lost before the broker acknowledged anything, the status first of all.
+
+        Twice in a row within a few seconds, and the status is taken for too big for this
+        broker (its ``max_packet_size`` below ``mqtt.max_packet_bytes``): the next one leaves
+        out more, and so does each one after it lost the same way. A crash-looping broker
+        looks the same; the status then only says less, until the gateway restarts.
+        """
+        if not self.status_topic or self._answered or lasted >= 5.0:
+            self._status_drops = 0
+            return
+        self._status_drops += 1
+        if self._status_drops >= 2 and self._status_level < len(_STATUS_LEVELS) - 1:
+            self._status_level += 1  # and one more for each further such connection
+            log.error("broker %s:%d dropped the connection right after the retained status %d times in a "
+                      "row, acknowledging nothing: its max_packet_size may be smaller than mqtt.max_packet_bytes "
+                      "(%d); the status now goes without %s", self.config.host, self.config.port,
+                      self._status_drops, self.config.max_packet_bytes, _STATUS_LEVELS[self._status_level])
 
     def _lost(self) -> None:
         if self.connected.is_set():  # paho closed the socket without telling us (e.g. keepalive)
@@ -377,6 +419,8 @@ class MqttSession:
 
     def _status_payload(self, state: str) -> bytes:
         extra = self._status_extra() if state == "online" else {}
+        if self._status_level:
+            return self._encode_status(state, _status_variants(extra)[self._status_level])
         payload = self._encode_status(state, extra)
         if self.status_topic and not self._fits(payload):
             payload = self._smaller_status(state, extra, len(payload))
@@ -398,15 +442,7 @@ class MqttSession:
         (each device keeps ``state`` and ``detail``), then the devices, then everything but
         ``state``, ``ts`` and ``version``.
         """
-        devices = extra.get("devices")
-        smaller: list[tuple[str, dict[str, Any]]] = []
-        if isinstance(devices, dict):
-            states = {name: {k: v for k, v in entry.items() if k in ("state", "detail")}
-                      for name, entry in devices.items() if isinstance(entry, dict)}
-            smaller.append(("the devices' counters", {**extra, "devices": states}))
-            smaller.append(("the devices", {k: v for k, v in extra.items() if k != "devices"}))
-        smaller.append(("everything but its state", {}))
-        for left_out, fewer in smaller:
+        for left_out, fewer in zip(_STATUS_LEVELS[1:], _status_variants(extra)[1:]):
             payload = self._encode_status(state, fewer)
             if self._fits(payload):
                 break
@@ -428,7 +464,7 @@ class MqttSession:
             return
         self.counters.connects += 1
         self._disconnect_logged = False
-        self._retry_delay = 1.0
+        self._up_at, self._answered = time.monotonic(), False
         log.info("connected to broker %s:%d as %s", self.config.host, self.config.port, self.client_id)
         with self._lock:
             self.connected.set()
@@ -445,6 +481,8 @@ class MqttSession:
         was_connected = self.connected.is_set()
         self.connected.clear()
         self.counters.disconnects += 1
+        if self._driven and self._started:
+            self._schedule_retry()  # maybe noticed inside a publish, on a thread that is not the driver
         if was_connected:
             for listener in self._disconnect_listeners:
                 listener()
@@ -462,6 +500,7 @@ class MqttSession:
     def on_publish(self, client: paho.Client, userdata: Any, mid: int, reason_code: Any,
                    properties: Any) -> None:
         self.counters.acknowledged += 1
+        self._answered = True
         for listener in self._ack_listeners:
             listener(mid)
 
@@ -476,6 +515,18 @@ class MqttSession:
             except Exception:  # a bad handler must not kill paho's network thread
                 self.counters.handler_errors += 1
                 log.exception("handler for %s failed on a message", message.topic)
+
+
+_STATUS_LEVELS = ("nothing", "the devices' counters", "the devices", "everything but its state")
+
+
+def _status_variants(extra: dict[str, Any]) -> list[dict[str, Any]]:
+    """The status's extra fields at each level of :data:`_STATUS_LEVELS`, each leaving out more."""
+    devices = extra.get("devices")
+    states = {name: {k: v for k, v in entry.items() if k in ("state", "detail")}
+              for name, entry in devices.items() if isinstance(entry, dict)} if isinstance(devices, dict) else None
+    without_devices = {k: v for k, v in extra.items() if k != "devices"}
+    return [extra, {**extra, "devices": states} if states is not None else without_devices, without_devices, {}]
 
 
 def _input_waiting(client: paho.Client, sock: Any) -> bool:

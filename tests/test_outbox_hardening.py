@@ -263,6 +263,39 @@ def test_a_status_too_big_for_the_broker_goes_without_the_counters_and_the_sessi
     assert len(warnings) == 1 and "without the devices' counters" in warnings[0]
 
 
+def test_a_broker_whose_limit_is_below_the_configured_one_gets_a_smaller_status_not_a_reconnect_storm(
+        tmp_path, caplog):
+    """mqtt.max_packet_bytes left at 65536, the broker at 1024: the status alone gets every connection dropped."""
+    devices = {f"probe:furnace-{i}": {"state": "down", "detail": "cannot open /dev/" + "y" * 150, "readings": 0}
+               for i in range(4)}
+    with Mosquitto(workdir=tmp_path / "tiny", extra_config="max_packet_size 1024") as tiny:
+        outbox = Outbox(tmp_path / "o.sqlite")
+        sub = Subscriber(tiny.port, "storm/#")
+        session = MqttSession(MqttConfig(port=tiny.port), client_id="storm", status_topic="storm/status",
+                              status_extra=lambda: {"outbox": {"pending": outbox.pending}, "devices": devices})
+        sender = OutboxSender(outbox, session, rate=0)
+        with caplog.at_level(logging.ERROR, logger="benchpin.mqtt"):
+            session.start()
+            sender.start()
+            started = time.monotonic()
+            for value in range(20):
+                outbox.put("storm/t", {"v": value}, kind="event", wait=True)  # events: never dropped
+            sub.wait_for(lambda p: len(p) >= 20, "storm/t", timeout=40, message="the readings")
+            took = time.monotonic() - started
+            status = sub.wait_for(lambda p: p, "storm/status", message="a status")[-1]
+        connects = session.counters.connects
+        sender.stop()
+        session.stop()
+        outbox.close()
+        sub.close()
+    # Backoff doubles while no connection is answered (1, 2, 4 s); each lost one trims the status more.
+    assert connects <= 5, f"{connects} connections in {took:.0f} s"
+    assert status["state"] == "online" and status["outbox"]["pending"] >= 0
+    assert all(set(device) == {"state", "detail"} for device in status["devices"].values())
+    errors = [r.getMessage() for r in caplog.records if "max_packet_size" in r.getMessage()]
+    assert errors and "smaller than mqtt.max_packet_bytes (65536)" in errors[0]
+
+
 def test_a_status_is_trimmed_to_its_state_when_nothing_else_fits() -> None:
     session = MqttSession(MqttConfig(max_packet_bytes=1024), client_id="tiny", status_topic="tiny/status",
                           status_extra=lambda: {"outbox": {"note": "x" * 2000}, "devices": {}})
