@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from benchpin.config import ConfigCheck, ConfigError, StationConfig, default_config_path, load_config
 
 EXIT_CONFIG = 2
+EXIT_CANNOT_START = 3  # the config is sound but a file it names cannot be used (the log says why)
 
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 

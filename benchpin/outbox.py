@@ -35,8 +35,12 @@ Hardening
 - A write that fails (disk full, I/O error) is logged with SQLite's own error and retried;
   while it fails, ``put`` raises :class:`OutboxWriteError`, so nothing new is accepted that
   cannot be kept. Messages already accepted stay in memory and are still delivered.
-- An outbox file that is not a database or fails ``PRAGMA quick_check`` is moved aside as
+- An outbox file that is not a database, is empty (a truncated file: SQLite would take it for
+  a new one) or fails ``PRAGMA quick_check`` is moved aside as
   ``<name>.corrupt-<UTC timestamp>`` and a fresh one started (``recovered_from`` names it).
+- One process at a time: the outbox holds an exclusive lock on ``<stem>.lock`` beside it, so a
+  second gateway given the same ``state_dir`` stops at start (:class:`OutboxInUse`) instead of
+  handing out the same ``seq`` for other readings.
 
 The outbox is bounded: past ``max_messages`` the oldest *telemetry* on disk is dropped (never
 the newest, never scans or events) and counted in ``dropped``.
@@ -45,6 +49,7 @@ the newest, never scans or events) and counted in ``dropped``.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -112,6 +117,37 @@ class OutboxWriteError(OSError):
     """The outbox cannot write to disk (disk full, I/O error); nothing new is accepted."""
 
 
+class OutboxUnusable(RuntimeError):
+    """The outbox cannot be opened at start; the message says which file and why."""
+
+
+class OutboxInUse(OutboxUnusable):
+    """Another process has this outbox open (two gateways on one ``gateway.state_dir``)."""
+
+
+def lock_exclusively(path: Path) -> int:
+    """Take an exclusive lock on ``path`` (created, holding our pid); return its descriptor.
+
+    Raise :class:`OutboxInUse` naming the holder's pid if another process has it.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+    except OSError as exc:
+        raise OutboxUnusable(f"cannot create {path} ({exc.strerror}): is the state directory writable "
+                             f"by this user?") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        raise OutboxInUse(f"{path} is held by another process (pid {holder}): is a second gateway or kiosk "
+                          f"running with this state directory? Two would hand out the same seq for "
+                          f"different messages; give each its own") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+    return fd
+
+
 def mqtt_packet_size(topic: str, payload_len: int, qos: int) -> int:
     """Return the size in bytes of the MQTT 3.1.1 PUBLISH packet for this message."""
     remaining = 2 + len(topic.encode("utf-8")) + (2 if qos else 0) + payload_len
@@ -175,6 +211,10 @@ class _Entry:
         self.fetched = False  # handed to a sender (fetch): it may reach the broker
 
 
+class SeqMarksUnreadable(OutboxUnusable):
+    """``<stem>.seq-hwm`` exists but holds no usable marks: seq could repeat, so nothing starts."""
+
+
 class SeqReservations:
     """Per-key ``seq`` high-water marks in a small file, reserved in blocks (fsynced per block)."""
 
@@ -187,10 +227,13 @@ class SeqReservations:
             try:
                 raw = json.loads(path.read_text(encoding="utf-8"))
                 self.reserved = {str(k): int(v) for k, v in raw.items()}
-            except (ValueError, AttributeError, OSError) as exc:
+                negative = [k for k, v in self.reserved.items() if v < 0]
+                if negative:
+                    raise ValueError(f"negative mark for {negative[0]!r}")
+            except (ValueError, AttributeError, TypeError, OverflowError, OSError) as exc:
                 # Without it seq could restart: refuse to guess, the operator must look.
-                raise RuntimeError(f"seq high-water mark file {path} is unreadable ({exc}); "
-                                   f"fix or remove it knowing that seq may then repeat") from exc
+                raise SeqMarksUnreadable(f"seq high-water mark file {path} is unreadable ({exc}); "
+                                         f"fix or remove it knowing that seq may then repeat") from exc
 
     def reserve(self, key: str, seq: int) -> None:
         """Reserve a block of seqs starting at ``seq`` for ``key`` and make it durable."""
@@ -237,10 +280,23 @@ class Outbox:
         self.commit_interval_s = max(0.0, commit_interval_ms / 1000.0)
         self.recovered_from: str | None = None
         self._synchronous = "FULL" if synchronous == "full" else "NORMAL"
-        self._db = self._open_db()
+        self._lock_fd = lock_exclusively(self.path.with_name(self.path.stem + ".lock"))
+        try:
+            self._db = self._open_db()
+        except sqlite3.OperationalError as exc:  # "unable to open database file": no path in it
+            os.close(self._lock_fd)
+            raise OutboxUnusable(f"cannot open the outbox {self.path}: {exc}") from exc
+        except BaseException:
+            os.close(self._lock_fd)
+            raise
         self._db_lock = threading.Lock()
-        self._hwm = SeqReservations(Path(seq_file) if seq_file else
-                                    self.path.with_name(self.path.stem + ".seq-hwm"), seq_block)
+        try:
+            self._hwm = SeqReservations(Path(seq_file) if seq_file else
+                                        self.path.with_name(self.path.stem + ".seq-hwm"), seq_block)
+        except BaseException:
+            self._db.close()
+            os.close(self._lock_fd)
+            raise
         # Older outboxes kept seq in the database only: it is a floor too.
         db_seqs: dict[str, int] = dict(self._db.execute("SELECT key, seq FROM seqs"))
         self._seqs: dict[str, int] = dict(db_seqs)
@@ -293,6 +349,10 @@ class Outbox:
             db.executescript(_SCHEMA)
             return db
         try:
+            if self.path.stat().st_size == 0:  # SQLite would take it for a new, empty database
+                wal = Path(str(self.path) + "-wal")
+                raise sqlite3.DatabaseError("the file is empty (truncated?)" + (
+                    f"; its WAL holds {wal.stat().st_size} bytes" if wal.exists() and wal.stat().st_size else ""))
             db = self._connect()
             check = db.execute("PRAGMA quick_check").fetchone()
             if not check or check[0] != "ok":
@@ -797,6 +857,8 @@ class Outbox:
                             self.path, exc)
         with self._db_lock:
             self._db.close()
+        with contextlib.suppress(OSError):
+            os.close(self._lock_fd)  # the lock goes with it
 
     def __enter__(self) -> Outbox:
         return self

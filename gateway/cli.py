@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from benchpin.commands import add_config_argument, load_or_exit, stop_event_on_signals
+from benchpin.commands import EXIT_CANNOT_START, add_config_argument, load_or_exit, stop_event_on_signals
 from gateway.settings import gateway_checks
 
 log = logging.getLogger(__name__)
@@ -16,12 +16,18 @@ def _run_gateway(args: argparse.Namespace) -> int:
     if config.gateway is None:
         print(f"benchpin: {config.source}: no [gateway] section; nothing to run")
         return 2
+    from benchpin.outbox import OutboxUnusable
     from gateway.service import Gateway
 
     stop = stop_event_on_signals()
-    gateway = Gateway(config)
+    try:
+        gateway = Gateway(config)
+    except OutboxUnusable as exc:  # another gateway on this state_dir, unreadable seq marks, no write access
+        log.error("cannot start the gateway: %s", exc)
+        return EXIT_CANNOT_START
     gateway.run(stop)
     return 0
+
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:

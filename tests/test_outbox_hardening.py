@@ -475,6 +475,75 @@ def test_a_corrupt_outbox_is_moved_aside_and_seq_continues(tmp_path, caplog):
     assert any("corrupt" in r.getMessage() and "moved it aside" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.parametrize("crashed", [False, True], ids=["stopped", "killed"])
+def test_an_empty_outbox_file_is_taken_for_a_truncated_one_not_a_new_one(tmp_path, caplog, crashed):
+    """SQLite opens a 0-byte file as a fresh database: the loss would go unsaid."""
+    path = tmp_path / "state" / "outbox.sqlite"
+    if crashed:  # the rows are in the WAL, as a SIGKILL leaves them
+        script = "import sys; sys.path.insert(0, sys.argv[1]); import os; from benchpin.outbox import Outbox\n" \
+                 "o = Outbox(sys.argv[2])\nfor _ in range(50): o.put('t', {'seq': None}, seq_key='k', wait=True)\n" \
+                 "os._exit(9)\n"
+        assert subprocess.run([sys.executable, "-c", script, str(ROOT), str(path)], timeout=60).returncode == 9
+        assert Path(f"{path}-wal").stat().st_size > 0
+    else:
+        with Outbox(path) as outbox:
+            for _ in range(50):
+                outbox.put("t", {"seq": None}, seq_key="k", wait=True)
+    os.truncate(path, 0)
+    with caplog.at_level(logging.ERROR, logger="benchpin.outbox"):
+        with Outbox(path) as outbox:
+            assert outbox.recovered_from is not None and Path(outbox.recovered_from).stat().st_size == 0
+            assert outbox.put("t", {"seq": None}, seq_key="k", wait=True) > 50
+    (message,) = [r.getMessage() for r in caplog.records if "moved it aside" in r.getMessage()]
+    assert "empty" in message and ("its WAL holds" in message) == crashed
+    if crashed:  # kept beside it, for whoever wants to dig the rows out
+        assert Path(f"{outbox.recovered_from}-wal").stat().st_size > 0
+
+
+def test_a_second_process_on_the_same_outbox_is_refused_naming_the_first(tmp_path):
+    from benchpin.outbox import OutboxInUse
+
+    path = tmp_path / "state" / "outbox.sqlite"
+    with Outbox(path) as first:
+        first.put("t", {"seq": None}, seq_key="k", wait=True)
+        with pytest.raises(OutboxInUse) as caught:
+            Outbox(path)
+        assert f"pid {os.getpid()}" in str(caught.value) and "same seq" in str(caught.value)
+    with Outbox(path) as again:  # closed: free again
+        assert again.put("t", {"seq": None}, seq_key="k", wait=True) == 2
+
+
+def test_two_gateways_on_one_state_dir_the_second_stops_with_one_clear_line(tmp_path, broker):
+    from tests.helpers import start_gateway_process, write_toml
+
+    config = write_toml(tmp_path / "station.toml", station(tmp_path, broker.port, gateway={}))
+    first = start_gateway_process(config)
+    try:
+        wait_until(lambda: (tmp_path / "state" / "outbox.lock").exists(), message="the first gateway's lock")
+        second = start_gateway_process(config)
+        output = second.communicate(timeout=60)[0].decode()
+    finally:
+        first.terminate()
+        first.communicate(timeout=20)
+    assert second.returncode == 3, output
+    assert "cannot start the gateway" in output and f"pid {first.pid}" in output
+    assert "Traceback" not in output
+
+
+@pytest.mark.parametrize("marks", ['{"probe/p1": null}', "[5]", '{"probe/p1": 1e999}', '{"probe/p1": -50}'])
+def test_unusable_seq_marks_stop_the_outbox_naming_the_file(tmp_path, marks):
+    from benchpin.outbox import SeqMarksUnreadable
+
+    path = tmp_path / "state" / "outbox.sqlite"
+    path.parent.mkdir()
+    (path.parent / "outbox.seq-hwm").write_text(marks)
+    with pytest.raises(SeqMarksUnreadable, match="outbox.seq-hwm is unreadable"):
+        Outbox(path)
+    (path.parent / "outbox.seq-hwm").write_text('{"probe/p1": 7}')
+    with Outbox(path) as outbox:  # nothing left locked or open by the refusal
+        assert outbox.put("t", {"seq": None}, seq_key="probe/p1", wait=True) == 8
+
+
 def test_a_deleted_outbox_never_restarts_seq_at_one(tmp_path):
     path = tmp_path / "state" / "outbox.sqlite"
     with Outbox(path, seq_block=3) as outbox:
@@ -565,13 +634,17 @@ def test_a_put_whose_own_commit_fails_is_taken_back_and_never_sent(tiny_disk):
 def fill_up(disk: Path) -> Path:
     """Fill the disk behind the gateway's back; return the filler file (unlink it to free the disk)."""
     filler = disk / "filler"
-    with open(filler, "wb") as f:
-        try:
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    try:  # unbuffered, down to the last byte (a buffered file's close may fail on what it kept)
+        for size in (65536, 4096, 512, 1):
             while True:
-                f.write(b"\0" * 65536)
-                f.flush()
-        except OSError:
-            pass
+                try:
+                    if os.write(fd, b"\0" * size) < size:
+                        break
+                except OSError:
+                    break
+    finally:
+        os.close(fd)
     return filler
 
 
