@@ -556,7 +556,10 @@ def _corked(sock: socket.socket) -> Iterator[None]:
 
 @dataclass
 class _RateLimiter:
-    """Token bucket: at most ``rate`` tokens per second, bursts up to one second's worth."""
+    """Token bucket: at most ``rate`` tokens per second, bursts up to one second's worth.
+
+    A rate below 1 still gathers one whole token (one message every ``1/rate`` seconds).
+    """
 
     rate: float
     tokens: float = 0.0
@@ -566,7 +569,7 @@ class _RateLimiter:
         if self.rate <= 0:
             return 1 << 30
         now = time.monotonic()
-        self.tokens = min(self.rate, self.tokens + (now - self.stamp) * self.rate)
+        self.tokens = min(max(self.rate, 1.0), self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
         return int(self.tokens)
 

@@ -309,6 +309,7 @@ class Outbox:
         self._next_id = max(self._max_disk_id, dead_max) + 1
         row = self._db.execute("SELECT value FROM meta WHERE key='dropped'").fetchone()
         self._dropped: int = row[0] if row else 0
+        self._full_warned = False
         self._dead: int = self._db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0]
         # Held with `with self._lock` (a C-level enter); waited on and notified through _cond.
         self._lock = threading.RLock()
@@ -723,9 +724,10 @@ class Outbox:
             self._disk_rows -= removed + dropped
             self._dead += dead_moved
             if dropped:
-                if not self._dropped:
-                    log.warning("outbox %s is full (%d messages): dropping the oldest telemetry",
-                                self.path, self.max_messages)
+                if not self._full_warned:  # once per run: _dropped counts since the file was made
+                    self._full_warned = True
+                    log.warning("outbox %s is full (%d messages): dropping the oldest telemetry "
+                                "(%d dropped before this start)", self.path, self.max_messages, self._dropped)
                 self._dropped += dropped
 
     # ------------------------------------------------------------------ delivering

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 
@@ -64,6 +65,18 @@ def test_outbox_when_full_drops_oldest_telemetry_never_events(tmp_path):
     assert [p["v"] for p in kept[1:]] == list(range(51, 150))
     with Outbox(tmp_path / "o.sqlite", max_messages=100) as outbox:
         assert outbox.dropped == 51  # the count survives a restart too
+
+
+def test_a_full_outbox_is_said_once_in_every_run(tmp_path, caplog):
+    for run in range(2):
+        with caplog.at_level(logging.WARNING, logger="benchpin.outbox"):
+            with Outbox(tmp_path / "o.sqlite", max_messages=10) as outbox:
+                for value in range(30):
+                    outbox.put("t", {"v": value}, wait=True)
+        warnings = [r.getMessage() for r in caplog.records if "is full" in r.getMessage()]
+        assert len(warnings) == 1, (run, warnings)
+        assert f"({20 * run} dropped before this start)" in warnings[0]
+        caplog.clear()
 
 
 def test_outbox_group_commit_takes_many_writers(tmp_path):
@@ -133,6 +146,23 @@ def test_sender_honours_the_replay_rate(tmp_path, broker):
     outbox.close()
     sub.close()
     assert sent_early < 300
+
+
+def test_a_replay_rate_below_one_per_second_still_sends(tmp_path, broker):
+    """The bucket holds at most `rate` tokens: below 1 it never held a whole one, and nothing went."""
+    outbox = Outbox(tmp_path / "o.sqlite")
+    session = MqttSession(MqttConfig(port=broker.port), client_id="slow-rate-test")
+    sender = OutboxSender(outbox, session, rate=0.9)
+    for value in range(2):
+        outbox.put("slow/t", {"v": value})
+    sub = Subscriber(broker.port, "slow/#")
+    session.start()
+    sender.start()
+    sub.wait_for(lambda p: len(p) >= 2, "slow/#", timeout=15, message="both messages, about 1.1 s apart")
+    sender.stop()
+    session.stop()
+    outbox.close()
+    sub.close()
 
 
 @given(st.sets(st.integers(1, 400), max_size=300), st.integers(1, 10))
