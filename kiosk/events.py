@@ -21,7 +21,7 @@ from typing import Any
 from benchpin.config import StationConfig
 from benchpin.contract import ContractError, EngraveJob, JobState, JobStatus, KioskStatus, ProbeWindow
 from benchpin.mqtt import MqttSession, OutboxSender
-from benchpin.outbox import Outbox
+from benchpin.outbox import Outbox, OutboxWriteError
 from benchpin.topics import Topics, encode
 from kiosk.ledger import LASER, SCRAPPED, Event, Ledger, MoveRefused, NotFound, Piece, Tree
 from kiosk.ledger.db import sqlite_path
@@ -66,6 +66,8 @@ class KioskBridge:
         self._states: queue.SimpleQueue[JobStatus | None] = queue.SimpleQueue()
         self._worker = threading.Thread(target=self._complete_jobs, name="kiosk-jobs", daemon=True)
         self._started = False
+        self._left_over = False  # a move was refused by the outbox: publish what is left over first
+        self._republishing = threading.Lock()
         ledger.when_checking(self.check_fits)
         ledger.when_moved(self.on_moved)
 
@@ -109,6 +111,23 @@ class KioskBridge:
         self.outbox.check_size(self.topics.piece_events(event.piece_id), encode(event.to_payload()), 1)
 
     def on_moved(self, event: Event, piece: Piece) -> None:
+        """Publish a committed move (the ledger's listener); after a refused one, every one left over first.
+
+        A move the outbox refuses (its disk refuses writes) stays unpublished in the ledger; the
+        next move that comes publishes the ones left over first, in order, itself among them.
+        """
+        if self._left_over:
+            self._left_over = False
+            self.republish()
+            return
+        try:
+            self._publish_move(event, piece)
+        except OutboxWriteError as exc:
+            self._left_over = True
+            log.error("move %s of %s is committed but not published yet: %s; it goes with the next move "
+                      "once the outbox writes again, or at the next start", event.event_id, event.piece_id, exc)
+
+    def _publish_move(self, event: Event, piece: Piece) -> None:
         """Put a committed move into the outbox; dispatch the laser job when it enters engraving."""
         self.outbox.put(self.topics.piece_events(event.piece_id), event.to_payload(), kind="event", wait=True)
         if self._window_tree and event.from_stage == CASTING and piece.tree_id == self._window_tree:
@@ -121,13 +140,22 @@ class KioskBridge:
         self.ledger.mark_published(event.event_id)
 
     def republish(self) -> int:
-        """Publish this station's moves a crash left out of the outbox; return how many."""
+        """Publish this station's moves a crash, or a refusing outbox, left out; return how many."""
+        with self._republishing:  # two movers at once would both publish what is left over
+            return self._republish()
+
+    def _republish(self) -> int:
         count = 0
         # Moves recorded before kiosks had ids carry the `station` text instead.
         for station in dict.fromkeys((self.kiosk.id, self.kiosk.station)):
             while events := self.ledger.unpublished(station):
                 for event in events:
-                    self.on_moved(event, self.ledger.piece(event.piece_id))
+                    try:
+                        self._publish_move(event, self.ledger.piece(event.piece_id))
+                    except OutboxWriteError as exc:  # still refused: the next move tries again
+                        self._left_over = True
+                        log.error("%d move(s) committed but not published yet: %s", len(events), exc)
+                        return count
                     count += 1
         if count:
             log.warning("published %d move(s) that were committed but not yet in the outbox", count)

@@ -702,6 +702,43 @@ def test_a_scan_on_a_full_disk_is_refused_counted_and_taken_when_rescanned(tiny_
     outbox.close()
 
 
+def test_a_kiosk_move_the_full_disk_refuses_goes_out_with_the_next_move_in_order(tiny_disk, broker, tmp_path,
+                                                                                     caplog):
+    from kiosk.events import KioskBridge
+    from kiosk.ledger import Ledger
+    from tests.kiosk_support import add_operators, spec
+
+    config = station_config(tmp_path, broker.port, kiosk={"station": "plating",
+                                                         "outbox_file": str(tiny_disk / "kiosk-outbox.sqlite")})
+    assert config.kiosk is not None
+    ledger = Ledger.from_config(config.kiosk)
+    add_operators(ledger)
+    ledger.import_pieces([spec("PC-1"), spec("PC-2")])
+    bridge = KioskBridge(config, ledger)
+    sub = Subscriber(broker.port, "benchpin/jaipur/pieces/+/events")
+    bridge.start()
+    try:
+        filler = fill_up(tiny_disk)
+        with pytest.raises(OutboxWriteError):
+            for _ in range(1000):
+                bridge.outbox.put("t", {"pad": "x" * 4000}, wait=True)
+        with caplog.at_level(logging.ERROR, logger="kiosk.events"):
+            refused = ledger.advance("PC-1", operator="OP-SUP", station="plating").event_id
+        assert any(refused in r.getMessage() and "not published yet" in r.getMessage() for r in caplog.records)
+        assert [e.event_id for e in ledger.unpublished(config.kiosk.id)] == [refused]
+        filler.unlink()
+        wait_until(lambda: bridge.outbox.write_error is None, timeout=15, message="the outbox writes again")
+        later = ledger.advance("PC-2", operator="OP-SUP", station="plating").event_id
+        events = sub.wait_for(lambda p: len(p) >= 2 and p, "benchpin/jaipur/pieces/+/events",
+                              message="both moves")
+        assert ledger.unpublished(config.kiosk.id) == []
+    finally:
+        bridge.stop()
+        ledger.close()
+        sub.close()
+    assert [e["event_id"] for e in events] == [refused, later]  # in order, each once
+
+
 def test_a_gateway_on_a_full_disk_stops_within_ten_seconds(tiny_disk):
     from gateway.service import Gateway
 
