@@ -67,7 +67,7 @@ class KioskBridge:
         self._worker = threading.Thread(target=self._complete_jobs, name="kiosk-jobs", daemon=True)
         self._started = False
         self._left_over = False  # a move was refused by the outbox: publish what is left over first
-        self._republishing = threading.Lock()
+        self._republishing = threading.RLock()
         ledger.when_checking(self.check_fits)
         ledger.when_moved(self.on_moved)
 
@@ -116,16 +116,18 @@ class KioskBridge:
         A move the outbox refuses (its disk refuses writes) stays unpublished in the ledger; the
         next move that comes publishes the ones left over first, in order, itself among them.
         """
-        if self._left_over:
-            self._left_over = False
-            self.republish()
-            return
-        try:
-            self._publish_move(event, piece)
-        except OutboxWriteError as exc:
-            self._left_over = True
-            log.error("move %s of %s is committed but not published yet: %s; it goes with the next move "
-                      "once the outbox writes again, or at the next start", event.event_id, event.piece_id, exc)
+        with self._republishing:  # one mover at a time: what is left over goes out once, in order
+            if self._left_over:
+                self._left_over = False
+                if event.event_id in self._republish() or self._left_over:
+                    return  # published with the rest (or the outbox still refuses: it waits with them)
+            try:
+                self._publish_move(event, piece)
+            except OutboxWriteError as exc:
+                self._left_over = True
+                log.error("move %s of %s is committed but not published yet: %s; it goes with the next move "
+                          "once the outbox writes again, or at the next start", event.event_id, event.piece_id,
+                          exc)
 
     def _publish_move(self, event: Event, piece: Piece) -> None:
         """Put a committed move into the outbox; dispatch the laser job when it enters engraving."""
@@ -142,12 +144,14 @@ class KioskBridge:
     def republish(self) -> int:
         """Publish this station's moves a crash, or a refusing outbox, left out; return how many."""
         with self._republishing:  # two movers at once would both publish what is left over
-            return self._republish()
+            return len(self._republish())
 
-    def _republish(self) -> int:
-        count = 0
-        # Moves recorded before kiosks had ids carry the `station` text instead.
-        for station in dict.fromkeys((self.kiosk.id, self.kiosk.station)):
+    def _republish(self) -> set[str]:
+        """Publish what is left over (lock held); return the event ids published."""
+        published: set[str] = set()
+        # Moves recorded before kiosks had ids carry the `station` text instead; the laser's
+        # `done` moves, which this kiosk makes, carry its engraver.
+        for station in dict.fromkeys(s for s in (self.kiosk.id, self.kiosk.station, self.kiosk.engraver) if s):
             while events := self.ledger.unpublished(station):
                 for event in events:
                     try:
@@ -155,11 +159,11 @@ class KioskBridge:
                     except OutboxWriteError as exc:  # still refused: the next move tries again
                         self._left_over = True
                         log.error("%d move(s) committed but not published yet: %s", len(events), exc)
-                        return count
-                    count += 1
-        if count:
-            log.warning("published %d move(s) that were committed but not yet in the outbox", count)
-        return count
+                        return published
+                    published.add(event.event_id)
+        if published:
+            log.warning("published %d move(s) that were committed but not yet in the outbox", len(published))
+        return published
 
     # ------------------------------------------------------------------ pour windows
 
