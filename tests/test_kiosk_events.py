@@ -239,3 +239,33 @@ def test_events_a_tree_scanned_at_casting_sets_the_furnace_pour_window_and_movin
         sub.close()
     finally:
         close_app(app)
+
+
+def test_events_the_lasers_done_move_made_while_a_refused_move_waits_is_published_too(kiosk) -> None:  # type: ignore[no-untyped-def]
+    """A refused move waits in the ledger; the next moves, the laser's `done` among them, take it along."""
+    import sqlite3
+
+    ledger, bridge = kiosk
+    to_stage(ledger, "PC-1", "engraving")
+    job_id = ledger.history("PC-1")[-1].event_id
+    outbox = bridge.outbox
+    commit, failing = outbox._commit, [True]
+
+    def refusing_commit(*args):  # type: ignore[no-untyped-def]  # the disk refuses writes
+        if failing[0]:
+            raise sqlite3.OperationalError("database or disk is full")
+        return commit(*args)
+
+    outbox._commit = refusing_commit  # type: ignore[method-assign]
+    refused = ledger.advance("PC-2", operator="OP-SUP", station=bridge.kiosk.id)
+    failing[0] = False
+    wait_until(lambda: outbox.write_error is None, message="the outbox writes again")
+    laser = bridge.record_job(JobStatus(job_id=job_id, state=JobState.DONE, ts="2026-12-02T10:00:00.000Z"))
+    assert laser is not None and laser.station == bridge.kiosk.engraver
+    queued, after = [], 0
+    while rows := outbox.fetch(after, 1000):
+        queued += [json.loads(r.payload)["event_id"] for r in rows if r.topic.endswith("/events")]
+        after = rows[-1].id
+    assert queued.count(refused.event_id) == 1 and queued.count(laser.event_id) == 1
+    assert queued.index(refused.event_id) < queued.index(laser.event_id)
+    assert ledger.unpublished(bridge.kiosk.engraver) == [] and ledger.unpublished(bridge.kiosk.id) == []
