@@ -157,6 +157,9 @@ def mqtt_packet_size(topic: str, payload_len: int, qos: int) -> int:
     return 1 + length_bytes + remaining
 
 
+ACK_WAIT_S = 2.0  # how long a put(wait=True) whose commit failed waits for the PUBACK of its message
+
+
 class OutboxMessage(NamedTuple):
     id: int
     topic: str
@@ -310,6 +313,7 @@ class Outbox:
         row = self._db.execute("SELECT value FROM meta WHERE key='dropped'").fetchone()
         self._dropped: int = row[0] if row else 0
         self._full_warned = False
+        self._ack_waiters = 0  # puts waiting for a PUBACK because their commit failed
         self._dead: int = self._db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0]
         # Held with `with self._lock` (a C-level enter); waited on and notified through _cond.
         self._lock = threading.RLock()
@@ -440,8 +444,8 @@ class Outbox:
                 self._cond.notify_all()
             if wait:
                 while self._settled_id < ident and not self._closed:
-                    if self._write_error is not None:
-                        self._withdraw(ident, topic)
+                    if self._write_error is not None and self._withdraw(ident, topic):
+                        break  # not on disk, but the broker has it
                     self._cond.wait(0.5)
         local = self._local
         if getattr(local, "depth", 0):
@@ -484,17 +488,30 @@ class Outbox:
             for listener in self._listeners:
                 listener()
 
-    def _withdraw(self, ident: int, topic: str) -> None:
+    def _withdraw(self, ident: int, topic: str) -> bool:
         """A ``put(wait=True)`` whose commit failed: take the message back and raise (lock held).
 
         Refused means never sent: a message no sender has fetched yet leaves the queue, so the
-        caller's retry (an artisan's rescan) is the only copy that reaches the broker.
+        caller's retry (an artisan's rescan) is the only copy that reaches the broker. One a
+        sender already has is waited for: its PUBACK makes it accepted after all (True);
+        without one within ``ACK_WAIT_S`` it is refused, though it may still arrive.
         """
         entry = self._mem.get(ident)
         if entry is not None and not (entry.fetched or entry.acked or entry.writing):
             del self._mem[ident]
             raise OutboxWriteError(f"outbox {self.path} cannot write to disk ({self._write_error}); "
                                    f"message for {topic} not accepted")
+        if entry is None:
+            return True  # acknowledged and forgotten already
+        deadline = time.monotonic() + ACK_WAIT_S
+        self._ack_waiters += 1
+        try:
+            while not entry.acked and not self._closed and (left := deadline - time.monotonic()) > 0:
+                self._cond.wait(left)
+        finally:
+            self._ack_waiters -= 1
+        if entry.acked:
+            return True
         raise OutboxWriteError(f"outbox {self.path} cannot write to disk ({self._write_error}); "
                                f"message for {topic} not stored (already handed to the broker: it may arrive)")
 
@@ -782,6 +799,8 @@ class Outbox:
                         del self._mem[ident]
                 elif ident <= self._max_disk_id and ident not in self._deletes:
                     self._deletes.add(ident)  # deleted in the writer's next tick
+            if self._ack_waiters:
+                self._cond.notify_all()  # a put(wait=True) whose commit failed waits for its PUBACK
 
     def dead_letter(self, ident: int, reason: str) -> None:
         """Move a message the broker keeps refusing out of the queue into ``dead_letters``."""

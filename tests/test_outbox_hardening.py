@@ -631,6 +631,50 @@ def test_a_put_whose_own_commit_fails_is_taken_back_and_never_sent(tiny_disk):
     outbox.close()
 
 
+@pytest.mark.parametrize("acknowledged", [True, False], ids=["acked", "no-puback"])
+def test_a_put_whose_commit_fails_after_a_sender_took_it_waits_for_its_puback(tmp_path, acknowledged):
+    """With telemetry flowing the sender fetches a scan before its commit ends: refusing it then
+    would let the artisan's rescan reach the kiosk as a second copy."""
+    from benchpin import outbox as outbox_module
+
+    outbox = Outbox(tmp_path / "o.sqlite")
+    commit, failing = outbox._commit, [True]
+
+    def refusing_commit(*args):  # type: ignore[no-untyped-def]  # the disk refuses writes
+        if failing[0]:
+            time.sleep(0.05)  # long enough for the sender to fetch what waits
+            raise sqlite3.OperationalError("database or disk is full")
+        return commit(*args)
+
+    outbox._commit = refusing_commit  # type: ignore[method-assign]
+    stop = threading.Event()
+
+    def sender() -> None:  # fetches as OutboxSender does; the broker acknowledges, or never does
+        after = 0
+        while not stop.is_set():
+            if rows := outbox.fetch(after, 1000):
+                after = rows[-1].id
+                if acknowledged:
+                    outbox.ack([r.id for r in rows])
+            time.sleep(0.002)
+
+    thread = threading.Thread(target=sender, daemon=True)
+    thread.start()
+    started = time.monotonic()
+    try:
+        if acknowledged:  # the broker has it: accepted, though not on disk
+            assert outbox.put("scan/t", {"code": "PC-0042"}, kind="scan", wait=True) is None
+        else:
+            with pytest.raises(OutboxWriteError, match="it may arrive"):
+                outbox.put("scan/t", {"code": "PC-0042"}, kind="scan", wait=True)
+            assert time.monotonic() - started >= outbox_module.ACK_WAIT_S
+    finally:
+        stop.set()
+        thread.join(5)
+        failing[0] = False
+        outbox.close()
+
+
 def fill_up(disk: Path) -> Path:
     """Fill the disk behind the gateway's back; return the filler file (unlink it to free the disk)."""
     filler = disk / "filler"
