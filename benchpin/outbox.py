@@ -138,13 +138,23 @@ def lock_exclusively(path: Path) -> int:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+        try:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+        except OSError:
+            holder = "unknown"
         os.close(fd)
         raise OutboxInUse(f"{path} is held by another process (pid {holder}): is a second gateway or kiosk "
                           f"running with this state directory? Two would hand out the same seq for "
                           f"different messages; give each its own") from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+    except OSError as exc:  # a file system without locks (NFS mounted nolock): run, but say so
+        log.warning("cannot lock %s (%s): nothing stops a second gateway on this state directory",
+                    path, exc.strerror)
+        return fd
+    try:  # the holder's pid, for the message above; a full disk only leaves it out
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+    except OSError:
+        pass
     return fd
 
 
@@ -365,6 +375,10 @@ class Outbox:
             else:
                 db.executescript(_SCHEMA)
                 return db
+        except sqlite3.OperationalError:  # a full disk, an I/O error, no access: not the file's fault
+            if db is not None:
+                db.close()
+            raise
         except sqlite3.DatabaseError as exc:
             problem = str(exc)
         if db is not None:

@@ -513,6 +513,21 @@ def test_a_second_process_on_the_same_outbox_is_refused_naming_the_first(tmp_pat
         assert again.put("t", {"seq": None}, seq_key="k", wait=True) == 2
 
 
+def test_a_file_system_without_locks_runs_the_outbox_and_says_so(tmp_path, monkeypatch, caplog):
+    """NFS mounted nolock answers flock with ENOLCK: that must not stop a gateway (nothing here has such a mount)."""
+    import errno
+    import fcntl
+
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with caplog.at_level(logging.WARNING, logger="benchpin.outbox"):
+        with Outbox(tmp_path / "o.sqlite") as outbox:
+            assert outbox.put("t", {"seq": None}, seq_key="k", wait=True) == 1
+    assert any("cannot lock" in r.getMessage() and "second gateway" in r.getMessage() for r in caplog.records)
+
+
 def test_two_gateways_on_one_state_dir_the_second_stops_with_one_clear_line(tmp_path, broker):
     from tests.helpers import start_gateway_process, write_toml
 
@@ -781,6 +796,27 @@ def test_a_kiosk_move_the_full_disk_refuses_goes_out_with_the_next_move_in_order
         ledger.close()
         sub.close()
     assert [e["event_id"] for e in events] == [refused, later]  # in order, each once
+
+
+def test_an_outbox_opened_on_a_full_disk_is_not_taken_for_corrupt(tiny_disk):
+    """The disk's error at start says nothing of the file: moving it aside would strand what it holds."""
+    from benchpin.outbox import OutboxUnusable
+
+    path = tiny_disk / "state" / "outbox.sqlite"
+    with Outbox(path) as outbox:
+        for value in range(20):
+            outbox.put("t", {"v": value}, wait=True)
+    for leftover in (Path(f"{path}-wal"), Path(f"{path}-shm")):
+        leftover.unlink(missing_ok=True)
+    filler = fill_up(tiny_disk)
+    try:
+        with pytest.raises(OutboxUnusable, match=str(path)):
+            Outbox(path).close()
+    finally:
+        filler.unlink()
+    assert not list(path.parent.glob("*.corrupt-*"))
+    with Outbox(path) as outbox:
+        assert outbox.recovered_from is None and outbox.pending == 20
 
 
 def test_a_gateway_on_a_full_disk_stops_within_ten_seconds(tiny_disk):
