@@ -94,6 +94,8 @@ class MqttSession:
         self._answered = False  # the broker acknowledged a message on the current connection
         self._status_drops = 0  # connections in a row lost soon after the status, before any PUBACK
         self._status_level = 0  # how much the status leaves out (see _status_variants)
+        self._status_level_at = 0.0  # when it last left out more
+        self._status_sent = 0  # bytes of the status published on the current connection
         self._last_misc = 0.0
         self.client = self._make_client()
 
@@ -315,15 +317,22 @@ class MqttSession:
 
         Twice in a row within a few seconds, and the status is taken for too big for this
         broker (its ``max_packet_size`` below ``mqtt.max_packet_bytes``): the next one leaves
-        out more, and so does each one after it lost the same way. A crash-looping broker
-        looks the same; the status then only says less, until the gateway restarts.
+        out more, and so does each one after it lost the same way, as long as leaving out
+        makes it smaller and it is bigger than any broker's limit could sensibly be. A
+        crash-looping broker looks the same; the status then says less for an hour, and the
+        first connection after that tries it whole again.
         """
         if not self.status_topic or self._answered or lasted >= 5.0:
             self._status_drops = 0
             return
         self._status_drops += 1
-        if self._status_drops >= 2 and self._status_level < len(_STATUS_LEVELS) - 1:
-            self._status_level += 1  # and one more for each further such connection
+        if self._status_drops < 2 or self._status_sent <= SMALLEST_PACKET_LIMIT:
+            return
+        variants = _status_variants(self._status_extra())
+        sizes = [len(self._encode_status("online", v)) for v in variants]
+        smaller = [i for i in range(self._status_level + 1, len(variants)) if sizes[i] < self._status_sent]
+        if smaller:
+            self._status_level, self._status_level_at = smaller[0], time.monotonic()
             log.error("broker %s:%d dropped the connection right after the retained status %d times in a "
                       "row, acknowledging nothing: its max_packet_size may be smaller than mqtt.max_packet_bytes "
                       "(%d); the status now goes without %s", self.config.host, self.config.port,
@@ -472,7 +481,12 @@ class MqttSession:
         for topic in topics:
             client.subscribe(topic, qos=1)
         if self.status_topic:
-            client.publish(self.status_topic, self._status_payload("online"), qos=1, retain=True)
+            if self._status_level and time.monotonic() - self._status_level_at >= STATUS_LEVEL_HOLD_S:
+                log.info("trying the whole retained status again on %s", self.status_topic)
+                self._status_level = 0
+            status = self._status_payload("online")
+            self._status_sent = len(status)
+            client.publish(self.status_topic, status, qos=1, retain=True)
         for listener in self._connect_listeners:
             listener()
 
@@ -517,6 +531,8 @@ class MqttSession:
                 log.exception("handler for %s failed on a message", message.topic)
 
 
+SMALLEST_PACKET_LIMIT = 256  # no broker limit is set below this; a status this small is never the cause
+STATUS_LEVEL_HOLD_S = 3600.0  # how long a smaller status is kept before the whole one is tried again
 _STATUS_LEVELS = ("nothing", "the devices' counters", "the devices", "everything but its state")
 
 

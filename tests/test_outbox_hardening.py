@@ -296,6 +296,21 @@ def test_a_broker_whose_limit_is_below_the_configured_one_gets_a_smaller_status_
     assert errors and "smaller than mqtt.max_packet_bytes (65536)" in errors[0]
 
 
+def test_connections_dropped_after_a_small_status_never_trim_it() -> None:
+    """A crash-looping broker drops connections too: a status no broker limit can be below stays whole."""
+    big = {f"probe:p{i}": {"state": "up", "readings": 123456, "faults": 0} for i in range(40)}
+    for devices, drops, trimmed in ((big, 2, True), ({"probe:p1": {"state": "up", "readings": 1}}, 4, False)):
+        session = MqttSession(MqttConfig(), client_id="drops", status_topic="drops/status",
+                              status_extra=lambda devices=devices: {"devices": devices})
+        for _ in range(drops):  # connections lost half a second after the status, unanswered
+            session._status_sent = len(session._status_payload("online"))
+            session._up_at = time.monotonic() - 0.5
+            session._attempts += 1
+            session._schedule_retry()
+        status = json.loads(session._status_payload("online"))
+        assert (status["devices"]["probe:p1"] == {"state": "up"}) is trimmed, status
+
+
 def test_a_status_is_trimmed_to_its_state_when_nothing_else_fits() -> None:
     session = MqttSession(MqttConfig(max_packet_bytes=1024), client_id="tiny", status_topic="tiny/status",
                           status_extra=lambda: {"outbox": {"note": "x" * 2000}, "devices": {}})
