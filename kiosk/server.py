@@ -161,7 +161,9 @@ def _run_kiosk(args: argparse.Namespace) -> int:
         log.error("%s: no [kiosk] section", config.source)
         return 2
     stop = stop_event_on_signals()
+    from benchpin.commands import EXIT_CANNOT_START
     from benchpin.config import ConfigError
+    from benchpin.outbox import OutboxUnusable
     from kiosk.ledger import LedgerSchemaError
 
     try:
@@ -173,6 +175,9 @@ def _run_kiosk(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"benchpin: {config.source}: {problem}", file=sys.stderr)
         return 2
+    except OutboxUnusable as exc:  # another kiosk on this outbox file, or one it cannot write
+        print(f"benchpin: cannot start the kiosk: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_START
     # Type=notify under systemd: READY once /healthz answers and MQTT is up, pings while it answers.
     watch = watch_http_service(f"{server.url}/healthz", waiting_for=server.waiting_for)
 

@@ -62,3 +62,27 @@ def test_kiosk_command_serves_the_api_and_stops_on_sigterm(tmp_path: Path, broke
             process.wait()
     stderr = process.stderr.read() if process.stderr else ""
     assert "kiosk stopped" in stderr and "Traceback" not in stderr
+
+
+def test_a_second_kiosk_on_the_same_outbox_stops_with_one_clear_line(tmp_path: Path, broker) -> None:  # type: ignore[no-untyped-def]
+    database = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    with Ledger(database) as ledger:
+        add_operators(ledger)
+    (tmp_path / "token").write_text(TOKEN)
+    ports = [free_port(), free_port()]
+    configs = [station_file(tmp_path / f"k{n}.toml", station(tmp_path, broker.port, kiosk={
+        "station": "design", "database": database, "listen": f"127.0.0.1:{port}",
+        "api_token_file": str(tmp_path / "token")})) for n, port in enumerate(ports)]
+    first = subprocess.Popen([sys.executable, "-m", "benchpin", "kiosk", "--config", str(configs[0])],
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: get(f"http://127.0.0.1:{ports[0]}/healthz")[0] == 200, timeout=20,
+                   message="the first kiosk answering")
+        second = subprocess.run([sys.executable, "-m", "benchpin", "kiosk", "--config", str(configs[1])],
+                                capture_output=True, text=True, timeout=60)
+    finally:
+        first.terminate()
+        first.communicate(timeout=20)
+    assert second.returncode == 3, second.stderr
+    assert "cannot start the kiosk" in second.stderr and f"pid {first.pid}" in second.stderr
+    assert "Traceback" not in second.stderr
