@@ -142,8 +142,6 @@ class ScaleBridge:
         try:
             # Weights are what the metal ledger is built on: never dropped when the outbox is full.
             self.outbox.put(self.weight_topic, weight.to_payload(), seq_key=self.seq_key, kind="weight")
-            self.outbox.put(self.state_topic, state.to_payload(), seq_key=self.seq_key + "/state", retain=True,
-                            kind="state")
         except OutboxWriteError as exc:
             # Refused, not lost silently: counted, and the next stable weight is sent even if unchanged.
             self.counters.rejected += 1
@@ -153,6 +151,11 @@ class ScaleBridge:
             return
         self._refused = False
         self.counters.published += 1
+        try:
+            self.outbox.put(self.state_topic, state.to_payload(), seq_key=self.seq_key + "/state", retain=True,
+                            kind="state")
+        except OutboxWriteError as exc:  # the weight went: the retained state catches up with the next one
+            log.warning("%s: state not accepted: %s", self.state_topic, exc)
 
 
 @dataclass(frozen=True)

@@ -251,3 +251,18 @@ def test_a_weight_the_full_disk_refuses_is_counted_and_sent_once_it_writes_again
     assert outbox.weights() == [(10.0, True, None), (12.5, True, None)]
     assert outbox.states() == [(10.0, None), (12.5, None)]
     assert bridge.counters.published == 2
+
+
+def test_a_weight_accepted_whose_state_is_refused_counts_as_published_and_is_not_sent_again(clock):
+    class StateRefused(RecordingOutbox):
+        def put(self, topic: str, payload: dict[str, Any], **options: Any) -> None:
+            if topic == "s":
+                raise OutboxWriteError("outbox o.sqlite cannot write to disk (database or disk is full)")
+            super().put(topic, payload, **options)
+
+    outbox = StateRefused()
+    bridge = ScaleBridge(outbox, "w", "s", "balance-1", poll_s=0.5, unstable_timeout_s=10.0,  # type: ignore[arg-type]
+                         clock=clock)
+    feed(bridge, clock, stable(12.5), stable(12.5))
+    assert outbox.weights() == [(12.5, True, None)]  # once: the second is unchanged
+    assert (bridge.counters.published, bridge.counters.rejected) == (1, 0)
