@@ -75,7 +75,7 @@ class ProbeBridge:
         self.seq_key = f"probe/{probe_id}"
         self.counters = ProbeCounters()
         self._in_bad_streak = False
-        self._failure_told = False  # a port failure was published and no reading has come since
+        self._failure_told: str | None = None  # the port failure published, no reading since
         self._lock = threading.Lock()
         self._clock = _Clock()
         # Called with (value_c, fault) for every reading or fault, on the probe's thread,
@@ -87,7 +87,7 @@ class ProbeBridge:
             self.handle_value(value_c)
             return
         with self._lock:
-            self._in_bad_streak = self._failure_told = False
+            self._in_bad_streak, self._failure_told = False, None
             self.counters.readings += 1
             if fault:
                 self.counters.faults += 1
@@ -96,7 +96,7 @@ class ProbeBridge:
     def handle_value(self, value_c: float) -> None:
         """One temperature (no fault): the hot path, a reading a furnace sends many times a second."""
         with self._lock:
-            self._in_bad_streak = self._failure_told = False
+            self._in_bad_streak, self._failure_told = False, None
             self.counters.readings += 1
         for listener in self.listeners:
             listener(value_c, None)
@@ -131,13 +131,14 @@ class ProbeBridge:
         """The port failed (``disconnected``) or went silent (``stalled``): publish it once.
 
         Once until a reading comes: a port that keeps failing on every reopen is one message,
-        a port that failed again after readings flowed is another.
+        a port that failed again after readings flowed is another, and so is a silent port
+        (``stalled``) that then vanishes (``disconnected``).
         """
         with self._lock:
             self._in_bad_streak = False
-            if self._failure_told:
+            if self._failure_told == fault:
                 return
-            self._failure_told = True
+            self._failure_told = fault
         self._publish(None, fault)
 
     def _publish(self, value_c: float | None, fault: str | None) -> None:

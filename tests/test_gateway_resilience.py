@@ -173,6 +173,20 @@ def test_gateway_reopens_a_port_that_goes_silent(tmp_path, broker, pty_link):
     assert [r["fault"] for r in payloads].count("stalled") == 1
 
 
+def test_a_silent_port_that_then_vanishes_is_reported_as_both(tmp_path, broker, pty_link):
+    sub = Subscriber(broker.port, TOPIC)
+    config = parse_config(station(tmp_path, broker.port, pty_link.link, stall_timeout_s=1.0))
+    with Gateway(config) as gateway:
+        supervisor = gateway.supervisors[0]
+        sub.wait_for(lambda p: any(r["fault"] == "stalled" for r in p), TOPIC, message="stall reported")
+        wait_until(lambda: supervisor.state == "up", interval=0.01, message="reopened, silent again")
+        pty_link.unplug()  # within the second before it would stall again
+        sub.wait_for(lambda p: any(r["fault"] == "disconnected" for r in p), TOPIC, message="then disconnected")
+    faults = [r["fault"] for r in sub.payloads(TOPIC) if r["fault"]]
+    sub.close()
+    assert faults == ["stalled", "disconnected"]
+
+
 def test_gateway_survives_10000_lines_of_random_bytes_and_counts_them(tmp_path, broker, pty_link):
     rng = random.Random(31855)
     garbage = []
