@@ -427,12 +427,10 @@ class MqttSession:
     # ------------------------------------------------------------------ paho callbacks
 
     def _status_payload(self, state: str) -> bytes:
-        extra = self._status_extra() if state == "online" else {}
-        if self._status_level:
-            return self._encode_status(state, _status_variants(extra)[self._status_level])
-        payload = self._encode_status(state, extra)
+        variants = _status_variants(self._status_extra() if state == "online" else {})
+        payload = self._encode_status(state, variants[self._status_level])
         if self.status_topic and not self._fits(payload):
-            payload = self._smaller_status(state, extra, len(payload))
+            payload = self._smaller_status(state, variants, len(payload))
         return payload
 
     def _encode_status(self, state: str, extra: dict[str, Any]) -> bytes:
@@ -443,7 +441,7 @@ class MqttSession:
         assert self.status_topic is not None
         return mqtt_packet_size(self.status_topic, len(payload), 1) <= self.config.max_packet_bytes
 
-    def _smaller_status(self, state: str, extra: dict[str, Any], size: int) -> bytes:
+    def _smaller_status(self, state: str, variants: list[dict[str, Any]], size: int) -> bytes:
         """The status without what makes it too big for the broker.
 
         A status over the broker's ``max_packet_size`` would get the session disconnected on
@@ -451,7 +449,8 @@ class MqttSession:
         (each device keeps ``state`` and ``detail``), then the devices, then everything but
         ``state``, ``ts`` and ``version``.
         """
-        for left_out, fewer in zip(_STATUS_LEVELS[1:], _status_variants(extra)[1:]):
+        level = min(self._status_level + 1, len(variants) - 1)
+        for left_out, fewer in zip(_STATUS_LEVELS[level:], variants[level:]):
             payload = self._encode_status(state, fewer)
             if self._fits(payload):
                 break

@@ -510,11 +510,11 @@ class Outbox:
         sender already has is waited for: its PUBACK makes it accepted after all (True);
         without one within ``ACK_WAIT_S`` it is refused, though it may still arrive.
         """
+        cannot = f"outbox {self.path} cannot write to disk ({self._write_error}); message for {topic}"
         entry = self._mem.get(ident)
         if entry is not None and not (entry.fetched or entry.acked or entry.writing):
             del self._mem[ident]
-            raise OutboxWriteError(f"outbox {self.path} cannot write to disk ({self._write_error}); "
-                                   f"message for {topic} not accepted")
+            raise OutboxWriteError(f"{cannot} not accepted")
         if entry is None:
             return True  # acknowledged and forgotten already
         deadline = time.monotonic() + ACK_WAIT_S
@@ -526,8 +526,7 @@ class Outbox:
             self._ack_waiters -= 1
         if entry.acked:
             return True
-        raise OutboxWriteError(f"outbox {self.path} cannot write to disk ({self._write_error}); "
-                               f"message for {topic} not stored (already handed to the broker: it may arrive)")
+        raise OutboxWriteError(f"{cannot} not stored (already handed to the broker: it may arrive)")
 
     def _refuse(self, topic: str) -> None:
         """Raise why nothing is accepted now: closed, or the disk refuses writes (lock held)."""
